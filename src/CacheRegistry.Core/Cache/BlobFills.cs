@@ -1,0 +1,77 @@
+using System.Collections.Concurrent;
+using CacheRegistry.Oci;
+using CacheRegistry.Routing;
+using CacheRegistry.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace CacheRegistry.Cache;
+
+/// <summary>
+/// The fills running in this process, one per digest. A fill runs under this registry's token,
+/// not a request's, bounded by the fill timeout; shutdown gives running fills a grace period.
+/// </summary>
+public sealed partial class BlobFills(IBlobStore store, IMetadataStore metadata, RegistryOptions options, ILogger<BlobFills> log) : IDisposable
+{
+    private readonly ConcurrentDictionary<Digest, BlobFill> _active = new();
+    private readonly CancellationTokenSource _shutdown = new();
+    private readonly string _spoolDir = Path.Combine(options.DataDir, "spool");
+
+    public int Count => _active.Count;
+
+    /// <summary>The running fill for the digest, or a new one started for <paramref name="repository"/>.</summary>
+    public (BlobFill Fill, bool Started) GetOrStart(RepositoryRef repository, Digest digest)
+    {
+        while (true)
+        {
+            if (_active.TryGetValue(digest, out var running)) return (running, false);
+            var fill = new BlobFill(repository, digest, store, metadata, _spoolDir);
+            if (!_active.TryAdd(digest, fill)) continue;
+            _ = Task.Run(() => RunAsync(fill));
+            return (fill, true);
+        }
+    }
+
+    public BlobFill? Find(Digest digest) => _active.GetValueOrDefault(digest);
+
+    private async Task RunAsync(BlobFill fill)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token);
+        cts.CancelAfter(options.Timeouts.Fill);
+        try
+        {
+            await fill.RunAsync(cts.Token);
+            Log.FillDone(log, fill.Repository.Key, fill.Digest.ToString(), fill.Written, fill.Endpoint);
+        }
+        catch (Exception e)
+        {
+            Log.FillFailed(log, fill.Repository.Key, fill.Digest.ToString(), fill.Written, e.Message);
+        }
+        finally
+        {
+            _active.TryRemove(new KeyValuePair<Digest, BlobFill>(fill.Digest, fill));
+        }
+    }
+
+    /// <summary>Waits for running fills up to <paramref name="grace"/>, then cancels what is left.</summary>
+    public async Task DrainAsync(TimeSpan grace)
+    {
+        var deadline = DateTime.UtcNow + grace;
+        while (!_active.IsEmpty && DateTime.UtcNow < deadline) await Task.Delay(100);
+        if (!_active.IsEmpty) Log.CancellingFills(log, _active.Count);
+        await _shutdown.CancelAsync();
+    }
+
+    public void Dispose() => _shutdown.Dispose();
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "fill {Repository}@{Digest} committed {Bytes} bytes from {Endpoint}")]
+        public static partial void FillDone(ILogger logger, string repository, string digest, long bytes, string? endpoint);
+
+        [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "fill {Repository}@{Digest} failed after {Bytes} bytes, nothing stored: {Reason}")]
+        public static partial void FillFailed(ILogger logger, string repository, string digest, long bytes, string reason);
+
+        [LoggerMessage(EventId = 302, Level = LogLevel.Warning, Message = "shutdown: cancelling {Count} unfinished fills")]
+        public static partial void CancellingFills(ILogger logger, int count);
+    }
+}

@@ -1,0 +1,48 @@
+using Microsoft.Win32.SafeHandles;
+
+namespace CacheRegistry.Cache;
+
+/// <summary>Reads a fill's spool at its own pace, waiting for bytes that have not arrived yet.</summary>
+internal sealed class FillReader(BlobFill fill, SafeFileHandle spool, long offset) : Stream
+{
+    private long _position = offset;
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
+    {
+        while (true)
+        {
+            var wake = fill.Progress.NextAsync();
+            // State before Written: once Committed is seen, Written is final.
+            var state = fill.State;
+            var available = fill.Written - _position;
+            if (available > 0)
+            {
+                var n = await RandomAccess.ReadAsync(spool, buffer[..(int)Math.Min(buffer.Length, available)], _position, ct);
+                _position += n;
+                return n;
+            }
+            if (state == FillState.Committed) return 0;
+            if (state == FillState.Failed)
+                throw new IOException($"upstream fill of {fill.Digest} failed: {fill.Failure?.Message}", fill.Failure);
+            await wake.WaitAsync(ct);
+        }
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) =>
+        ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
+    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count).GetAwaiter().GetResult();
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => _position; set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long o, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) spool.Dispose();
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,30 @@
+using CacheRegistry.Oci;
+using CacheRegistry.Storage;
+using Microsoft.Extensions.Caching.Memory;
+
+namespace CacheRegistry.Cache;
+
+/// <summary>
+/// A bounded in-process copy of recent tags, manifests and links in front of the metadata store,
+/// so a warm tag hit touches nothing slower than memory. Manifests are immutable by digest, and
+/// tags carry their own fetched-at time, so a copy is never wrong, only possibly older.
+/// </summary>
+public sealed class HotCache(RegistryOptions options) : IDisposable
+{
+    private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = options.MemoryCacheBytes });
+    private static readonly object Linked = new();
+
+    public StoredManifest? GetManifest(Digest digest) => _cache.Get<StoredManifest>(("m", digest));
+    public void SetManifest(StoredManifest m) =>
+        _cache.Set(("m", m.Digest), m, new MemoryCacheEntryOptions { Size = m.Content.Length + 200 });
+
+    public TagRecord? GetTag(string repository, string tag) => _cache.Get<TagRecord>(("t", repository, tag));
+    public void SetTag(string repository, string tag, TagRecord record) =>
+        _cache.Set(("t", repository, tag), record, new MemoryCacheEntryOptions { Size = 200 + repository.Length + tag.Length });
+
+    public bool IsLinked(string repository, Digest digest) => _cache.TryGetValue(("l", repository, digest), out _);
+    public void SetLinked(string repository, Digest digest) =>
+        _cache.Set(("l", repository, digest), Linked, new MemoryCacheEntryOptions { Size = 150 + repository.Length });
+
+    public void Dispose() => _cache.Dispose();
+}

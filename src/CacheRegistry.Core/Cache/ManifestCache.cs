@@ -1,0 +1,163 @@
+using CacheRegistry.Oci;
+using CacheRegistry.Routing;
+using CacheRegistry.Storage;
+using CacheRegistry.Upstream;
+using Microsoft.Extensions.Logging;
+
+namespace CacheRegistry.Cache;
+
+public sealed record ManifestResult(StoredManifest Manifest, CacheOutcome Outcome, string? Endpoint = null);
+
+/// <summary>
+/// Manifests by digest (immutable: fetched once, kept) and tags (fresh for TagTtl, then
+/// revalidated with a HEAD under a deadline, stale served when the upstream fails).
+/// </summary>
+public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, RegistryOptions options, TimeProvider time, ILogger<ManifestCache> log)
+{
+    private static readonly string[] Accept = [.. MediaTypes.UpstreamAccept, MediaTypes.DockerSchema1Signed, MediaTypes.DockerSchema1];
+    private readonly SingleFlight<string, ManifestResult> _flights = new();
+
+    public Task<ManifestResult> GetAsync(RepositoryRef repo, string reference, CancellationToken ct) =>
+        Digest.TryParse(reference, out var digest) ? GetByDigestAsync(repo, digest, ct) : GetByTagAsync(repo, reference, ct);
+
+    public async Task<ManifestResult> GetByDigestAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
+    {
+        var local = await LoadAsync(digest, ct);
+        if (local is not null && await IsLinkedAsync(repo, digest, ct)) return new ManifestResult(local, CacheOutcome.Hit);
+        return await _flights.RunAsync($"{repo.Key}@{digest}", () => FetchAsync(repo, digest.ToString(), null, CancellationToken.None), ct);
+    }
+
+    private async Task<ManifestResult> GetByTagAsync(RepositoryRef repo, string tag, CancellationToken ct)
+    {
+        var record = await GetTagAsync(repo, tag, ct);
+        if (record is not null && time.GetUtcNow() - record.FetchedAt < options.TagTtl
+            && await LoadAsync(record.Digest, ct) is { } fresh)
+            return new ManifestResult(fresh, CacheOutcome.Hit);
+
+        return await _flights.RunAsync($"{repo.Key}:{tag}", () => record is null
+            ? FetchAsync(repo, tag, null, CancellationToken.None)
+            : RevalidateAsync(repo, tag, record), ct);
+    }
+
+    private async Task<ManifestResult> RevalidateAsync(RepositoryRef repo, string tag, TagRecord stale)
+    {
+        var staleManifest = await LoadAsync(stale.Digest, CancellationToken.None);
+        if (staleManifest is null) return await FetchAsync(repo, tag, null, CancellationToken.None);
+        using var deadline = new CancellationTokenSource(options.RevalidateDeadline);
+        try
+        {
+            using var head = await repo.Upstream.SendAsync(HttpMethod.Head, repo.Name, "manifests/" + tag, Accept,
+                deadline.Token, options.RevalidateDeadline);
+            if (Digest.TryParse(head.DockerContentDigest, out var current) && await LoadAsync(current, deadline.Token) is { } known)
+            {
+                await store.LinkAsync(repo.Key, [current], CancellationToken.None);
+                await PutTagAsync(repo, tag, current);
+                return new ManifestResult(known, CacheOutcome.Revalidated, head.Endpoint.Authority);
+            }
+            var fetched = await FetchAsync(repo, tag, options.RevalidateDeadline, deadline.Token);
+            return fetched with { Outcome = CacheOutcome.Revalidated };
+        }
+        catch (UpstreamException e) when (e.Failure == UpstreamFailure.NotFound)
+        {
+            throw e.ToRegistryError();
+        }
+        catch (Exception e) when (e is UpstreamException or OperationCanceledException or HttpRequestException or IOException or TimeoutException)
+        {
+            Log.ServingStale(log, repo.Key, tag, stale.Digest.ToString(), e.Message);
+            return new ManifestResult(staleManifest, CacheOutcome.Stale);
+        }
+    }
+
+    /// <summary>GETs a manifest by tag or digest, verifies it, stores it and links it to the repository.</summary>
+    private async Task<ManifestResult> FetchAsync(RepositoryRef repo, string reference, TimeSpan? deadline, CancellationToken ct)
+    {
+        try
+        {
+            using var response = await repo.Upstream.SendAsync(HttpMethod.Get, repo.Name, "manifests/" + reference, Accept, ct, deadline);
+            var content = await response.ReadSmallBodyAsync(options.MaxManifestBytes, ct);
+            var where = $"upstream {repo.Upstream.Name} endpoint {response.Endpoint.Authority}";
+            var digest = VerifiedDigest(reference, response.DockerContentDigest, content, where);
+            var manifest = new StoredManifest(digest, MediaTypeOf(response.MediaType, content), content);
+
+            await store.PutManifestAsync(manifest, CancellationToken.None);
+            hot.SetManifest(manifest);
+            await store.LinkAsync(repo.Key, [digest, .. ManifestReferences.Of(content)], CancellationToken.None);
+            hot.SetLinked(repo.Key, digest);
+            if (!Digest.TryParse(reference, out _)) await PutTagAsync(repo, reference, digest);
+            return new ManifestResult(manifest, CacheOutcome.Miss, response.Endpoint.Authority);
+        }
+        catch (UpstreamException e)
+        {
+            throw e.ToRegistryError();
+        }
+    }
+
+    private static Digest VerifiedDigest(string reference, string? headerDigest, byte[] content, string where)
+    {
+        if (Digest.TryParse(reference, out var requested))
+        {
+            if (!requested.MatchesContent(content))
+                throw new RegistryError(502, "UNAVAILABLE", $"{where} sent a manifest whose content does not match {requested}; nothing was stored");
+            return requested;
+        }
+        var computed = Digest.Sha256Of(content);
+        if (Digest.TryParse(headerDigest, out var announced) && announced.Algorithm == "sha256" && announced != computed)
+            throw new RegistryError(502, "UNAVAILABLE", $"{where} announced {announced} for tag '{reference}' but sent content hashing to {computed}; nothing was stored");
+        return computed;
+    }
+
+    /// <summary>The upstream's Content-Type, or the manifest's own mediaType when the header is generic.</summary>
+    private static string MediaTypeOf(string contentType, byte[] content)
+    {
+        if (MediaTypes.IsKnownManifest(contentType)) return contentType;
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(content);
+            if (doc.RootElement.TryGetProperty("mediaType", out var mt) && mt.GetString() is { Length: > 0 } declared) return declared;
+            if (doc.RootElement.TryGetProperty("schemaVersion", out var v) && v.TryGetInt32(out var version) && version == 1)
+                return MediaTypes.DockerSchema1Signed;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+        }
+        return contentType.Length > 0 ? contentType : MediaTypes.OciManifest;
+    }
+
+    private async Task<StoredManifest?> LoadAsync(Digest digest, CancellationToken ct)
+    {
+        if (hot.GetManifest(digest) is { } m) return m;
+        m = await store.GetManifestAsync(digest, ct);
+        if (m is not null) hot.SetManifest(m);
+        return m;
+    }
+
+    private async Task<bool> IsLinkedAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
+    {
+        if (hot.IsLinked(repo.Key, digest)) return true;
+        if (!await store.IsLinkedAsync(repo.Key, digest, ct)) return false;
+        hot.SetLinked(repo.Key, digest);
+        return true;
+    }
+
+    private async Task<TagRecord?> GetTagAsync(RepositoryRef repo, string tag, CancellationToken ct)
+    {
+        if (hot.GetTag(repo.Key, tag) is { } r) return r;
+        r = await store.GetTagAsync(repo.Key, tag, ct);
+        if (r is not null) hot.SetTag(repo.Key, tag, r);
+        return r;
+    }
+
+    private async Task PutTagAsync(RepositoryRef repo, string tag, Digest digest)
+    {
+        var record = new TagRecord(digest, time.GetUtcNow());
+        await store.PutTagAsync(repo.Key, tag, record, CancellationToken.None);
+        hot.SetTag(repo.Key, tag, record);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 200, Level = LogLevel.Warning,
+            Message = "serving stale tag {Repository}:{Tag} -> {Digest}: revalidation failed: {Reason}")]
+        public static partial void ServingStale(ILogger logger, string repository, string tag, string digest, string reason);
+    }
+}

@@ -1,0 +1,28 @@
+namespace CacheRegistry.Oci;
+
+public static class MediaTypes
+{
+    public const string DockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
+    public const string DockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json";
+    public const string OciManifest = "application/vnd.oci.image.manifest.v1+json";
+    public const string OciIndex = "application/vnd.oci.image.index.v1+json";
+    public const string DockerSchema1 = "application/vnd.docker.distribution.manifest.v1+json";
+    public const string DockerSchema1Signed = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+
+    /// <summary>Sent upstream on every manifest request: without all four, distribution rewrites
+    /// or hides manifests, which changes their digests.</summary>
+    public static readonly string[] UpstreamAccept = [OciIndex, OciManifest, DockerManifestList, DockerManifest];
+
+    public static bool IsIndex(string mediaType) => mediaType is OciIndex or DockerManifestList;
+
+    public static bool IsKnownManifest(string mediaType) =>
+        mediaType is DockerManifest or DockerManifestList or OciManifest or OciIndex or DockerSchema1 or DockerSchema1Signed;
+
+    /// <summary>Drops parameters such as <c>; charset=utf-8</c>.</summary>
+    public static string Bare(string? contentType)
+    {
+        if (string.IsNullOrEmpty(contentType)) return "";
+        var semicolon = contentType.IndexOf(';');
+        return (semicolon < 0 ? contentType : contentType[..semicolon]).Trim();
+    }
+}

@@ -1,0 +1,24 @@
+namespace CacheRegistry.Oci;
+
+/// <summary>An OCI error to answer with: HTTP status, code, message and optional detail.</summary>
+public sealed class RegistryError(int status, string code, string message, object? detail = null)
+    : Exception(message)
+{
+    public int Status { get; } = status;
+    public string Code { get; } = code;
+    public object? Detail { get; } = detail;
+    /// <summary>Seconds to put in Retry-After, for 429 and 503.</summary>
+    public int? RetryAfterSeconds { get; init; }
+
+    public static RegistryError NameInvalid(string message) => new(400, "NAME_INVALID", message);
+    public static RegistryError DigestInvalid(string message) => new(400, "DIGEST_INVALID", message);
+    public static RegistryError NameUnknown(string message) => new(404, "NAME_UNKNOWN", message);
+    public static RegistryError ManifestUnknown(string message) => new(404, "MANIFEST_UNKNOWN", message);
+    public static RegistryError BlobUnknown(string message) => new(404, "BLOB_UNKNOWN", message);
+    public static RegistryError Unsupported(string message) => new(405, "UNSUPPORTED", message);
+    public static RegistryError RangeInvalid(string message, long size) => new(416, "RANGE_INVALID", message) { UnsatisfiedSize = size };
+    public static RegistryError BadRequest(string code, string message) => new(400, code, message);
+
+    /// <summary>For 416 answers: the blob size to report in <c>Content-Range: bytes */size</c>.</summary>
+    public long? UnsatisfiedSize { get; init; }
+}

@@ -1,0 +1,56 @@
+namespace CacheRegistry;
+
+/// <summary>The <c>Registry</c> configuration section. Every key is documented in the README.</summary>
+public sealed class RegistryOptions
+{
+    public const string Section = "Registry";
+
+    /// <summary>Where blobs, spool files and the SQLite database live.</summary>
+    public string DataDir { get; set; } = "data";
+
+    /// <summary>How long a tag is answered locally before it is revalidated upstream.</summary>
+    public TimeSpan TagTtl { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long a stale tag's revalidation may take before the stale digest is served.</summary>
+    public TimeSpan RevalidateDeadline { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Upstream for requests that name no registry (what Docker's registry-mirrors sends).</summary>
+    public string DefaultUpstream { get; set; } = "docker.io";
+
+    /// <summary>Registries this cache fetches from, by registry host. Merged over the built-in table.</summary>
+    public Dictionary<string, UpstreamOptions> Upstreams { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Request host name → registry host, for mirrors reached under several names.</summary>
+    public Dictionary<string, string> Hosts { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    public TimeoutOptions Timeouts { get; set; } = new();
+
+    /// <summary>Manifests larger than this are refused (distribution uses 4 MiB too).</summary>
+    public int MaxManifestBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>Memory for the in-process cache of recent tags and manifests.</summary>
+    public long MemoryCacheBytes { get; set; } = 64L * 1024 * 1024;
+}
+
+public sealed class UpstreamOptions
+{
+    /// <summary>Base URLs tried in order, e.g. a domestic mirror first and the origin last.</summary>
+    public List<string> Endpoints { get; set; } = [];
+    public string? Username { get; set; }
+    public string? Password { get; set; }
+    /// <summary>Another registry host whose cache this one shares (k8s.gcr.io → registry.k8s.io).</summary>
+    public string? AliasOf { get; set; }
+}
+
+public sealed class TimeoutOptions
+{
+    public TimeSpan Connect { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>From sending a request to its response headers.</summary>
+    public TimeSpan FirstByte { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>Longest silence while a body is read.</summary>
+    public TimeSpan Idle { get; set; } = TimeSpan.FromSeconds(60);
+    /// <summary>Upper bound for one blob fill, which goes on after its client hangs up.</summary>
+    public TimeSpan Fill { get; set; } = TimeSpan.FromHours(2);
+    /// <summary>On shutdown, how long running fills may go on before they are cancelled.</summary>
+    public TimeSpan Shutdown { get; set; } = TimeSpan.FromSeconds(30);
+}

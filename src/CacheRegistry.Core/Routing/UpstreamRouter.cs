@@ -1,0 +1,61 @@
+using CacheRegistry.Oci;
+using CacheRegistry.Upstream;
+
+namespace CacheRegistry.Routing;
+
+/// <summary>A repository as cached: which upstream, and the name there (with <c>library/</c> on docker.io).</summary>
+public sealed record RepositoryRef(UpstreamClient Upstream, string Name)
+{
+    /// <summary>Cache key: upstream and name, so docker.io/library/nginx and quay.io/library/nginx never mix.</summary>
+    public string Key { get; } = Upstream.Name + "/" + Name;
+    public override string ToString() => Key;
+}
+
+/// <summary>
+/// Picks the upstream for a request, in order: containerd's <c>?ns=</c>, a path prefix naming a
+/// configured registry, the request's host name as mapped by configuration, the default upstream.
+/// Anything naming an unconfigured registry is refused: the cache is not an open proxy.
+/// </summary>
+public sealed class UpstreamRouter(UpstreamSet upstreams, RegistryOptions options)
+{
+    public RepositoryRef Resolve(string name, string? ns, string? host)
+    {
+        var upstreamName = options.DefaultUpstream;
+        if (!string.IsNullOrEmpty(ns))
+        {
+            upstreamName = upstreams.Find(ns)?.Name
+                ?? throw RegistryError.NameUnknown($"registry '{RegistryPath.Truncate(ns)}' (from ?ns=) is not configured on this cache");
+        }
+        else if (FirstComponentIsHost(name, out var prefix, out var rest))
+        {
+            upstreamName = upstreams.Find(prefix)?.Name
+                ?? throw RegistryError.NameUnknown($"registry '{prefix}' is not configured on this cache");
+            name = rest;
+        }
+        else if (host is not null && options.Hosts.TryGetValue(StripPort(host), out var mapped))
+        {
+            upstreamName = mapped;
+        }
+
+        var upstream = upstreams.Find(upstreamName)
+            ?? throw RegistryError.NameUnknown($"registry '{upstreamName}' is not configured on this cache");
+        if (name.Length == 0) throw RegistryError.NameInvalid("repository name is empty after the registry prefix");
+        if (upstream.AddsLibraryPrefix && !name.Contains('/')) name = "library/" + name;
+        return new RepositoryRef(upstream, name);
+    }
+
+    // A first component is a registry host when it has a dot or a colon, or is localhost (Docker's rule).
+    private static bool FirstComponentIsHost(string name, out string prefix, out string rest)
+    {
+        var slash = name.IndexOf('/');
+        prefix = slash < 0 ? "" : name[..slash];
+        rest = slash < 0 ? name : name[(slash + 1)..];
+        return slash > 0 && (prefix.Contains('.') || prefix.Contains(':') || prefix == "localhost");
+    }
+
+    private static string StripPort(string host)
+    {
+        var colon = host.LastIndexOf(':');
+        return colon > 0 && !host.EndsWith(']') ? host[..colon] : host;
+    }
+}

@@ -1,0 +1,24 @@
+using System.Text.Json;
+
+namespace CacheRegistry.Upstream;
+
+/// <summary>Reads the first OCI error code of a small upstream error body, if there is one.</summary>
+internal static class UpstreamErrorBody
+{
+    public static string? TryReadCode(HttpResponseMessage response)
+    {
+        try
+        {
+            if (response.Content.Headers.ContentLength is not (> 0 and < 65536)) return null;
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            var bytes = response.Content.ReadAsByteArrayAsync(cts.Token).GetAwaiter().GetResult();
+            using var doc = JsonDocument.Parse(bytes);
+            return doc.RootElement.TryGetProperty("errors", out var errors) && errors.GetArrayLength() > 0
+                && errors[0].TryGetProperty("code", out var code) ? code.GetString() : null;
+        }
+        catch (Exception e) when (e is JsonException or HttpRequestException or OperationCanceledException or IOException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,37 @@
+namespace CacheRegistry.Upstream;
+
+/// <summary>A successful upstream response whose body is still to be read, and the endpoint that gave it.</summary>
+public sealed class UpstreamResponse(HttpResponseMessage message, Uri endpoint, TimeSpan idleTimeout) : IDisposable
+{
+    public HttpResponseMessage Message { get; } = message;
+    public Uri Endpoint { get; } = endpoint;
+    public long? ContentLength => Message.Content.Headers.ContentLength;
+    public string? DockerContentDigest =>
+        Message.Headers.TryGetValues("Docker-Content-Digest", out var v) ? v.FirstOrDefault() : null;
+    public string MediaType => Oci.MediaTypes.Bare(Message.Content.Headers.ContentType?.ToString());
+    public bool IsPartial => Message.StatusCode == System.Net.HttpStatusCode.PartialContent;
+
+    /// <summary>The body, failing a read that waits longer than the idle timeout.</summary>
+    public async Task<Stream> OpenBodyAsync(CancellationToken ct) =>
+        new IdleTimeoutStream(await Message.Content.ReadAsStreamAsync(ct), idleTimeout);
+
+    /// <summary>Reads a small body whole, refusing one larger than <paramref name="max"/>.</summary>
+    public async Task<byte[]> ReadSmallBodyAsync(int max, CancellationToken ct)
+    {
+        if (ContentLength > max)
+            throw new UpstreamException(UpstreamFailure.BadResponse, $"upstream endpoint {Endpoint.Authority} sent {ContentLength} bytes; at most {max} are accepted");
+        await using var body = await OpenBodyAsync(ct);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16384];
+        int n;
+        while ((n = await body.ReadAsync(chunk, ct)) > 0)
+        {
+            if (buffer.Length + n > max)
+                throw new UpstreamException(UpstreamFailure.BadResponse, $"upstream endpoint {Endpoint.Authority} sent more than {max} bytes");
+            buffer.Write(chunk, 0, n);
+        }
+        return buffer.ToArray();
+    }
+
+    public void Dispose() => Message.Dispose();
+}

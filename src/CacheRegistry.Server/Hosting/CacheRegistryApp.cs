@@ -1,0 +1,67 @@
+using CacheRegistry.Cache;
+using CacheRegistry.Routing;
+using CacheRegistry.Server.Http;
+using CacheRegistry.Server.Storage;
+using CacheRegistry.Storage;
+using CacheRegistry.Upstream;
+using Microsoft.Extensions.Logging.Console;
+
+namespace CacheRegistry.Server.Hosting;
+
+/// <summary>Builds the server: configuration, services, and the HTTP pipeline.</summary>
+public static class CacheRegistryApp
+{
+    public const string DefaultUrl = "http://0.0.0.0:5000";
+
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            // appsettings.json ships beside the binary; relative data paths stay relative to the working directory.
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["http_ports"]))
+            builder.WebHost.UseUrls(DefaultUrl);
+
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        if (builder.Configuration["Logging:Format"] == "json") builder.Logging.AddJsonConsole();
+
+        var options = RegistryOptionsLoader.Load(builder.Configuration);
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.Timeouts.Shutdown + TimeSpan.FromSeconds(5));
+        AddCacheRegistry(builder.Services, options);
+
+        var app = builder.Build();
+        app.UseMiddleware<RegistryMiddleware>();
+        var handler = app.Services.GetRequiredService<RegistryHandler>();
+        app.Map("/v2", handler.HandleAsync);
+        app.Map("/v2/{**path}", handler.HandleAsync);
+        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapGet("/readyz", Readiness.CheckAsync);
+        return app;
+    }
+
+    private static void AddCacheRegistry(IServiceCollection services, RegistryOptions options)
+    {
+        services.AddSingleton(options);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<UpstreamSet>();
+        services.AddSingleton<UpstreamRouter>();
+        services.AddSingleton<HotCache>();
+        services.AddSingleton<IBlobStore>(_ => new FileSystemBlobStore(options.DataDir));
+        services.AddSingleton<SqliteMetadataStore>(_ => new SqliteMetadataStore(options.DataDir));
+        services.AddSingleton<IMetadataStore>(sp => sp.GetRequiredService<SqliteMetadataStore>());
+        services.AddSingleton<BlobFills>();
+        services.AddSingleton<BlobCache>();
+        services.AddSingleton<ManifestCache>();
+        services.AddSingleton<TagLister>();
+        services.AddSingleton<RegistryHandler>();
+        services.AddHostedService<Lifecycle>();
+    }
+}

@@ -1,0 +1,167 @@
+using System.Buffers;
+using System.Text.Json;
+using CacheRegistry.Cache;
+using CacheRegistry.Oci;
+using CacheRegistry.Routing;
+
+namespace CacheRegistry.Server.Http;
+
+/// <summary>The read side of the distribution API under <c>/v2/</c>: parse, route, answer from the cache.</summary>
+public sealed class RegistryHandler(UpstreamRouter router, ManifestCache manifests, BlobCache blobs, TagLister tags)
+{
+    private const int CopyBufferSize = 256 * 1024;
+    private static readonly byte[] EmptyJson = "{}"u8.ToArray();
+
+    public async Task HandleAsync(HttpContext ctx)
+    {
+        var request = ctx.Request;
+        if (!HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method))
+            throw RegistryError.Unsupported($"{request.Method} is not supported: this is a read-only pull-through cache");
+
+        var rest = (request.Path.Value ?? "/v2/")[3..].TrimStart('/');
+        var path = RegistryPath.Parse(rest);
+        CheckQuery(path.Kind, request.Query);
+        if (path.Kind == RequestKind.Base)
+        {
+            ctx.Response.ContentType = "application/json";
+            ctx.Response.ContentLength = EmptyJson.Length;
+            if (HttpMethods.IsGet(request.Method)) await ctx.Response.Body.WriteAsync(EmptyJson);
+            return;
+        }
+
+        var repo = router.Resolve(path.Name, request.Query["ns"].FirstOrDefault(), request.Host.Host);
+        var outcome = RequestOutcome.Of(ctx);
+        outcome.Repository = repo.Key;
+        outcome.Reference = path.Reference;
+        switch (path.Kind)
+        {
+            case RequestKind.Manifest: await ServeManifestAsync(ctx, repo, path.Reference, outcome); break;
+            case RequestKind.Blob: await ServeBlobAsync(ctx, repo, Digest.Parse(path.Reference), outcome); break;
+            case RequestKind.TagsList: await ServeTagsAsync(ctx, repo, path.Name, outcome); break;
+            default: throw RegistryError.NameUnknown("the referrers API is not served by this cache; clients fall back to the sha256-<hex> tag schema");
+        }
+    }
+
+    private static void CheckQuery(RequestKind kind, IQueryCollection query)
+    {
+        foreach (var key in query.Keys)
+        {
+            var allowed = key == "ns" || (kind == RequestKind.TagsList && key is "n" or "last") || (kind == RequestKind.Referrers && key == "artifactType");
+            if (!allowed) throw RegistryError.BadRequest("UNSUPPORTED", $"query parameter '{RegistryPath.Truncate(key)}' is not supported on this endpoint");
+        }
+    }
+
+    private async Task ServeManifestAsync(HttpContext ctx, RepositoryRef repo, string reference, RequestOutcome outcome)
+    {
+        var accept = AcceptHeader.Parse(ctx.Request.Headers.Accept);
+        var result = await manifests.GetAsync(repo, reference, ctx.RequestAborted);
+        var manifest = result.Manifest;
+        if (!accept.Allows(manifest.MediaType))
+        {
+            // As distribution does for clients that know no indexes: a tag's linux/amd64 image.
+            var child = MediaTypes.IsIndex(manifest.MediaType) && accept.AllowsSingleManifest && !Digest.TryParse(reference, out _)
+                ? ManifestReferences.ChildFor(manifest.Content, "linux", "amd64") : null;
+            if (child is null)
+                throw RegistryError.ManifestUnknown($"manifest {reference} is {manifest.MediaType}, which the request's Accept ({accept}) does not list");
+            result = await manifests.GetByDigestAsync(repo, child.Value, ctx.RequestAborted);
+            manifest = result.Manifest;
+        }
+        outcome.Cache = result.Outcome;
+        outcome.Endpoint = result.Endpoint;
+
+        var response = ctx.Response;
+        response.ContentType = manifest.MediaType;
+        response.Headers["Docker-Content-Digest"] = manifest.Digest.ToString();
+        response.Headers.ETag = $"\"{manifest.Digest}\"";
+        response.ContentLength = manifest.Content.Length;
+        if (HttpMethods.IsHead(ctx.Request.Method)) return;
+        outcome.Bytes = manifest.Content.Length;
+        await response.Body.WriteAsync(manifest.Content, ctx.RequestAborted);
+    }
+
+    private async Task ServeBlobAsync(HttpContext ctx, RepositoryRef repo, Digest digest, RequestOutcome outcome)
+    {
+        var response = ctx.Response;
+        var rangeHeader = ctx.Request.Headers.Range.ToString();
+        ByteRange.Parse(rangeHeader, long.MaxValue); // malformed ranges fail before anything is fetched
+        response.Headers["Docker-Content-Digest"] = digest.ToString();
+        response.Headers.AcceptRanges = "bytes";
+        response.ContentType = "application/octet-stream";
+
+        if (HttpMethods.IsHead(ctx.Request.Method))
+        {
+            var (size, how) = await blobs.StatAsync(repo, digest, ctx.RequestAborted);
+            outcome.Cache = how;
+            response.ContentLength = size;
+            return;
+        }
+
+        var source = await blobs.OpenAsync(repo, digest, ctx.RequestAborted);
+        outcome.Cache = source.Outcome;
+        outcome.Endpoint = source.Endpoint;
+        long start = 0;
+        long? length = source.Size;
+        if (source.Size is long total && ByteRange.Parse(rangeHeader, total) is { } range)
+        {
+            response.StatusCode = StatusCodes.Status206PartialContent;
+            response.Headers.ContentRange = $"bytes {range.Start}-{range.End}/{total}";
+            (start, length) = (range.Start, range.Length);
+        }
+        response.ContentLength = length;
+        await using var stream = await source.OpenAsync(start, ctx.RequestAborted);
+        outcome.Bytes = await CopyAsync(stream, response.Body, length, ctx.RequestAborted);
+    }
+
+    /// <summary>Copies exactly <paramref name="length"/> bytes (or to the end when unknown) with a pooled buffer.</summary>
+    private static async Task<long> CopyAsync(Stream from, Stream to, long? length, CancellationToken ct)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
+        long copied = 0;
+        try
+        {
+            while (length is null || copied < length)
+            {
+                var want = (int)Math.Min(buffer.Length, (length ?? long.MaxValue) - copied);
+                var n = await from.ReadAsync(buffer.AsMemory(0, want), ct);
+                if (n == 0) break;
+                await to.WriteAsync(buffer.AsMemory(0, n), ct);
+                copied += n;
+            }
+            if (length is long expected && copied != expected)
+                throw new IOException($"blob ended after {copied} of {expected} bytes");
+            return copied;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async Task ServeTagsAsync(HttpContext ctx, RepositoryRef repo, string clientName, RequestOutcome outcome)
+    {
+        var query = ctx.Request.Query;
+        int? n = null;
+        if (query.TryGetValue("n", out var nText))
+        {
+            if (!int.TryParse(nText, System.Globalization.NumberStyles.None, null, out var parsed))
+                throw RegistryError.BadRequest("PAGINATION_NUMBER_INVALID", $"n='{RegistryPath.Truncate(nText.ToString())}' is not a non-negative number");
+            n = parsed;
+        }
+        var last = query["last"].FirstOrDefault();
+        var (all, how) = await tags.ListAsync(repo, ctx.RequestAborted);
+        outcome.Cache = how;
+
+        var after = last is null ? all : all.Where(t => string.CompareOrdinal(t, last) > 0).ToList();
+        var page = n is int take ? after.Take(take).ToList() : after;
+        if (n is > 0 && after.Count > page.Count)
+        {
+            var ns = query["ns"].FirstOrDefault();
+            var nsPart = ns is null ? "" : "&ns=" + Uri.EscapeDataString(ns);
+            ctx.Response.Headers.Link = $"</v2/{clientName}/tags/list?n={n}&last={Uri.EscapeDataString(page[^1])}{nsPart}>; rel=\"next\"";
+        }
+        var body = JsonSerializer.SerializeToUtf8Bytes(new TagList(clientName, page), ErrorJson.Default.TagList);
+        ctx.Response.ContentType = "application/json";
+        ctx.Response.ContentLength = body.Length;
+        if (HttpMethods.IsGet(ctx.Request.Method)) await ctx.Response.Body.WriteAsync(body, ctx.RequestAborted);
+    }
+}

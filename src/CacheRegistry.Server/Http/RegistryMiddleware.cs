@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using System.Text.Json;
+using CacheRegistry.Oci;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace CacheRegistry.Server.Http;
+
+/// <summary>
+/// Wraps every registry request: the API version header, refusal of hostile raw paths before
+/// Kestrel's normalisation can hide them, OCI error JSON for failures, and one log line.
+/// </summary>
+public sealed partial class RegistryMiddleware(RequestDelegate next, ILogger<RegistryMiddleware> log)
+{
+    public async Task InvokeAsync(HttpContext ctx)
+    {
+        var started = Stopwatch.GetTimestamp();
+        ctx.Response.Headers["Docker-Distribution-API-Version"] = "registry/2.0";
+        var outcome = RequestOutcome.Of(ctx);
+        try
+        {
+            RejectHostileTarget(ctx);
+            await next(ctx);
+        }
+        catch (RegistryError e) when (!ctx.Response.HasStarted)
+        {
+            outcome.Error = e.Code;
+            await WriteErrorAsync(ctx, e);
+        }
+        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
+        {
+            outcome.Error = "CLIENT_GONE";
+        }
+        catch (Exception e) when (!ctx.Response.HasStarted)
+        {
+            outcome.Error = "UNKNOWN";
+            Log.Unexpected(log, e, ctx.Request.Path);
+            await WriteErrorAsync(ctx, new RegistryError(500, "UNKNOWN", "internal error: " + e.Message));
+        }
+        catch (Exception e)
+        {
+            // Headers are out: the only honest signal left is a cut connection, so the client sees
+            // a short body and retries instead of keeping wrong bytes.
+            outcome.Error = "ABORTED";
+            Log.AbortedMidBody(log, ctx.Request.Path, e.Message);
+            ctx.Abort();
+        }
+        finally
+        {
+            Log.Request(log, ctx.Request.Method, ctx.Request.Path + ctx.Request.QueryString, ctx.Response.StatusCode,
+                outcome.Cache?.ToString().ToLowerInvariant() ?? "-", outcome.Repository ?? "-", outcome.Reference ?? "-",
+                outcome.Endpoint ?? "-", outcome.Bytes, Stopwatch.GetElapsedTime(started).TotalMilliseconds, outcome.Error ?? "-");
+        }
+    }
+
+    private static void RejectHostileTarget(HttpContext ctx)
+    {
+        var raw = ctx.Features.Get<IHttpRequestFeature>()?.RawTarget ?? ctx.Request.Path.Value ?? "";
+        var path = raw.Split('?', 2)[0];
+        if (path.Contains("..", StringComparison.Ordinal) || path.Contains("%2e", StringComparison.OrdinalIgnoreCase)
+            || path.Contains("%2f", StringComparison.OrdinalIgnoreCase) || path.Contains("%5c", StringComparison.OrdinalIgnoreCase)
+            || path.Contains('\\') || path.Contains("//", StringComparison.Ordinal))
+            throw RegistryError.NameInvalid("the request path contains '..', an encoded '.', '/' or '\\', or an empty segment");
+    }
+
+    public static async Task WriteErrorAsync(HttpContext ctx, RegistryError e)
+    {
+        ctx.Response.StatusCode = e.Status;
+        ctx.Response.ContentType = "application/json";
+        if (e.RetryAfterSeconds is { } retry) ctx.Response.Headers.RetryAfter = retry.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (e.UnsatisfiedSize is { } size) ctx.Response.Headers.ContentRange = $"bytes */{size}";
+        var body = JsonSerializer.SerializeToUtf8Bytes(new ErrorBody([new ErrorEntry(e.Code, e.Message, e.Detail)]), ErrorJson.Default.ErrorBody);
+        ctx.Response.ContentLength = body.Length;
+        if (!HttpMethods.IsHead(ctx.Request.Method)) await ctx.Response.Body.WriteAsync(body);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Information,
+            Message = "{Method} {Path} {Status} {Outcome} repo={Repository} ref={Reference} upstream={Endpoint} bytes={Bytes} {ElapsedMs:F1}ms error={Error}")]
+        public static partial void Request(ILogger logger, string method, string path, int status, string outcome, string repository,
+            string reference, string endpoint, long bytes, double elapsedMs, string error);
+
+        [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "unexpected failure on {Path}")]
+        public static partial void Unexpected(ILogger logger, Exception e, string path);
+
+        [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "aborted response to {Path} mid-body: {Reason}")]
+        public static partial void AbortedMidBody(ILogger logger, string path, string reason);
+    }
+}

@@ -1,0 +1,22 @@
+using CacheRegistry.Cache;
+
+namespace CacheRegistry.Server.Http;
+
+/// <summary>What one request did, filled in by the handler and written as one log line.</summary>
+public sealed class RequestOutcome
+{
+    public string? Repository { get; set; }
+    public string? Reference { get; set; }
+    public CacheOutcome? Cache { get; set; }
+    public string? Endpoint { get; set; }
+    public long Bytes { get; set; }
+    public string? Error { get; set; }
+
+    public static RequestOutcome Of(HttpContext ctx)
+    {
+        if (ctx.Features.Get<RequestOutcome>() is { } existing) return existing;
+        var created = new RequestOutcome();
+        ctx.Features.Set(created);
+        return created;
+    }
+}

@@ -1,0 +1,135 @@
+using CacheRegistry.Oci;
+using CacheRegistry.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace CacheRegistry.Server.Storage;
+
+/// <summary>Tags, manifests and repository links in one SQLite file (WAL mode) under the data dir.</summary>
+public sealed class SqliteMetadataStore : IMetadataStore
+{
+    private readonly string _connectionString;
+
+    public SqliteMetadataStore(string dataDir)
+    {
+        Directory.CreateDirectory(dataDir);
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = Path.Combine(dataDir, "metadata.db"),
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+        using var db = Open();
+        Execute(db, """
+            PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = NORMAL;
+            CREATE TABLE IF NOT EXISTS tags (repository TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL,
+                fetched_at INTEGER NOT NULL, PRIMARY KEY (repository, tag)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS manifests (digest TEXT PRIMARY KEY, media_type TEXT NOT NULL,
+                content BLOB NOT NULL, stored_at INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS links (repository TEXT NOT NULL, digest TEXT NOT NULL,
+                PRIMARY KEY (repository, digest)) WITHOUT ROWID;
+            """);
+    }
+
+    public Task<TagRecord?> GetTagAsync(string repository, string tag, CancellationToken ct)
+    {
+        using var db = Open();
+        using var cmd = Command(db, "SELECT digest, fetched_at FROM tags WHERE repository = $r AND tag = $t", ("$r", repository), ("$t", tag));
+        using var reader = cmd.ExecuteReader();
+        TagRecord? record = reader.Read()
+            ? new TagRecord(Digest.Parse(reader.GetString(0)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)))
+            : null;
+        return Task.FromResult(record);
+    }
+
+    public Task PutTagAsync(string repository, string tag, TagRecord record, CancellationToken ct)
+    {
+        using var db = Open();
+        using var cmd = Command(db, """
+            INSERT INTO tags (repository, tag, digest, fetched_at) VALUES ($r, $t, $d, $f)
+            ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest, fetched_at = excluded.fetched_at
+            """, ("$r", repository), ("$t", tag), ("$d", record.Digest.ToString()), ("$f", record.FetchedAt.ToUnixTimeMilliseconds()));
+        cmd.ExecuteNonQuery();
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<string>> ListTagsAsync(string repository, CancellationToken ct)
+    {
+        using var db = Open();
+        using var cmd = Command(db, "SELECT tag FROM tags WHERE repository = $r ORDER BY tag", ("$r", repository));
+        using var reader = cmd.ExecuteReader();
+        var tags = new List<string>();
+        while (reader.Read()) tags.Add(reader.GetString(0));
+        return Task.FromResult<IReadOnlyList<string>>(tags);
+    }
+
+    public Task<StoredManifest?> GetManifestAsync(Digest digest, CancellationToken ct)
+    {
+        using var db = Open();
+        using var cmd = Command(db, "SELECT media_type, content FROM manifests WHERE digest = $d", ("$d", digest.ToString()));
+        using var reader = cmd.ExecuteReader();
+        StoredManifest? m = reader.Read() ? new StoredManifest(digest, reader.GetString(0), (byte[])reader.GetValue(1)) : null;
+        return Task.FromResult(m);
+    }
+
+    public Task PutManifestAsync(StoredManifest manifest, CancellationToken ct)
+    {
+        using var db = Open();
+        using var cmd = Command(db, "INSERT OR IGNORE INTO manifests (digest, media_type, content, stored_at) VALUES ($d, $m, $c, $s)",
+            ("$d", manifest.Digest.ToString()), ("$m", manifest.MediaType), ("$c", manifest.Content),
+            ("$s", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+        cmd.ExecuteNonQuery();
+        return Task.CompletedTask;
+    }
+
+    public Task LinkAsync(string repository, IReadOnlyCollection<Digest> digests, CancellationToken ct)
+    {
+        using var db = Open();
+        using var tx = db.BeginTransaction();
+        using var cmd = Command(db, "INSERT OR IGNORE INTO links (repository, digest) VALUES ($r, $d)", ("$r", repository), ("$d", ""));
+        cmd.Transaction = tx;
+        foreach (var d in digests.Distinct())
+        {
+            cmd.Parameters["$d"].Value = d.ToString();
+            cmd.ExecuteNonQuery();
+        }
+        tx.Commit();
+        return Task.CompletedTask;
+    }
+
+    public Task<bool> IsLinkedAsync(string repository, Digest digest, CancellationToken ct)
+    {
+        using var db = Open();
+        using var cmd = Command(db, "SELECT 1 FROM links WHERE repository = $r AND digest = $d", ("$r", repository), ("$d", digest.ToString()));
+        return Task.FromResult(cmd.ExecuteScalar() is not null);
+    }
+
+    /// <summary>A cheap query for the readiness check.</summary>
+    public void Ping()
+    {
+        using var db = Open();
+        Execute(db, "SELECT 1");
+    }
+
+    private SqliteConnection Open()
+    {
+        var db = new SqliteConnection(_connectionString);
+        db.Open();
+        return db;
+    }
+
+    private static SqliteCommand Command(SqliteConnection db, string sql, params (string Name, object Value)[] parameters)
+    {
+        var cmd = db.CreateCommand();
+        cmd.CommandText = sql;
+        foreach (var (name, value) in parameters) cmd.Parameters.AddWithValue(name, value);
+        return cmd;
+    }
+
+    private static void Execute(SqliteConnection db, string sql)
+    {
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+}

@@ -1,0 +1,45 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace CacheRegistry.Tests.Infrastructure;
+
+public static class Net
+{
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                if (await condition()) return;
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException or SocketException or TaskCanceledException)
+            {
+            }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"{what} not ready after {timeout.TotalSeconds} s");
+    }
+
+    public static HttpClient NewHttpClient() => new(new SocketsHttpHandler
+    {
+        AllowAutoRedirect = false,
+        AutomaticDecompression = DecompressionMethods.None,
+        UseProxy = false,
+    }) { Timeout = TimeSpan.FromSeconds(60) };
+
+    public static string TempDir(string prefix)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "cacheregistry-tests", $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)]);
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+}
