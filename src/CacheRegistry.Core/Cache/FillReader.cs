@@ -14,7 +14,10 @@ internal sealed class FillReader(BlobFill fill, SafeFileHandle spool, long offse
             var wake = fill.Progress.NextAsync();
             // State before Written: once Committed is seen, Written is final.
             var state = fill.State;
-            var available = fill.Written - _position;
+            // While the fill runs, the last byte written is held back: a client can then never
+            // receive a complete body before the digest is checked, so a mismatch always ends
+            // in a cut connection, never in a whole wrong blob.
+            var available = fill.Written - _position - (state == FillState.Committed ? 0 : 1);
             if (available > 0)
             {
                 var n = await RandomAccess.ReadAsync(spool, buffer[..(int)Math.Min(buffer.Length, available)], _position, ct);

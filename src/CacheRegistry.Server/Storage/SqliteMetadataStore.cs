@@ -5,7 +5,7 @@ using Microsoft.Data.Sqlite;
 namespace CacheRegistry.Server.Storage;
 
 /// <summary>Tags, manifests and repository links in one SQLite file (WAL mode) under the data dir.</summary>
-public sealed class SqliteMetadataStore : IMetadataStore
+public sealed class SqliteMetadataStore : IMetadataStore, IDisposable
 {
     private readonly string _connectionString;
 
@@ -109,6 +109,13 @@ public sealed class SqliteMetadataStore : IMetadataStore
     {
         using var db = Open();
         Execute(db, "SELECT 1");
+    }
+
+    /// <summary>Closes pooled connections, so the file is released when the host stops.</summary>
+    public void Dispose()
+    {
+        using var db = new SqliteConnection(_connectionString);
+        SqliteConnection.ClearPool(db);
     }
 
     private SqliteConnection Open()

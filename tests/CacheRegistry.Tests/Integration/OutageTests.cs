@@ -1,0 +1,121 @@
+using System.Net;
+using CacheRegistry.Tests.Infrastructure;
+
+namespace CacheRegistry.Tests.Integration;
+
+/// <summary>The upstream stops, blackholes or lies: stale tags and cached digests are still served, misses fail clearly.</summary>
+[Collection(IntegrationCollection.Name)]
+public sealed class OutageTests
+{
+    private static async Task<(UpstreamRegistry Upstream, TestImage Image)> SeededUpstreamAsync()
+    {
+        var upstream = new UpstreamRegistry();
+        await upstream.StartAsync();
+        var image = TestImage.Build("library/outage", "1", ImageFormat.Oci, ["linux/amd64", "linux/arm64"], [32 * 1024], Net.TempDir("outage"));
+        await image.PushAsync(upstream.Address);
+        return (upstream, image);
+    }
+
+    [Fact]
+    public async Task Stale_tag_is_served_with_the_upstream_stopped_and_a_cold_miss_names_the_upstream()
+    {
+        var (upstream, image) = await SeededUpstreamAsync();
+        await using var _ = upstream;
+        // TagTtl 0: every tag request revalidates, so this shows the stale path.
+        await using var cache = await CacheServer.StartAsync(upstream.Url, "--Registry:TagTtl=00:00:00", "--Registry:RevalidateDeadline=00:00:01");
+        Assert.Equal(image.Digest, await Skopeo.PullAsync(cache.Address, "outage:1"));
+
+        await upstream.StopAsync();
+        Assert.Equal(image.Digest, await Skopeo.PullAsync(cache.Address, "outage:1"));
+
+        using var http = Net.NewHttpClient();
+        using var miss = await http.GetAsync($"{cache.Url}/v2/library/other/manifests/1");
+        await ApiTests.AssertErrorAsync(miss, HttpStatusCode.ServiceUnavailable, "UNAVAILABLE");
+        var body = await miss.Content.ReadAsStringAsync();
+        Assert.Contains("docker.io", body);
+        Assert.Contains(upstream.Address, body);
+    }
+
+    [Fact]
+    public async Task Restart_with_the_upstream_down_serves_everything_cached()
+    {
+        var (upstream, image) = await SeededUpstreamAsync();
+        await using var _ = upstream;
+        await using var cache = await CacheServer.StartAsync(upstream.Url);
+        Assert.Equal(image.Digest, await Skopeo.PullAsync(cache.Address, "outage:1"));
+
+        await cache.StopAsync();
+        await upstream.StopAsync();
+        await cache.RestartAsync();
+        Assert.Equal(image.Digest, await Skopeo.PullAsync(cache.Address, "outage:1"));
+        Assert.Equal(image.Digest, await Skopeo.PullAsync(cache.Address, $"outage@{image.Digest}"));
+    }
+
+    [Fact]
+    public async Task Blackholed_upstream_serves_stale_within_the_deadline_and_times_out_a_miss()
+    {
+        var (upstream, image) = await SeededUpstreamAsync();
+        await using var _ = upstream;
+        using var blackhole = new Blackhole();
+        var dataDir = Net.TempDir("cache");
+        var warm = await CacheServer.StartWithArgsAsync(dataDir, ["--Registry:Upstreams:docker.io:Endpoints:0=" + upstream.Url]);
+        Assert.Equal(image.Digest, await Skopeo.PullAsync(warm.Address, "outage:1"));
+        await warm.StopAsync(); // stop, not dispose: the next instance reuses its data dir
+
+        await using var cache = await CacheServer.StartWithArgsAsync(dataDir, ["--Registry:Upstreams:docker.io:Endpoints:0=" + blackhole.Url,
+            "--Registry:TagTtl=00:00:00", "--Registry:RevalidateDeadline=00:00:01", "--Registry:Timeouts:FirstByte=00:00:02"]);
+        Assert.Equal(image.Digest, await Skopeo.PullAsync(cache.Address, "outage:1"));
+
+        using var http = Net.NewHttpClient();
+        using var miss = await http.GetAsync($"{cache.Url}/v2/library/other/manifests/1");
+        await ApiTests.AssertErrorAsync(miss, HttpStatusCode.GatewayTimeout, "UNAVAILABLE");
+        Assert.Contains("did not answer in time", await miss.Content.ReadAsStringAsync());
+    }
+
+    [Theory]
+    [InlineData(BlobFault.CorruptBytes)]
+    [InlineData(BlobFault.Truncate)]
+    public async Task A_blob_that_does_not_match_its_digest_is_never_stored_or_served_whole(BlobFault fault)
+    {
+        await using var upstream = await FaultyUpstream.StartAsync();
+        upstream.Fault = fault;
+        await using var cache = await CacheServer.StartAsync(upstream.Url);
+        using var http = Net.NewHttpClient();
+        using (await http.GetAsync($"{cache.Url}/v2/faulty/manifests/latest")) { }
+
+        var path = $"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}";
+        // Headers go out before the last byte is checked; the cut connection is the client's signal.
+        await Assert.ThrowsAnyAsync<HttpRequestException>(async () => await http.GetByteArrayAsync(path));
+        Assert.False(File.Exists(BlobPath(cache, upstream.LayerDigest)));
+
+        upstream.Fault = BlobFault.None;
+        Assert.Equal(upstream.Layer, await http.GetByteArrayAsync(path));
+        Assert.True(File.Exists(BlobPath(cache, upstream.LayerDigest)));
+    }
+
+    [Fact]
+    public async Task A_fill_goes_on_when_its_client_hangs_up_and_a_joining_client_shares_it()
+    {
+        await using var upstream = await FaultyUpstream.StartAsync();
+        upstream.Fault = BlobFault.SlowDrip;
+        await using var cache = await CacheServer.StartAsync(upstream.Url);
+        using var http = Net.NewHttpClient();
+        using (await http.GetAsync($"{cache.Url}/v2/faulty/manifests/latest")) { }
+        var path = $"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}";
+
+        using (var first = await http.GetAsync(path, HttpCompletionOption.ResponseHeadersRead))
+        {
+            var stream = await first.Content.ReadAsStreamAsync();
+            var buffer = new byte[1024];
+            await stream.ReadExactlyAsync(buffer);
+        } // hang up after the first KiB
+
+        var joined = await http.GetByteArrayAsync(path);
+        Assert.Equal(upstream.Layer, joined);
+        await Net.WaitUntilAsync(() => Task.FromResult(File.Exists(BlobPath(cache, upstream.LayerDigest))), TimeSpan.FromSeconds(20), "committed blob");
+        Assert.Equal(1, upstream.BlobGets);
+    }
+
+    private static string BlobPath(CacheServer cache, string digest) =>
+        Path.Combine(cache.DataDir, "blobs", "sha256", digest[7..9], digest[7..]);
+}
