@@ -1,0 +1,87 @@
+using System.Diagnostics;
+
+namespace CacheRegistry.Tests.Infrastructure;
+
+/// <summary>A private containerd (own root, state and socket; CRI off) and ctr as its client.</summary>
+public sealed class ContainerdDaemon : IAsyncDisposable
+{
+    private readonly string _dir = Path.Combine("/tmp", "crt-" + Guid.NewGuid().ToString("N")[..8]); // short: socket paths are limited
+    private Process? _process;
+
+    public string Socket => Path.Combine(_dir, "containerd.sock");
+    public string HostsDir => Path.Combine(_dir, "hosts");
+
+    public async Task StartAsync()
+    {
+        Directory.CreateDirectory(_dir);
+        var config = Path.Combine(_dir, "config.toml");
+        await File.WriteAllTextAsync(config, $"""
+            version = 2
+            root = "{_dir}/root"
+            state = "{_dir}/state"
+            disabled_plugins = ["io.containerd.grpc.v1.cri"]
+            [grpc]
+              address = "{Socket}"
+            """);
+        var psi = new ProcessStartInfo(ProcessRunner.Require("containerd"))
+        {
+            RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false,
+        };
+        psi.ArgumentList.Add("--config");
+        psi.ArgumentList.Add(config);
+        _process = Process.Start(psi)!;
+        _process.BeginErrorReadLine();
+        _process.BeginOutputReadLine();
+        await Net.WaitUntilAsync(async () => (await ProcessRunner.RunAsync(ProcessRunner.Require("ctr"), ["-a", Socket, "version"])).ExitCode == 0,
+            TimeSpan.FromSeconds(30), "containerd");
+    }
+
+    /// <summary>Writes <c>hosts.toml</c> sending <paramref name="registryHost"/> to the mirror.</summary>
+    public void MirrorTo(string registryHost, string mirrorUrl)
+    {
+        var dir = Path.Combine(HostsDir, registryHost);
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "hosts.toml"), $"""
+            server = "https://{registryHost}"
+
+            [host."{mirrorUrl}"]
+              capabilities = ["pull", "resolve"]
+            """);
+    }
+
+    public Task<string> CtrAsync(params string[] args) =>
+        ProcessRunner.RunCheckedAsync(ProcessRunner.Require("ctr"), ["-a", Socket, .. args], TimeSpan.FromMinutes(3));
+
+    public async Task PullAsync(string reference) =>
+        await CtrAsync("images", "pull", "--hosts-dir", HostsDir, "--snapshotter", "native", reference);
+
+    /// <summary>The digest containerd recorded for an image reference.</summary>
+    public async Task<string> DigestOfAsync(string reference)
+    {
+        var listing = await CtrAsync("images", "ls");
+        var line = listing.Split('\n').FirstOrDefault(l => l.StartsWith(reference + " ", StringComparison.Ordinal))
+            ?? throw new InvalidOperationException($"{reference} is not in:\n{listing}");
+        return line.Split(' ', StringSplitOptions.RemoveEmptyEntries).First(c => c.StartsWith("sha256:", StringComparison.Ordinal));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process?.Dispose();
+        await ProcessRunner.RunAsync("umount", ["-R", _dir]); // snapshot mounts, if any
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}

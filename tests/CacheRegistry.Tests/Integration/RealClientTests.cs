@@ -1,0 +1,54 @@
+using CacheRegistry.Tests.Infrastructure;
+
+namespace CacheRegistry.Tests.Integration;
+
+/// <summary>containerd and dockerd pull through the cache as they do in production.</summary>
+[Collection(IntegrationCollection.Name)]
+public sealed class RealClientTests(UpstreamFixture fx)
+{
+    [Fact]
+    public async Task Containerd_pulls_through_a_hosts_toml_mirror_with_identical_digests()
+    {
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url);
+        await using var containerd = new ContainerdDaemon();
+        await containerd.StartAsync();
+        containerd.MirrorTo("docker.io", cache.Url);
+        var image = fx.ForContainerd;
+        var reference = $"docker.io/{image.Repository}:{image.Tag}";
+
+        var mark = fx.Upstream.Mark;
+        await containerd.PullAsync(reference); // arrives as /v2/library/ctr-img/...?ns=docker.io
+        Assert.Equal(image.Digest, await containerd.DigestOfAsync(reference));
+        // One platform's config and layers, each fetched from the upstream exactly once.
+        Assert.Equal(image.Platforms["linux/amd64"].Blobs.Count, fx.Upstream.BlobGetsSince(mark, image.Repository));
+
+        await containerd.CtrAsync("images", "rm", "--sync", reference);
+        mark = fx.Upstream.Mark;
+        await containerd.PullAsync(reference);
+        Assert.Equal(image.Digest, await containerd.DigestOfAsync(reference));
+        Assert.Equal(0, fx.Upstream.BlobGetsSince(mark, image.Repository));
+    }
+
+    [Fact]
+    public async Task Dockerd_pulls_through_registry_mirrors_with_identical_digests()
+    {
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url);
+        await using var containerd = new ContainerdDaemon();
+        await containerd.StartAsync();
+        await using var docker = new DockerDaemon();
+        await docker.StartAsync(containerd.Socket, cache.Url);
+        var image = fx.ForDocker;
+        var name = image.Repository["library/".Length..];
+
+        var mark = fx.Upstream.Mark;
+        await docker.DockerAsync("pull", $"{name}:{image.Tag}");
+        Assert.Equal(image.Digest, await docker.RepoDigestAsync($"{name}:{image.Tag}"));
+        Assert.Equal(image.Platforms["linux/amd64"].Blobs.Count, fx.Upstream.BlobGetsSince(mark, image.Repository));
+
+        await docker.DockerAsync("rmi", $"{name}:{image.Tag}");
+        mark = fx.Upstream.Mark;
+        await docker.DockerAsync("pull", $"{name}:{image.Tag}");
+        Assert.Equal(image.Digest, await docker.RepoDigestAsync($"{name}:{image.Tag}"));
+        Assert.Equal(0, fx.Upstream.BlobGetsSince(mark, image.Repository));
+    }
+}
