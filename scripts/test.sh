@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine: installs the real peers the tests start
-# (distribution's registry, skopeo, containerd, dockerd), then builds and runs every test.
+# (distribution's registry, skopeo, containerd, dockerd, redis-server, s3rver), then builds and
+# runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(docker-registry skopeo containerd docker.io)
+packages=(docker-registry skopeo containerd docker.io redis-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -14,6 +15,11 @@ if ((${#missing[@]})); then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v s3rver >/dev/null; then
+  echo "installing: s3rver (npm)"
+  npm install -g --no-fund --no-audit s3rver@3.7.1 >/dev/null
 fi
 
 log=$(mktemp)

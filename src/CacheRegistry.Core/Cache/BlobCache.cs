@@ -6,7 +6,11 @@ using CacheRegistry.Upstream;
 namespace CacheRegistry.Cache;
 
 /// <summary>A blob ready to be streamed: its size (null if unknown) and how to read it from an offset.</summary>
-public sealed record BlobSource(long? Size, CacheOutcome Outcome, string? Endpoint, Func<long, CancellationToken, Task<Stream>> OpenAsync);
+public sealed record BlobSource(long? Size, CacheOutcome Outcome, string? Endpoint, Func<long, CancellationToken, Task<Stream>> OpenAsync)
+{
+    /// <summary>Where to send the client instead of streaming (presigned storage URL), when the store offers one.</summary>
+    public string? RedirectUrl { get; init; }
+}
 
 /// <summary>
 /// Serves blobs: from the store when committed, otherwise by joining or starting a fill. A blob is
@@ -20,7 +24,10 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, BlobFil
         if (await store.GetSizeAsync(digest, ct) is long size)
         {
             var endpoint = await EnsureLinkedAsync(repo, digest, ct);
-            return new BlobSource(size, CacheOutcome.Hit, endpoint, (offset, c) => OpenStoredAsync(digest, offset, c));
+            return new BlobSource(size, CacheOutcome.Hit, endpoint, (offset, c) => OpenStoredAsync(digest, offset, c))
+            {
+                RedirectUrl = (store as IBlobRedirector)?.RedirectUrl(digest),
+            };
         }
         var (fill, started) = fills.GetOrStart(repo, digest);
         if (!started && fill.Repository.Key != repo.Key) await EnsureLinkedAsync(repo, digest, ct);
@@ -43,7 +50,7 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, BlobFil
     }
 
     private async Task<Stream> OpenStoredAsync(Digest digest, long offset, CancellationToken ct) =>
-        await store.OpenReadAsync(digest, offset, ct) ?? throw RegistryError.BlobUnknown($"blob {digest} left the cache while being opened");
+        await store.OpenReadAsync(digest, offset, null, ct) ?? throw RegistryError.BlobUnknown($"blob {digest} left the cache while being opened");
 
     /// <returns>The upstream endpoint asked, when one was.</returns>
     private async Task<string?> EnsureLinkedAsync(RepositoryRef repo, Digest digest, CancellationToken ct)

@@ -129,7 +129,7 @@ public sealed class BlobFill(RepositoryRef repository, Digest digest, IBlobStore
     }
 
     private async Task<Stream> OpenCommittedAsync(long offset, CancellationToken ct) =>
-        await store.OpenReadAsync(Digest, offset, ct)
+        await store.OpenReadAsync(Digest, offset, null, ct)
         ?? throw new IOException($"blob {Digest} was committed but is no longer in storage");
 
     internal static RegistryError AsRegistryError(Exception e) => e switch

@@ -11,8 +11,11 @@ public interface IBlobStore
     /// <summary>The blob's size, or null when it is not stored.</summary>
     Task<long?> GetSizeAsync(Digest digest, CancellationToken ct);
 
-    /// <summary>A stream positioned at <paramref name="offset"/>, or null when the blob is not stored.</summary>
-    Task<Stream?> OpenReadAsync(Digest digest, long offset, CancellationToken ct);
+    /// <summary>
+    /// A stream of <paramref name="length"/> bytes (to the end when null) from <paramref name="offset"/>,
+    /// or null when the blob is not stored.
+    /// </summary>
+    Task<Stream?> OpenReadAsync(Digest digest, long offset, long? length, CancellationToken ct);
 
     Task<IBlobWriter> BeginWriteAsync(Digest digest, CancellationToken ct);
 }

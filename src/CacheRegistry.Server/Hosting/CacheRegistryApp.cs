@@ -1,8 +1,6 @@
 using CacheRegistry.Cache;
 using CacheRegistry.Routing;
 using CacheRegistry.Server.Http;
-using CacheRegistry.Server.Storage;
-using CacheRegistry.Storage;
 using CacheRegistry.Upstream;
 using Microsoft.Extensions.Logging.Console;
 
@@ -36,6 +34,7 @@ public static class CacheRegistryApp
         var options = RegistryOptionsLoader.Load(builder.Configuration);
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.Timeouts.Shutdown + TimeSpan.FromSeconds(5));
         AddCacheRegistry(builder.Services, options);
+        builder.Services.AddStores(builder.Configuration, options);
 
         var app = builder.Build();
         app.UseMiddleware<RegistryMiddleware>();
@@ -54,9 +53,6 @@ public static class CacheRegistryApp
         services.AddSingleton<UpstreamSet>();
         services.AddSingleton<UpstreamRouter>();
         services.AddSingleton<HotCache>();
-        services.AddSingleton<IBlobStore>(_ => new FileSystemBlobStore(options.DataDir));
-        services.AddSingleton<SqliteMetadataStore>(_ => new SqliteMetadataStore(options.DataDir));
-        services.AddSingleton<IMetadataStore>(sp => sp.GetRequiredService<SqliteMetadataStore>());
         services.AddSingleton<BlobFills>();
         services.AddSingleton<BlobCache>();
         services.AddSingleton<ManifestCache>();

@@ -4,11 +4,15 @@ using CacheRegistry.Upstream;
 namespace CacheRegistry.Server.Hosting;
 
 /// <summary>Logs the effective configuration at start; lets running fills finish, within a bound, at stop.</summary>
-public sealed partial class Lifecycle(RegistryOptions options, UpstreamSet upstreams, BlobFills fills, ILogger<Lifecycle> log) : IHostedService
+public sealed partial class Lifecycle(RegistryOptions options, UpstreamSet upstreams, BlobFills fills, IConfiguration configuration,
+    Storage.StorageOptions storage, Storage.MetadataOptions metadata, ILogger<Lifecycle> log) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
         Log.Config(log, options.DataDir, options.TagTtl, options.RevalidateDeadline, options.DefaultUpstream);
+        Log.Stores(log, storage.Kind, storage.Kind.Equals("S3", StringComparison.OrdinalIgnoreCase) ? $"{storage.S3.ServiceUrl ?? "aws"}/{storage.S3.Bucket}/{storage.S3.Prefix}" : options.DataDir,
+            metadata.Kind, metadata.Kind.Equals("Redis", StringComparison.OrdinalIgnoreCase) ? metadata.Configuration.Split(',')[0] : options.DataDir);
+        foreach (var key in ConfigurationKeys.Unknown(configuration)) Log.UnknownKey(log, key);
         foreach (var u in upstreams.All.OrderBy(u => u.Name))
             Log.Upstream(log, u.Name, string.Join(", ", u.Endpoints), string.Join(", ", upstreams.AliasesOf(u)));
         return Task.CompletedTask;
@@ -25,6 +29,12 @@ public sealed partial class Lifecycle(RegistryOptions options, UpstreamSet upstr
         [LoggerMessage(EventId = 10, Level = LogLevel.Information,
             Message = "CacheRegistry: data dir {DataDir}, tag freshness {TagTtl}, revalidation deadline {Deadline}, default upstream {DefaultUpstream}")]
         public static partial void Config(ILogger logger, string dataDir, TimeSpan tagTtl, TimeSpan deadline, string defaultUpstream);
+
+        [LoggerMessage(EventId = 13, Level = LogLevel.Information, Message = "blobs: {BlobKind} ({BlobWhere}); metadata: {MetadataKind} ({MetadataWhere})")]
+        public static partial void Stores(ILogger logger, string blobKind, string blobWhere, string metadataKind, string metadataWhere);
+
+        [LoggerMessage(EventId = 14, Level = LogLevel.Warning, Message = "configuration key {Key} is not one CacheRegistry reads; check its spelling (see README)")]
+        public static partial void UnknownKey(ILogger logger, string key);
 
         [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "upstream {Upstream}: endpoints [{Endpoints}] aliases [{Aliases}]")]
         public static partial void Upstream(ILogger logger, string upstream, string endpoints, string aliases);

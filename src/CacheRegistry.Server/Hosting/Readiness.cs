@@ -1,33 +1,28 @@
-using CacheRegistry.Server.Storage;
+using CacheRegistry.Storage;
 
 namespace CacheRegistry.Server.Hosting;
 
-/// <summary>/readyz: 200 when the stores answer, 503 naming the one that does not.</summary>
+/// <summary>/readyz: 200 when every store answers, 503 naming the ones that do not.</summary>
 public static class Readiness
 {
-    public static IResult CheckAsync(SqliteMetadataStore metadata, RegistryOptions options)
+    public static async Task<IResult> CheckAsync(IEnumerable<IHealthProbe> probes, CancellationToken ct)
     {
-        var failures = new List<string>();
-        try
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(5));
+        var results = await Task.WhenAll(probes.Select(async p =>
         {
-            metadata.Ping();
-        }
-        catch (Exception e)
-        {
-            failures.Add($"metadata (sqlite): {e.Message}");
-        }
-        try
-        {
-            var probe = Path.Combine(options.DataDir, "tmp", ".ready-" + Guid.NewGuid().ToString("N"));
-            File.WriteAllBytes(probe, []);
-            File.Delete(probe);
-        }
-        catch (Exception e)
-        {
-            failures.Add($"blobs (filesystem {options.DataDir}): {e.Message}");
-        }
-        return failures.Count == 0
+            try
+            {
+                return (p.Name, Problem: await p.CheckAsync(timeout.Token));
+            }
+            catch (Exception e)
+            {
+                return (p.Name, Problem: (string?)e.Message);
+            }
+        }));
+        var failing = results.Where(r => r.Problem is not null).Select(r => $"{r.Name}: {r.Problem}").ToList();
+        return failing.Count == 0
             ? Results.Text("ready\n")
-            : Results.Text("not ready: " + string.Join("; ", failures) + "\n", statusCode: 503);
+            : Results.Text("not ready: " + string.Join("; ", failing) + "\n", statusCode: 503);
     }
 }

@@ -99,6 +99,12 @@ public sealed class RegistryHandler(UpstreamRouter router, ManifestCache manifes
         var source = await blobs.OpenAsync(repo, digest, ctx.RequestAborted);
         outcome.Cache = source.Outcome;
         outcome.Endpoint = source.Endpoint;
+        if (source.RedirectUrl is { } redirect)
+        {
+            response.StatusCode = StatusCodes.Status307TemporaryRedirect;
+            response.Headers.Location = redirect;
+            return;
+        }
         long start = 0;
         long? length = source.Size;
         if (source.Size is long total && ByteRange.Parse(rangeHeader, total) is { } range)

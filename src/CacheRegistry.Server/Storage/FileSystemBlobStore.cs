@@ -8,7 +8,7 @@ namespace CacheRegistry.Server.Storage;
 /// <c>DataDir/tmp</c> and is fsynced and renamed into place on commit, so a crash never leaves a
 /// partial blob visible; leftovers in tmp are removed at start.
 /// </summary>
-public sealed class FileSystemBlobStore : IBlobStore
+public sealed class FileSystemBlobStore : IBlobStore, IHealthProbe
 {
     private readonly string _blobs;
     private readonly string _tmp;
@@ -22,6 +22,23 @@ public sealed class FileSystemBlobStore : IBlobStore
         Directory.CreateDirectory(_tmp);
     }
 
+    public string Name => $"blobs (filesystem {_blobs})";
+
+    public Task<string?> CheckAsync(CancellationToken ct)
+    {
+        try
+        {
+            var probe = Path.Combine(_tmp, ".ready-" + Guid.NewGuid().ToString("N"));
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+            return Task.FromResult<string?>(null);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Task.FromResult<string?>(e.Message);
+        }
+    }
+
     public string PathOf(Digest digest) => Path.Combine(_blobs, digest.Algorithm, digest.Hex[..2], digest.Hex);
 
     public Task<long?> GetSizeAsync(Digest digest, CancellationToken ct)
@@ -30,7 +47,7 @@ public sealed class FileSystemBlobStore : IBlobStore
         return Task.FromResult(info.Exists ? info.Length : (long?)null);
     }
 
-    public Task<Stream?> OpenReadAsync(Digest digest, long offset, CancellationToken ct)
+    public Task<Stream?> OpenReadAsync(Digest digest, long offset, long? length, CancellationToken ct)
     {
         try
         {

@@ -5,7 +5,7 @@ using Microsoft.Data.Sqlite;
 namespace CacheRegistry.Server.Storage;
 
 /// <summary>Tags, manifests and repository links in one SQLite file (WAL mode) under the data dir.</summary>
-public sealed class SqliteMetadataStore : IMetadataStore, IDisposable
+public sealed class SqliteMetadataStore : IMetadataStore, IHealthProbe, IDisposable
 {
     private readonly string _connectionString;
 
@@ -104,11 +104,20 @@ public sealed class SqliteMetadataStore : IMetadataStore, IDisposable
         return Task.FromResult(cmd.ExecuteScalar() is not null);
     }
 
-    /// <summary>A cheap query for the readiness check.</summary>
-    public void Ping()
+    public string Name => "metadata (sqlite)";
+
+    public Task<string?> CheckAsync(CancellationToken ct)
     {
-        using var db = Open();
-        Execute(db, "SELECT 1");
+        try
+        {
+            using var db = Open();
+            Execute(db, "SELECT 1");
+            return Task.FromResult<string?>(null);
+        }
+        catch (SqliteException e)
+        {
+            return Task.FromResult<string?>(e.Message);
+        }
     }
 
     /// <summary>Closes pooled connections, so the file is released when the host stops.</summary>

@@ -40,7 +40,7 @@ public sealed class UpstreamFixture : IAsyncLifetime
 }
 
 [CollectionDefinition(Name)]
-public sealed class IntegrationCollection : ICollectionFixture<UpstreamFixture>
+public sealed class IntegrationCollection : ICollectionFixture<UpstreamFixture>, ICollectionFixture<BackendsFixture>
 {
     public const string Name = "integration";
 }

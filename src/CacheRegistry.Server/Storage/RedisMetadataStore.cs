@@ -1,0 +1,113 @@
+using System.Globalization;
+using CacheRegistry.Oci;
+using CacheRegistry.Storage;
+using StackExchange.Redis;
+
+namespace CacheRegistry.Server.Storage;
+
+public sealed class MetadataOptions
+{
+    public const string Section = "Registry:Metadata";
+    /// <summary><c>Sqlite</c> (default) or <c>Redis</c>.</summary>
+    public string Kind { get; set; } = "Sqlite";
+    /// <summary>StackExchange.Redis connection string, e.g. <c>redis:6379,password=…</c>.</summary>
+    public string Configuration { get; set; } = "localhost:6379";
+    public string KeyPrefix { get; set; } = "cacheregistry:";
+}
+
+/// <summary>
+/// Tags, manifests and links in Redis, shared by every replica. Every operation touches one key,
+/// so Redis Cluster works as is. The connection is made in the background and remade after a
+/// loss; while Redis is unreachable, calls fail at once with a 503 naming it.
+/// </summary>
+public sealed class RedisMetadataStore : IMetadataStore, IHealthProbe, IDisposable
+{
+    private readonly ConnectionMultiplexer _redis;
+    private readonly string _prefix;
+    private readonly string _endpoints;
+
+    public RedisMetadataStore(MetadataOptions options)
+    {
+        var config = ConfigurationOptions.Parse(options.Configuration);
+        config.AbortOnConnectFail = false; // start and stay up without Redis; reconnect when it is back
+        config.ConnectTimeout = Math.Min(config.ConnectTimeout, 3000);
+        config.SyncTimeout = Math.Min(config.SyncTimeout, 3000);
+        config.ConnectRetry = 1;
+        _endpoints = string.Join(",", config.EndPoints.Select(e => e.ToString()));
+        _redis = ConnectionMultiplexer.Connect(config);
+        _prefix = options.KeyPrefix;
+    }
+
+    public string Name => $"metadata (redis {_endpoints})";
+
+    private IDatabase Db => _redis.GetDatabase();
+    private RedisKey TagsKey(string repository) => _prefix + "tags:" + repository;
+    private RedisKey ManifestKey(Digest digest) => _prefix + "manifest:" + digest;
+    private RedisKey LinksKey(string repository) => _prefix + "links:" + repository;
+
+    public Task<TagRecord?> GetTagAsync(string repository, string tag, CancellationToken ct) => Guard(async () =>
+    {
+        var value = await Db.HashGetAsync(TagsKey(repository), tag);
+        if (value.IsNullOrEmpty) return null;
+        var parts = ((string)value!).Split('|');
+        return new TagRecord(Digest.Parse(parts[0]), DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(parts[1], CultureInfo.InvariantCulture)));
+    });
+
+    public Task PutTagAsync(string repository, string tag, TagRecord record, CancellationToken ct) => Guard(() =>
+        Db.HashSetAsync(TagsKey(repository), tag, $"{record.Digest}|{record.FetchedAt.ToUnixTimeMilliseconds()}"));
+
+    public Task<IReadOnlyList<string>> ListTagsAsync(string repository, CancellationToken ct) => Guard(async () =>
+        (IReadOnlyList<string>)(await Db.HashKeysAsync(TagsKey(repository))).Select(k => (string)k!).Order(StringComparer.Ordinal).ToList());
+
+    public Task<StoredManifest?> GetManifestAsync(Digest digest, CancellationToken ct) => Guard(async () =>
+    {
+        var fields = await Db.HashGetAsync(ManifestKey(digest), ["t", "c"]);
+        return fields[0].IsNull || fields[1].IsNull ? null : new StoredManifest(digest, fields[0]!, (byte[])fields[1]!);
+    });
+
+    public Task PutManifestAsync(StoredManifest manifest, CancellationToken ct) => Guard(() =>
+        Db.HashSetAsync(ManifestKey(manifest.Digest), [new HashEntry("t", manifest.MediaType), new HashEntry("c", manifest.Content)]));
+
+    public Task LinkAsync(string repository, IReadOnlyCollection<Digest> digests, CancellationToken ct) => Guard(() =>
+        Db.SetAddAsync(LinksKey(repository), digests.Select(d => (RedisValue)d.ToString()).ToArray()));
+
+    public Task<bool> IsLinkedAsync(string repository, Digest digest, CancellationToken ct) => Guard(() =>
+        Db.SetContainsAsync(LinksKey(repository), digest.ToString()));
+
+    public async Task<string?> CheckAsync(CancellationToken ct)
+    {
+        try
+        {
+            await Db.PingAsync();
+            return null;
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            return e.Message;
+        }
+    }
+
+    /// <summary>The connection, for the blob-fill lease and other coordination between replicas.</summary>
+    public IConnectionMultiplexer Connection => _redis;
+    public string KeyPrefix => _prefix;
+
+    private async Task<T> Guard<T>(Func<Task<T>> operation)
+    {
+        try
+        {
+            return await operation();
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            throw new RegistryError(503, "UNAVAILABLE", $"metadata store (redis {_endpoints}) is unavailable: {e.Message}") { RetryAfterSeconds = 5 };
+        }
+    }
+
+    private Task Guard(Func<Task> operation) => Guard(async () =>
+    {
+        await operation();
+        return true;
+    });
+
+    public void Dispose() => _redis.Dispose();
+}

@@ -1,0 +1,192 @@
+using System.Net;
+using Amazon.Runtime;
+using Amazon.S3;
+using Amazon.S3.Model;
+using CacheRegistry.Oci;
+using CacheRegistry.Storage;
+
+namespace CacheRegistry.Server.Storage;
+
+/// <summary>
+/// Blobs in an S3-compatible bucket under <c>&lt;prefix&gt;blobs/&lt;algorithm&gt;/&lt;first two hex&gt;/&lt;hex&gt;</c>.
+/// A write lands in a local spool file and goes up as a multipart upload fed from that file while
+/// the fill runs; it is completed only on commit (after the digest matched) and aborted otherwise.
+/// </summary>
+public sealed partial class S3BlobStore : IBlobStore, IBlobRedirector, IHealthProbe, IDisposable
+{
+    private readonly IAmazonS3 _s3;
+    private readonly S3Options _options;
+    private readonly string _spoolDir;
+    private readonly ILogger<S3BlobStore> _log;
+
+    public S3BlobStore(S3Options options, string dataDir, ILogger<S3BlobStore> log)
+    {
+        if (string.IsNullOrWhiteSpace(options.Bucket)) throw new InvalidOperationException("invalid configuration: Registry:Storage:S3:Bucket is required when Registry:Storage:Kind is S3");
+        _options = options;
+        _log = log;
+        _spoolDir = Path.Combine(dataDir, "spool");
+        if (Directory.Exists(_spoolDir)) Directory.Delete(_spoolDir, recursive: true);
+        Directory.CreateDirectory(_spoolDir);
+        _s3 = CreateClient(options);
+    }
+
+    public string Name => $"blobs (s3 {_options.ServiceUrl ?? "aws"}/{_options.Bucket})";
+
+    /// <summary>
+    /// Several S3-compatible services store aws-chunked framing and checksum trailers as data, so
+    /// checksums are sent only where required and part uploads are not chunk-encoded.
+    /// </summary>
+    public static AmazonS3Client CreateClient(S3Options options)
+    {
+        var config = new AmazonS3Config
+        {
+            ForcePathStyle = options.ForcePathStyle,
+            RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
+            ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
+            Timeout = options.RequestTimeout,
+            MaxErrorRetry = 2,
+        };
+        if (!string.IsNullOrEmpty(options.ServiceUrl))
+        {
+            config.ServiceURL = options.ServiceUrl;
+            config.AuthenticationRegion = options.Region;
+        }
+        else
+        {
+            config.RegionEndpoint = Amazon.RegionEndpoint.GetBySystemName(options.Region);
+        }
+        AWSCredentials credentials = string.IsNullOrEmpty(options.AccessKey)
+            ? new AnonymousAWSCredentials()
+            : new BasicAWSCredentials(options.AccessKey, options.SecretKey ?? "");
+        return new AmazonS3Client(credentials, config);
+    }
+
+    private string KeyOf(Digest digest) => $"{_options.Prefix}blobs/{digest.Algorithm}/{digest.Hex[..2]}/{digest.Hex}";
+
+    public async Task<long?> GetSizeAsync(Digest digest, CancellationToken ct)
+    {
+        try
+        {
+            var head = await _s3.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = _options.Bucket, Key = KeyOf(digest) }, ct);
+            return head.ContentLength;
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+        catch (Exception e) when (e is AmazonServiceException or HttpRequestException or IOException or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            throw Unavailable(e);
+        }
+    }
+
+    public async Task<Stream?> OpenReadAsync(Digest digest, long offset, long? length, CancellationToken ct)
+    {
+        var request = new GetObjectRequest { BucketName = _options.Bucket, Key = KeyOf(digest) };
+        if (offset > 0 || length is not null)
+            request.ByteRange = new Amazon.S3.Model.ByteRange(offset, length is long n ? offset + n - 1 : long.MaxValue);
+        try
+        {
+            var response = await _s3.GetObjectAsync(request, ct);
+            return new OwningStream(response.ResponseStream, response);
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+        catch (Exception e) when (e is AmazonServiceException or HttpRequestException or IOException or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            throw Unavailable(e);
+        }
+    }
+
+    /// <summary>A presigned GET for a blob when <c>RedirectBlobs</c> is on (clients must reach the bucket).</summary>
+    public string? RedirectUrl(Digest digest) => _options.RedirectBlobs ? PresignedUrl(digest) : null;
+
+    public string PresignedUrl(Digest digest) => _s3.GetPreSignedURL(new GetPreSignedUrlRequest
+    {
+        BucketName = _options.Bucket,
+        Key = KeyOf(digest),
+        Verb = HttpVerb.GET,
+        Expires = DateTime.UtcNow + _options.RedirectExpiry,
+        Protocol = _options.ServiceUrl?.StartsWith("http://", StringComparison.OrdinalIgnoreCase) == true ? Protocol.HTTP : Protocol.HTTPS,
+    });
+
+    public Task<IBlobWriter> BeginWriteAsync(Digest digest, CancellationToken ct) =>
+        Task.FromResult<IBlobWriter>(new S3BlobWriter(_s3, _options, KeyOf(digest), Path.Combine(_spoolDir, $"{digest.Hex}.{Guid.NewGuid():N}"), _log));
+
+    public async Task<string?> CheckAsync(CancellationToken ct)
+    {
+        // A GET of a key that does not exist: NoSuchKey proves reach, credentials and bucket
+        // without listing, which some S3-compatible services do slowly or badly.
+        try
+        {
+            using var _ = await _s3.GetObjectAsync(new GetObjectRequest { BucketName = _options.Bucket, Key = _options.Prefix + ".readyz" }, ct);
+            return null;
+        }
+        catch (AmazonS3Exception e) when (e.ErrorCode == "NoSuchKey")
+        {
+            return null;
+        }
+        catch (Exception e)
+        {
+            return e.Message;
+        }
+    }
+
+    /// <summary>
+    /// Aborts multipart uploads left by crashed processes. Only uploads older than
+    /// <paramref name="olderThan"/> (the fill timeout) are touched: younger ones may belong to a
+    /// live fill on another replica.
+    /// </summary>
+    public async Task<int> AbortStaleUploadsAsync(TimeSpan olderThan, CancellationToken ct)
+    {
+        var aborted = 0;
+        var listing = await _s3.ListMultipartUploadsAsync(new ListMultipartUploadsRequest { BucketName = _options.Bucket, Prefix = _options.Prefix + "blobs/" }, ct);
+        foreach (var upload in listing.MultipartUploads ?? [])
+        {
+            if (upload.Initiated is DateTime started && DateTime.UtcNow - started.ToUniversalTime() < olderThan) continue;
+            await _s3.AbortMultipartUploadAsync(_options.Bucket, upload.Key, upload.UploadId, ct);
+            aborted++;
+        }
+        if (aborted > 0) Log.AbortedStale(_log, aborted);
+        return aborted;
+    }
+
+    private RegistryError Unavailable(Exception e) =>
+        new(503, "UNAVAILABLE", $"blob storage (s3 {_options.ServiceUrl ?? "aws"}, bucket {_options.Bucket}) failed: {e.Message}") { RetryAfterSeconds = 10 };
+
+    public void Dispose() => _s3.Dispose();
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 500, Level = LogLevel.Information, Message = "s3: aborted {Count} stale multipart uploads")]
+        public static partial void AbortedStale(ILogger logger, int count);
+    }
+
+    /// <summary>Disposes the S3 response with its stream.</summary>
+    private sealed class OwningStream(Stream inner, IDisposable owner) : Stream
+    {
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => inner.ReadAsync(buffer, ct);
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) => inner.ReadAsync(buffer, offset, count, ct);
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+                owner.Dispose();
+            }
+            base.Dispose(disposing);
+        }
+    }
+}

@@ -1,0 +1,81 @@
+using CacheRegistry.Oci;
+using CacheRegistry.Server.Storage;
+using CacheRegistry.Storage;
+using CacheRegistry.Tests.Infrastructure;
+
+namespace CacheRegistry.Tests.Contracts;
+
+/// <summary>What every metadata store must do; run against each implementation.</summary>
+public abstract class MetadataStoreContract
+{
+    protected abstract IMetadataStore Store { get; }
+
+    private static Digest D(char c) => Digest.Parse("sha256:" + new string(c, 64));
+    private readonly string _repo = $"docker.io/library/r{Guid.NewGuid():N}";
+
+    [Fact]
+    public async Task Tags_keep_digest_and_fetched_at_and_can_move()
+    {
+        Assert.Null(await Store.GetTagAsync(_repo, "v1", default));
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(1_790_000_000_123);
+        await Store.PutTagAsync(_repo, "v1", new TagRecord(D('a'), at), default);
+        Assert.Equal(new TagRecord(D('a'), at), await Store.GetTagAsync(_repo, "v1", default));
+        await Store.PutTagAsync(_repo, "v1", new TagRecord(D('b'), at.AddMinutes(5)), default);
+        Assert.Equal(new TagRecord(D('b'), at.AddMinutes(5)), await Store.GetTagAsync(_repo, "v1", default));
+        Assert.Null(await Store.GetTagAsync(_repo + "x", "v1", default));
+    }
+
+    [Fact]
+    public async Task Tags_list_in_ordinal_order()
+    {
+        foreach (var t in new[] { "b", "a", "C", "10", "9" })
+            await Store.PutTagAsync(_repo, t, new TagRecord(D('a'), DateTimeOffset.UnixEpoch), default);
+        Assert.Equal(["10", "9", "C", "a", "b"], await Store.ListTagsAsync(_repo, default));
+        Assert.Empty(await Store.ListTagsAsync(_repo + "x", default));
+    }
+
+    [Fact]
+    public async Task Manifests_keep_their_exact_bytes_and_media_type()
+    {
+        var content = "{\"schemaVersion\":2}\n  "u8.ToArray();
+        var digest = Digest.Sha256Of(content);
+        Assert.Null(await Store.GetManifestAsync(digest, default));
+        await Store.PutManifestAsync(new StoredManifest(digest, MediaTypes.OciIndex, content), default);
+        var stored = await Store.GetManifestAsync(digest, default);
+        Assert.Equal(MediaTypes.OciIndex, stored!.MediaType);
+        Assert.Equal(content, stored.Content);
+    }
+
+    [Fact]
+    public async Task Links_are_per_repository()
+    {
+        await Store.LinkAsync(_repo, [D('a'), D('b'), D('a')], default);
+        Assert.True(await Store.IsLinkedAsync(_repo, D('a'), default));
+        Assert.True(await Store.IsLinkedAsync(_repo, D('b'), default));
+        Assert.False(await Store.IsLinkedAsync(_repo, D('c'), default));
+        Assert.False(await Store.IsLinkedAsync(_repo + "x", D('a'), default));
+    }
+}
+
+public sealed class SqliteMetadataStoreContract : MetadataStoreContract, IDisposable
+{
+    private readonly string _dir = Net.TempDir("sqlite");
+    private readonly SqliteMetadataStore _store;
+
+    public SqliteMetadataStoreContract() => _store = new SqliteMetadataStore(_dir);
+    protected override IMetadataStore Store => _store;
+
+    public void Dispose()
+    {
+        _store.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
+}
+
+[Collection(IntegrationCollection.Name)]
+public sealed class RedisMetadataStoreContract(BackendsFixture fx) : MetadataStoreContract, IDisposable
+{
+    private readonly RedisMetadataStore _store = new(new MetadataOptions { Configuration = fx.Redis.Configuration, KeyPrefix = $"t{Guid.NewGuid():N}:" });
+    protected override IMetadataStore Store => _store;
+    public void Dispose() => _store.Dispose();
+}

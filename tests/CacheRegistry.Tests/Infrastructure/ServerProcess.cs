@@ -1,0 +1,42 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+
+namespace CacheRegistry.Tests.Infrastructure;
+
+/// <summary>A long-running child process whose output is kept, that can be stopped and started again.</summary>
+public sealed class ServerProcess(string file, IReadOnlyList<string> args, IDictionary<string, string?>? env = null) : IAsyncDisposable
+{
+    private Process? _process;
+
+    public ConcurrentQueue<string> Output { get; } = new();
+    public bool IsRunning => _process is { HasExited: false };
+
+    public void Start()
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        if (env is not null)
+            foreach (var (k, v) in env)
+                if (v is null) psi.Environment.Remove(k);
+                else psi.Environment[k] = v;
+        _process = Process.Start(psi)!;
+        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) Output.Enqueue(e.Data); };
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Output.Enqueue(e.Data); };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    /// <summary>SIGKILL, as a crash or an OOM kill would.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is null) return;
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+        _process.Dispose();
+        _process = null;
+    }
+
+    public string OutputText => string.Join('\n', Output);
+
+    public ValueTask DisposeAsync() => new(KillAsync());
+}

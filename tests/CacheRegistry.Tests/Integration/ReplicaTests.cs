@@ -1,0 +1,70 @@
+using System.Net;
+using CacheRegistry.Tests.Infrastructure;
+
+namespace CacheRegistry.Tests.Integration;
+
+/// <summary>Several server processes sharing one Redis and one bucket, and what happens when either goes away.</summary>
+[Collection(IntegrationCollection.Name)]
+public sealed class ReplicaTests(UpstreamFixture fx, BackendsFixture backends)
+{
+    private string[] SharedArgs(string prefix) =>
+    [
+        "--Registry:Upstreams:docker.io:Endpoints:0=" + fx.Upstream.Url,
+        "--Registry:Metadata:Kind=Redis", "--Registry:Metadata:Configuration=" + backends.Redis.Configuration,
+        "--Registry:Metadata:KeyPrefix=" + prefix, .. backends.S3.Args(prefix),
+    ];
+
+    [Fact]
+    public async Task An_image_pulled_through_one_replica_is_served_by_another_without_the_upstream()
+    {
+        var prefix = $"rep{Guid.NewGuid():N}/";
+        await using var a = new CacheProcess(SharedArgs(prefix));
+        await using var b = new CacheProcess(SharedArgs(prefix));
+        await Task.WhenAll(a.StartAsync(), b.StartAsync());
+        var image = fx.DockerBig;
+
+        Assert.Equal(image.Digest, await Skopeo.PullAsync(a.Address, $"{image.Repository}:{image.Tag}"));
+        var mark = fx.Upstream.Mark;
+        Assert.Equal(image.Digest, await Skopeo.PullAsync(b.Address, $"{image.Repository}:{image.Tag}"));
+        Assert.Equal(mark, fx.Upstream.Mark);
+        Assert.Contains(" hit ", b.Log);
+    }
+
+    [Fact]
+    public async Task Redis_and_s3_outages_keep_the_process_up_fail_fast_and_recover_without_a_restart()
+    {
+        await using var redis = new RedisServer();
+        await using var s3 = new S3Server();
+        await s3.StartAsync();
+        // Redis is down from the very start.
+        await using var cache = new CacheProcess([
+            "--Registry:Upstreams:docker.io:Endpoints:0=" + fx.Upstream.Url,
+            "--Registry:Metadata:Kind=Redis", "--Registry:Metadata:Configuration=" + redis.Configuration, .. s3.Args()]);
+        await cache.StartAsync();
+        using var http = Net.NewHttpClient();
+
+        var notReady = await http.GetAsync(cache.Url + "/readyz");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, notReady.StatusCode);
+        Assert.Contains($"redis {redis.Configuration}", await notReady.Content.ReadAsStringAsync());
+        using (var failing = await http.GetAsync($"{cache.Url}/v2/library/small/manifests/1"))
+        {
+            await ApiTests.AssertErrorAsync(failing, HttpStatusCode.ServiceUnavailable, "UNAVAILABLE");
+            Assert.Contains("redis", await failing.Content.ReadAsStringAsync());
+        }
+
+        await redis.StartAsync();
+        await Net.WaitUntilAsync(async () => (await http.GetAsync(cache.Url + "/readyz")).IsSuccessStatusCode, TimeSpan.FromSeconds(30), "ready after redis start");
+        Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1"));
+
+        await s3.StopAsync();
+        var s3Down = await http.GetAsync(cache.Url + "/readyz");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, s3Down.StatusCode);
+        Assert.Contains("s3", await s3Down.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(cache.Url + "/healthz")).StatusCode);
+
+        await s3.StartAsync();
+        await Net.WaitUntilAsync(async () => (await http.GetAsync(cache.Url + "/readyz")).IsSuccessStatusCode, TimeSpan.FromSeconds(30),
+            "ready after s3 start: " + await (await http.GetAsync(cache.Url + "/readyz")).Content.ReadAsStringAsync());
+        Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1"));
+    }
+}
