@@ -25,6 +25,8 @@ public sealed class RegistryOptions
 
     public TimeoutOptions Timeouts { get; set; } = new();
 
+    public FillOptions Fill { get; set; } = new();
+
     /// <summary>Manifests larger than this are refused (distribution uses 4 MiB too).</summary>
     public int MaxManifestBytes { get; set; } = 4 * 1024 * 1024;
 
@@ -53,4 +55,19 @@ public sealed class TimeoutOptions
     public TimeSpan Fill { get; set; } = TimeSpan.FromHours(2);
     /// <summary>On shutdown, how long running fills may go on before they are cancelled.</summary>
     public TimeSpan Shutdown { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary><c>Registry:Fill</c>: how blob downloads resume and how replicas share them.</summary>
+public sealed class FillOptions
+{
+    /// <summary>Times a dropped upstream connection is resumed (with Range) before the fill fails.</summary>
+    public int ResumeAttempts { get; set; } = 5;
+    /// <summary>First back-off between resumes; doubled each time, at most 30 s.</summary>
+    public TimeSpan ResumeBackoff { get; set; } = TimeSpan.FromMilliseconds(500);
+    /// <summary>Lifetime of a replica's lease on a digest; renewed while its fill runs.</summary>
+    public TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>How long a replica waits for another replica's fill before downloading itself.</summary>
+    public TimeSpan LeaseWait { get; set; } = TimeSpan.FromMinutes(10);
+    /// <summary>How often a waiting replica looks for the other's commit.</summary>
+    public TimeSpan LeasePoll { get; set; } = TimeSpan.FromMilliseconds(250);
 }

@@ -21,7 +21,7 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, BlobFil
 {
     public async Task<BlobSource> OpenAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
     {
-        if (await store.GetSizeAsync(digest, ct) is long size)
+        if (await StoredSizeAsync(digest, ct) is long size)
         {
             var endpoint = await EnsureLinkedAsync(repo, digest, ct);
             return new BlobSource(size, CacheOutcome.Hit, endpoint, (offset, c) => OpenStoredAsync(digest, offset, c))
@@ -38,7 +38,7 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, BlobFil
     /// <summary>Size for HEAD: from the store, a running fill, or an upstream HEAD (nothing is downloaded).</summary>
     public async Task<(long? Size, CacheOutcome Outcome)> StatAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
     {
-        if (await store.GetSizeAsync(digest, ct) is long size)
+        if (await StoredSizeAsync(digest, ct) is long size)
         {
             await EnsureLinkedAsync(repo, digest, ct);
             return (size, CacheOutcome.Hit);
@@ -52,12 +52,38 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, BlobFil
     private async Task<Stream> OpenStoredAsync(Digest digest, long offset, CancellationToken ct) =>
         await store.OpenReadAsync(digest, offset, null, ct) ?? throw RegistryError.BlobUnknown($"blob {digest} left the cache while being opened");
 
+    /// <summary>The stored size; null when not stored or when the blob store is down (a fill then streams without storing).</summary>
+    private async Task<long?> StoredSizeAsync(Digest digest, CancellationToken ct)
+    {
+        try
+        {
+            return await store.GetSizeAsync(digest, ct);
+        }
+        catch (StoreUnavailableException)
+        {
+            return null;
+        }
+    }
+
     /// <returns>The upstream endpoint asked, when one was.</returns>
     private async Task<string?> EnsureLinkedAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
     {
-        if (await metadata.IsLinkedAsync(repo.Key, digest, ct)) return null;
+        try
+        {
+            if (await metadata.IsLinkedAsync(repo.Key, digest, ct)) return null;
+        }
+        catch (StoreUnavailableException)
+        {
+            return null; // metadata down: blobs are content-addressed, so serve by digest
+        }
         using var head = await HeadUpstreamAsync(repo, digest, ct);
-        await metadata.LinkAsync(repo.Key, [digest], ct);
+        try
+        {
+            await metadata.LinkAsync(repo.Key, [digest], ct);
+        }
+        catch (StoreUnavailableException)
+        {
+        }
         return head.Endpoint.Authority;
     }
 

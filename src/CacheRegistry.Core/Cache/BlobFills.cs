@@ -10,11 +10,12 @@ namespace CacheRegistry.Cache;
 /// The fills running in this process, one per digest. A fill runs under this registry's token,
 /// not a request's, bounded by the fill timeout; shutdown gives running fills a grace period.
 /// </summary>
-public sealed partial class BlobFills(IBlobStore store, IMetadataStore metadata, RegistryOptions options, ILogger<BlobFills> log) : IDisposable
+public sealed partial class BlobFills(IBlobStore store, IMetadataStore metadata, IFillLease lease, RegistryOptions options,
+    TimeProvider time, ILogger<BlobFills> log) : IDisposable
 {
     private readonly ConcurrentDictionary<Digest, BlobFill> _active = new();
     private readonly CancellationTokenSource _shutdown = new();
-    private readonly string _spoolDir = Path.Combine(options.DataDir, "spool");
+    private readonly FillContext _context = new(store, metadata, lease, options.Fill, Path.Combine(options.DataDir, "spool"), time, log);
 
     public int Count => _active.Count;
 
@@ -24,7 +25,7 @@ public sealed partial class BlobFills(IBlobStore store, IMetadataStore metadata,
         while (true)
         {
             if (_active.TryGetValue(digest, out var running)) return (running, false);
-            var fill = new BlobFill(repository, digest, store, metadata, _spoolDir);
+            var fill = new BlobFill(repository, digest, _context);
             if (!_active.TryAdd(digest, fill)) continue;
             _ = Task.Run(() => RunAsync(fill));
             return (fill, true);
@@ -40,7 +41,7 @@ public sealed partial class BlobFills(IBlobStore store, IMetadataStore metadata,
         try
         {
             await fill.RunAsync(cts.Token);
-            Log.FillDone(log, fill.Repository.Key, fill.Digest.ToString(), fill.Written, fill.Endpoint);
+            Log.FillDone(log, fill.Repository.Key, fill.Digest.ToString(), fill.Written, fill.Endpoint, fill.Resumes, fill.NotStored ? "not stored (blob store down)" : "committed");
         }
         catch (Exception e)
         {
@@ -65,8 +66,8 @@ public sealed partial class BlobFills(IBlobStore store, IMetadataStore metadata,
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "fill {Repository}@{Digest} committed {Bytes} bytes from {Endpoint}")]
-        public static partial void FillDone(ILogger logger, string repository, string digest, long bytes, string? endpoint);
+        [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "fill {Repository}@{Digest} {Result}: {Bytes} bytes from {Endpoint}, {Resumes} resumes")]
+        public static partial void FillDone(ILogger logger, string repository, string digest, long bytes, string? endpoint, int resumes, string result);
 
         [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "fill {Repository}@{Digest} failed after {Bytes} bytes, nothing stored: {Reason}")]
         public static partial void FillFailed(ILogger logger, string repository, string digest, long bytes, string reason);

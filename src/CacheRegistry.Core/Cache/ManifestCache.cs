@@ -50,8 +50,11 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Re
                 deadline.Token, options.RevalidateDeadline);
             if (Digest.TryParse(head.DockerContentDigest, out var current) && await LoadAsync(current, deadline.Token) is { } known)
             {
-                await store.LinkAsync(repo.Key, [current], CancellationToken.None);
-                await PutTagAsync(repo, tag, current);
+                await TryStoreAsync(async () =>
+                {
+                    await store.LinkAsync(repo.Key, [current], CancellationToken.None);
+                    await PutTagAsync(repo, tag, current);
+                });
                 return new ManifestResult(known, CacheOutcome.Revalidated, head.Endpoint.Authority);
             }
             var fetched = await FetchAsync(repo, tag, options.RevalidateDeadline, deadline.Token);
@@ -79,12 +82,15 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Re
             var digest = VerifiedDigest(reference, response.DockerContentDigest, content, where);
             var manifest = new StoredManifest(digest, MediaTypeOf(response.MediaType, content), content);
 
-            await store.PutManifestAsync(manifest, CancellationToken.None);
             hot.SetManifest(manifest);
-            await store.LinkAsync(repo.Key, [digest, .. ManifestReferences.Of(content)], CancellationToken.None);
             hot.SetLinked(repo.Key, digest);
-            if (!Digest.TryParse(reference, out _)) await PutTagAsync(repo, reference, digest);
-            return new ManifestResult(manifest, CacheOutcome.Miss, response.Endpoint.Authority);
+            var stored = await TryStoreAsync(async () =>
+            {
+                await store.PutManifestAsync(manifest, CancellationToken.None);
+                await store.LinkAsync(repo.Key, [digest, .. ManifestReferences.Of(content)], CancellationToken.None);
+                if (!Digest.TryParse(reference, out _)) await PutTagAsync(repo, reference, digest);
+            });
+            return new ManifestResult(manifest, stored ? CacheOutcome.Miss : CacheOutcome.PassThrough, response.Endpoint.Authority);
         }
         catch (UpstreamException e)
         {
@@ -123,10 +129,12 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Re
         return contentType.Length > 0 ? contentType : MediaTypes.OciManifest;
     }
 
+    // With the metadata store down, reads fall back to memory and then to the upstream: tags come
+    // straight from it, manifests are verified and served without being stored.
     private async Task<StoredManifest?> LoadAsync(Digest digest, CancellationToken ct)
     {
         if (hot.GetManifest(digest) is { } m) return m;
-        m = await store.GetManifestAsync(digest, ct);
+        m = await TryReadAsync(() => store.GetManifestAsync(digest, ct));
         if (m is not null) hot.SetManifest(m);
         return m;
     }
@@ -134,7 +142,7 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Re
     private async Task<bool> IsLinkedAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
     {
         if (hot.IsLinked(repo.Key, digest)) return true;
-        if (!await store.IsLinkedAsync(repo.Key, digest, ct)) return false;
+        if (!await TryReadAsync(() => store.IsLinkedAsync(repo.Key, digest, ct))) return false;
         hot.SetLinked(repo.Key, digest);
         return true;
     }
@@ -142,20 +150,51 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Re
     private async Task<TagRecord?> GetTagAsync(RepositoryRef repo, string tag, CancellationToken ct)
     {
         if (hot.GetTag(repo.Key, tag) is { } r) return r;
-        r = await store.GetTagAsync(repo.Key, tag, ct);
+        r = await TryReadAsync(() => store.GetTagAsync(repo.Key, tag, ct));
         if (r is not null) hot.SetTag(repo.Key, tag, r);
         return r;
+    }
+
+    private async Task<T?> TryReadAsync<T>(Func<Task<T>> read)
+    {
+        try
+        {
+            return await read();
+        }
+        catch (StoreUnavailableException e)
+        {
+            Log.StoreDown(log, e.Message);
+            return default;
+        }
+    }
+
+    /// <returns>False when the metadata store is down (the answer is then passed through unstored).</returns>
+    private async Task<bool> TryStoreAsync(Func<Task> write)
+    {
+        try
+        {
+            await write();
+            return true;
+        }
+        catch (StoreUnavailableException e)
+        {
+            Log.StoreDown(log, e.Message);
+            return false;
+        }
     }
 
     private async Task PutTagAsync(RepositoryRef repo, string tag, Digest digest)
     {
         var record = new TagRecord(digest, time.GetUtcNow());
-        await store.PutTagAsync(repo.Key, tag, record, CancellationToken.None);
         hot.SetTag(repo.Key, tag, record);
+        await store.PutTagAsync(repo.Key, tag, record, CancellationToken.None);
     }
 
     private static partial class Log
     {
+        [LoggerMessage(EventId = 201, Level = LogLevel.Warning, Message = "metadata store down, answering from memory and upstream: {Reason}")]
+        public static partial void StoreDown(ILogger logger, string reason);
+
         [LoggerMessage(EventId = 200, Level = LogLevel.Warning,
             Message = "serving stale tag {Repository}:{Tag} -> {Digest}: revalidation failed: {Reason}")]
         public static partial void ServingStale(ILogger logger, string repository, string tag, string digest, string reason);

@@ -23,7 +23,15 @@ public sealed partial class TagLister(IMetadataStore store, ILogger<TagLister> l
         }
         catch (UpstreamException e) when (e.Failure != UpstreamFailure.NotFound)
         {
-            var cached = await store.ListTagsAsync(repo.Key, ct);
+            IReadOnlyList<string> cached;
+            try
+            {
+                cached = await store.ListTagsAsync(repo.Key, ct);
+            }
+            catch (StoreUnavailableException)
+            {
+                throw e.ToRegistryError("NAME_UNKNOWN");
+            }
             if (cached.Count == 0) throw e.ToRegistryError("NAME_UNKNOWN");
             Log.CachedTags(log, repo.Key, e.Message);
             return (cached.Order(StringComparer.Ordinal).ToList(), CacheOutcome.Stale);

@@ -1,3 +1,4 @@
+using CacheRegistry.Cache;
 using CacheRegistry.Server.Storage;
 using CacheRegistry.Storage;
 
@@ -36,11 +37,13 @@ public static class StorageRegistration
                 services.AddSingleton(_ => new SqliteMetadataStore(options.DataDir));
                 services.AddSingleton<IMetadataStore>(sp => sp.GetRequiredService<SqliteMetadataStore>());
                 services.AddSingleton<IHealthProbe>(sp => sp.GetRequiredService<SqliteMetadataStore>());
+                services.AddSingleton<IFillLease, LocalFillLease>();
                 break;
             case "redis":
                 services.AddSingleton(_ => new RedisMetadataStore(metadata));
                 services.AddSingleton<IMetadataStore>(sp => sp.GetRequiredService<RedisMetadataStore>());
                 services.AddSingleton<IHealthProbe>(sp => sp.GetRequiredService<RedisMetadataStore>());
+                services.AddSingleton<IFillLease, RedisFillLease>(); // replicas share one download per digest
                 break;
             default:
                 throw new InvalidOperationException($"invalid configuration: Registry:Metadata:Kind = '{metadata.Kind}'; use Sqlite or Redis");

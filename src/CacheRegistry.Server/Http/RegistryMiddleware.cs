@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using CacheRegistry.Oci;
+using CacheRegistry.Storage;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace CacheRegistry.Server.Http;
@@ -25,6 +26,11 @@ public sealed partial class RegistryMiddleware(RequestDelegate next, ILogger<Reg
         {
             outcome.Error = e.Code;
             await WriteErrorAsync(ctx, e);
+        }
+        catch (StoreUnavailableException e) when (!ctx.Response.HasStarted)
+        {
+            outcome.Error = "UNAVAILABLE";
+            await WriteErrorAsync(ctx, new RegistryError(503, "UNAVAILABLE", e.Message) { RetryAfterSeconds = 5 });
         }
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
         {

@@ -99,7 +99,7 @@ public sealed class RedisMetadataStore : IMetadataStore, IHealthProbe, IDisposab
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
-            throw new RegistryError(503, "UNAVAILABLE", $"metadata store (redis {_endpoints}) is unavailable: {e.Message}") { RetryAfterSeconds = 5 };
+            throw new StoreUnavailableException($"metadata store (redis {_endpoints})", e.Message, e);
         }
     }
 

@@ -153,8 +153,8 @@ public sealed partial class S3BlobStore : IBlobStore, IBlobRedirector, IHealthPr
         return aborted;
     }
 
-    private RegistryError Unavailable(Exception e) =>
-        new(503, "UNAVAILABLE", $"blob storage (s3 {_options.ServiceUrl ?? "aws"}, bucket {_options.Bucket}) failed: {e.Message}") { RetryAfterSeconds = 10 };
+    private StoreUnavailableException Unavailable(Exception e) =>
+        new($"blob storage (s3 {_options.ServiceUrl ?? "aws"}, bucket {_options.Bucket})", e.Message, e);
 
     public void Dispose() => _s3.Dispose();
 

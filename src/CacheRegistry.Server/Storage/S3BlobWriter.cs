@@ -23,6 +23,9 @@ internal sealed class S3BlobWriter(IAmazonS3 s3, S3Options options, string key, 
     private long _written;
     private long _uploaded;
     private bool _committed;
+    // An S3 failure stops the upload but not the spool: the fill's readers still get every byte,
+    // and the failure surfaces at commit, so the blob is served verified but not stored.
+    private StoreUnavailableException? _failure;
 
     public string LocalPath => spoolPath;
 
@@ -30,13 +33,20 @@ internal sealed class S3BlobWriter(IAmazonS3 s3, S3Options options, string key, 
     {
         await _spool.WriteAsync(data, ct);
         _written += data.Length;
-        while (_written - _uploaded >= options.PartSizeBytes)
-            await StartPartAsync(options.PartSizeBytes, ct);
+        try
+        {
+            while (_failure is null && _written - _uploaded >= options.PartSizeBytes)
+                await StartPartAsync(options.PartSizeBytes, ct);
+        }
+        catch (StoreUnavailableException e)
+        {
+            _failure = e;
+        }
     }
 
     private async Task StartPartAsync(long size, CancellationToken ct)
     {
-        _uploadId ??= (await s3.InitiateMultipartUploadAsync(new InitiateMultipartUploadRequest { BucketName = options.Bucket, Key = key }, ct)).UploadId;
+        _uploadId ??= (await Guard(() => s3.InitiateMultipartUploadAsync(new InitiateMultipartUploadRequest { BucketName = options.Bucket, Key = key }, ct))).UploadId;
         var request = new UploadPartRequest
         {
             BucketName = options.Bucket, Key = key, UploadId = _uploadId,
@@ -51,26 +61,39 @@ internal sealed class S3BlobWriter(IAmazonS3 s3, S3Options options, string key, 
 
     private async Task<PartETag> UploadAsync(UploadPartRequest request, CancellationToken ct)
     {
-        var response = await s3.UploadPartAsync(request, ct);
+        var response = await Guard(() => s3.UploadPartAsync(request, ct));
         return new PartETag(request.PartNumber ?? 0, response.ETag);
+    }
+
+    private async Task<T> Guard<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (Exception e) when (e is Amazon.Runtime.AmazonServiceException or HttpRequestException or IOException)
+        {
+            throw new StoreUnavailableException($"blob storage (s3 {options.ServiceUrl ?? "aws"}, bucket {options.Bucket})", e.Message, e);
+        }
     }
 
     public async Task CommitAsync(CancellationToken ct)
     {
         await _spool.FlushAsync(ct);
+        if (_failure is not null) throw _failure;
         if (_uploadId is null)
         {
-            await s3.PutObjectAsync(new PutObjectRequest { BucketName = options.Bucket, Key = key, FilePath = spoolPath, UseChunkEncoding = false }, ct);
+            await Guard(() => s3.PutObjectAsync(new PutObjectRequest { BucketName = options.Bucket, Key = key, FilePath = spoolPath, UseChunkEncoding = false }, ct));
         }
         else
         {
             if (_written > _uploaded) await StartPartAsync(_written - _uploaded, ct);
             while (_inFlight.Count > 0) _parts.Add(await _inFlight.Dequeue());
-            await s3.CompleteMultipartUploadAsync(new CompleteMultipartUploadRequest
+            await Guard(() => s3.CompleteMultipartUploadAsync(new CompleteMultipartUploadRequest
             {
                 BucketName = options.Bucket, Key = key, UploadId = _uploadId,
                 PartETags = _parts.OrderBy(p => p.PartNumber).ToList(),
-            }, ct);
+            }, ct));
         }
         _committed = true;
     }

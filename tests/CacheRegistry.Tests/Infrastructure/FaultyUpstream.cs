@@ -7,7 +7,24 @@ using Microsoft.Extensions.Logging;
 
 namespace CacheRegistry.Tests.Infrastructure;
 
-public enum BlobFault { None, CorruptBytes, Truncate, SlowDrip }
+public enum BlobFault
+{
+    None,
+    /// <summary>One byte flipped.</summary>
+    CorruptBytes,
+    /// <summary>Half the bytes, then the connection is cut — every time.</summary>
+    Truncate,
+    /// <summary>32 KiB every 100 ms.</summary>
+    SlowDrip,
+    /// <summary>The first GET is cut after half the bytes; later ones (resumes) are served.</summary>
+    CutOnce,
+    /// <summary>The first GET stalls after half the bytes; later ones are served.</summary>
+    StallOnce,
+    /// <summary>Like CutOnce, but a resumed GET ignores Range and sends the whole blob again.</summary>
+    CutOnceThenIgnoreRange,
+    ServerError,
+    RateLimited,
+}
 
 /// <summary>
 /// A fault-injecting upstream for what a real registry will not do on demand: corrupt, truncated
@@ -18,6 +35,7 @@ public sealed class FaultyUpstream : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private int _blobGets;
+    private readonly List<string?> _ranges = [];
 
     public byte[] Layer { get; } = RandomNumberGenerator.GetBytes(512 * 1024);
     public string LayerDigest => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Layer));
@@ -25,6 +43,10 @@ public sealed class FaultyUpstream : IAsyncDisposable
     public string ManifestDigest => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Manifest));
     public BlobFault Fault { get; set; }
     public int BlobGets => Volatile.Read(ref _blobGets);
+    /// <summary>The Range header of every blob GET, in order.</summary>
+    public IReadOnlyList<string?> Ranges { get { lock (_ranges) return _ranges.ToList(); } }
+    /// <summary>Set when a GET has sent the last byte of the blob.</summary>
+    public TaskCompletionSource LastByteSent { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     public string Url { get; private set; } = "";
 
     private FaultyUpstream()
@@ -61,23 +83,51 @@ public sealed class FaultyUpstream : IAsyncDisposable
             ctx.Response.StatusCode = 404;
             return;
         }
-        ctx.Response.ContentLength = Layer.Length;
-        if (HttpMethods.IsHead(ctx.Request.Method)) return;
-        Interlocked.Increment(ref _blobGets);
+        if (Fault == BlobFault.ServerError || Fault == BlobFault.RateLimited)
+        {
+            ctx.Response.StatusCode = Fault == BlobFault.ServerError ? 503 : 429;
+            ctx.Response.Headers.RetryAfter = "7";
+            return;
+        }
+        if (HttpMethods.IsHead(ctx.Request.Method))
+        {
+            ctx.Response.ContentLength = Layer.Length;
+            return;
+        }
+        var attempt = Interlocked.Increment(ref _blobGets);
+        var range = ctx.Request.Headers.Range.FirstOrDefault();
+        lock (_ranges) _ranges.Add(range);
+        var start = 0;
+        var honourRange = range is not null && !(Fault == BlobFault.CutOnceThenIgnoreRange && attempt > 1);
+        if (honourRange && range!.StartsWith("bytes=", StringComparison.Ordinal))
+        {
+            start = int.Parse(range[6..].TrimEnd('-'), System.Globalization.CultureInfo.InvariantCulture);
+            ctx.Response.StatusCode = 206;
+            ctx.Response.Headers.ContentRange = $"bytes {start}-{Layer.Length - 1}/{Layer.Length}";
+        }
+        ctx.Response.ContentLength = Layer.Length - start;
+        var half = Layer.Length / 2;
+        var firstTry = attempt == 1;
         switch (Fault)
         {
             case BlobFault.CorruptBytes:
                 var corrupt = (byte[])Layer.Clone();
                 corrupt[corrupt.Length / 2] ^= 0xFF;
-                await ctx.Response.Body.WriteAsync(corrupt);
+                await ctx.Response.Body.WriteAsync(corrupt.AsMemory(start));
                 break;
             case BlobFault.Truncate:
-                await ctx.Response.Body.WriteAsync(Layer.AsMemory(0, Layer.Length / 2));
+            case BlobFault.CutOnce or BlobFault.CutOnceThenIgnoreRange when firstTry:
+                await ctx.Response.Body.WriteAsync(Layer.AsMemory(start, Math.Max(0, half - start)));
                 await ctx.Response.Body.FlushAsync();
                 ctx.Abort();
-                break;
+                return;
+            case BlobFault.StallOnce when firstTry:
+                await ctx.Response.Body.WriteAsync(Layer.AsMemory(0, half));
+                await ctx.Response.Body.FlushAsync();
+                await Task.Delay(Timeout.Infinite, ctx.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+                return;
             case BlobFault.SlowDrip:
-                for (var offset = 0; offset < Layer.Length; offset += 32 * 1024)
+                for (var offset = start; offset < Layer.Length; offset += 32 * 1024)
                 {
                     await ctx.Response.Body.WriteAsync(Layer.AsMemory(offset, Math.Min(32 * 1024, Layer.Length - offset)), CancellationToken.None);
                     await ctx.Response.Body.FlushAsync(CancellationToken.None);
@@ -85,9 +135,10 @@ public sealed class FaultyUpstream : IAsyncDisposable
                 }
                 break;
             default:
-                await ctx.Response.Body.WriteAsync(Layer);
+                await ctx.Response.Body.WriteAsync(Layer.AsMemory(start));
                 break;
         }
+        LastByteSent.TrySetResult();
     }
 
     public async ValueTask DisposeAsync()

@@ -79,7 +79,7 @@ public sealed class OutageTests
     {
         await using var upstream = await FaultyUpstream.StartAsync();
         upstream.Fault = fault;
-        await using var cache = await CacheServer.StartAsync(upstream.Url);
+        await using var cache = await CacheServer.StartAsync(upstream.Url, "--Registry:Fill:ResumeBackoff=00:00:00.020");
         using var http = Net.NewHttpClient();
         using (await http.GetAsync($"{cache.Url}/v2/faulty/manifests/latest")) { }
 

@@ -1,0 +1,193 @@
+using System.Net;
+using CacheRegistry.Tests.Infrastructure;
+
+namespace CacheRegistry.Tests.Integration;
+
+/// <summary>One upstream download however many pull, fills that resume, and crashes that leave nothing half-visible.</summary>
+[Collection(IntegrationCollection.Name)]
+public sealed class ResilienceTests(UpstreamFixture fx, BackendsFixture backends)
+{
+    private static readonly string[] FastRetries = ["--Registry:Fill:ResumeBackoff=00:00:00.020", "--Registry:Timeouts:Idle=00:00:01"];
+
+    private static string BlobPath(string dataDir, string digest) => Path.Combine(dataDir, "blobs", "sha256", digest[7..9], digest[7..]);
+
+    private static async Task<HttpClient> PrimedAsync(string cacheUrl)
+    {
+        var http = Net.NewHttpClient();
+        using (var manifest = await http.GetAsync($"{cacheUrl}/v2/faulty/manifests/latest")) manifest.EnsureSuccessStatusCode();
+        return http;
+    }
+
+    [Theory]
+    [InlineData(BlobFault.CutOnce)]
+    [InlineData(BlobFault.StallOnce)]
+    [InlineData(BlobFault.CutOnceThenIgnoreRange)]
+    public async Task A_dropped_or_stalled_upstream_connection_is_resumed_invisibly(BlobFault fault)
+    {
+        await using var upstream = await FaultyUpstream.StartAsync();
+        upstream.Fault = fault;
+        await using var cache = await CacheServer.StartAsync(upstream.Url, FastRetries);
+        using var http = await PrimedAsync(cache.Url);
+
+        var bytes = await http.GetByteArrayAsync($"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}");
+        Assert.Equal(upstream.Layer, bytes);
+        Assert.Equal(2, upstream.BlobGets);
+        Assert.Null(upstream.Ranges[0]);
+        // Resumed from what actually arrived (bytes in flight at the cut are lost), never from zero.
+        var resumedFrom = long.Parse(upstream.Ranges[1]!["bytes=".Length..].TrimEnd('-'), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(resumedFrom, 1, upstream.Layer.Length / 2);
+        await Net.WaitUntilAsync(() => Task.FromResult(File.Exists(BlobPath(cache.DataDir, upstream.LayerDigest))), TimeSpan.FromSeconds(10), "commit");
+    }
+
+    [Fact]
+    public async Task When_the_resume_budget_is_spent_the_client_sees_a_cut_body_and_nothing_is_stored()
+    {
+        await using var upstream = await FaultyUpstream.StartAsync();
+        upstream.Fault = BlobFault.Truncate;
+        await using var cache = await CacheServer.StartAsync(upstream.Url, [.. FastRetries, "--Registry:Fill:ResumeAttempts=2"]);
+        using var http = await PrimedAsync(cache.Url);
+
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => http.GetByteArrayAsync($"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}"));
+        Assert.Equal(3, upstream.BlobGets);
+        Assert.False(File.Exists(BlobPath(cache.DataDir, upstream.LayerDigest)));
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(cache.DataDir, "tmp")));
+    }
+
+    [Theory]
+    [InlineData(BlobFault.ServerError, HttpStatusCode.BadGateway, "UNAVAILABLE")]
+    [InlineData(BlobFault.RateLimited, HttpStatusCode.TooManyRequests, "TOOMANYREQUESTS")]
+    public async Task Upstream_errors_before_any_byte_become_clear_errors(BlobFault fault, HttpStatusCode status, string code)
+    {
+        await using var upstream = await FaultyUpstream.StartAsync();
+        await using var cache = await CacheServer.StartAsync(upstream.Url, FastRetries);
+        using var http = await PrimedAsync(cache.Url);
+        upstream.Fault = fault;
+
+        using var response = await http.GetAsync($"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}");
+        await ApiTests.AssertErrorAsync(response, status, code);
+        Assert.Contains(new Uri(upstream.Url).Authority, await response.Content.ReadAsStringAsync());
+        if (status == HttpStatusCode.TooManyRequests) Assert.NotNull(response.Headers.RetryAfter);
+        Assert.False(File.Exists(BlobPath(cache.DataDir, upstream.LayerDigest)));
+    }
+
+    [Fact]
+    public async Task Twenty_concurrent_clients_share_one_upstream_download_and_stream_before_it_ends()
+    {
+        await using var upstream = await FaultyUpstream.StartAsync();
+        upstream.Fault = BlobFault.SlowDrip;
+        await using var cache = await CacheServer.StartAsync(upstream.Url);
+        using var http = await PrimedAsync(cache.Url);
+        var url = $"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}";
+
+        var firstBytesBeforeUpstreamEnded = 0;
+        var clients = Enumerable.Range(0, 20).Select(async i =>
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, url);
+            if (i % 4 == 3) request.Headers.Range = new System.Net.Http.Headers.RangeHeaderValue(1000, null);
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            await using var body = await response.Content.ReadAsStreamAsync();
+            using var received = new MemoryStream();
+            var buffer = new byte[8192];
+            var n = await body.ReadAsync(buffer);
+            if (!upstream.LastByteSent.Task.IsCompleted) Interlocked.Increment(ref firstBytesBeforeUpstreamEnded);
+            received.Write(buffer, 0, n);
+            await body.CopyToAsync(received);
+            return (Ranged: i % 4 == 3, Bytes: received.ToArray());
+        }).ToList();
+        var results = await Task.WhenAll(clients);
+
+        Assert.All(results, r => Assert.Equal(r.Ranged ? upstream.Layer[1000..] : upstream.Layer, r.Bytes));
+        Assert.Equal(1, upstream.BlobGets);
+        Assert.Equal(20, firstBytesBeforeUpstreamEnded);
+    }
+
+    [Fact]
+    public async Task Twenty_concurrent_skopeo_pulls_of_a_cold_image_fetch_each_blob_once()
+    {
+        var image = TestImage.Build("library/crowd", "1", ImageFormat.Oci, ["linux/amd64"], [4 * 1024 * 1024, 64 * 1024], Net.TempDir("crowd"));
+        await image.PushAsync(fx.Upstream.Address);
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url);
+        var mark = fx.Upstream.Mark;
+
+        var digests = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => Skopeo.PullAsync(cache.Address, "crowd:1")));
+        Assert.All(digests, d => Assert.Equal(image.Digest, d));
+        foreach (var blob in image.AllBlobs)
+            Assert.Single(fx.Upstream.RequestsSince(mark, "GET", $"/v2/library/crowd/blobs/{blob}"));
+        Assert.Single(fx.Upstream.RequestsSince(mark, "GET", "/v2/library/crowd/manifests/1"));
+    }
+
+    [Fact]
+    public async Task Two_replicas_share_one_upstream_download()
+    {
+        await using var upstream = await FaultyUpstream.StartAsync();
+        upstream.Fault = BlobFault.SlowDrip;
+        var prefix = $"lease{Guid.NewGuid():N}/";
+        string[] args = ["--Registry:Upstreams:docker.io:Endpoints:0=" + upstream.Url, "--Registry:Metadata:Kind=Redis",
+            "--Registry:Metadata:Configuration=" + backends.Redis.Configuration, "--Registry:Metadata:KeyPrefix=" + prefix, .. backends.S3.Args(prefix)];
+        await using var a = new CacheProcess(args);
+        await using var b = new CacheProcess(args);
+        await Task.WhenAll(a.StartAsync(), b.StartAsync());
+        using var http = await PrimedAsync(a.Url);
+
+        var fromA = http.GetByteArrayAsync($"{a.Url}/v2/faulty/blobs/{upstream.LayerDigest}");
+        await Net.WaitUntilAsync(() => Task.FromResult(upstream.BlobGets == 1), TimeSpan.FromSeconds(10), "replica A's fill");
+        var fromB = http.GetByteArrayAsync($"{b.Url}/v2/faulty/blobs/{upstream.LayerDigest}");
+
+        Assert.Equal(upstream.Layer, await fromA);
+        Assert.Equal(upstream.Layer, await fromB);
+        Assert.Equal(1, upstream.BlobGets);
+    }
+
+    [Fact]
+    public async Task When_the_lease_holder_dies_its_lease_expires_and_another_replica_takes_over()
+    {
+        await using var upstream = await FaultyUpstream.StartAsync();
+        upstream.Fault = BlobFault.SlowDrip;
+        var prefix = $"takeover{Guid.NewGuid():N}/";
+        string[] args = ["--Registry:Upstreams:docker.io:Endpoints:0=" + upstream.Url, "--Registry:Metadata:Kind=Redis",
+            "--Registry:Metadata:Configuration=" + backends.Redis.Configuration, "--Registry:Metadata:KeyPrefix=" + prefix,
+            "--Registry:Fill:LeaseTtl=00:00:02", .. backends.S3.Args(prefix)];
+        await using var a = new CacheProcess(args);
+        await using var b = new CacheProcess(args);
+        await Task.WhenAll(a.StartAsync(), b.StartAsync());
+        using var http = await PrimedAsync(a.Url);
+
+        using var doomed = await http.GetAsync($"{a.Url}/v2/faulty/blobs/{upstream.LayerDigest}", HttpCompletionOption.ResponseHeadersRead);
+        var fromB = http.GetByteArrayAsync($"{b.Url}/v2/faulty/blobs/{upstream.LayerDigest}");
+        await Task.Delay(300); // B is now waiting on A's lease
+        await a.KillAsync();
+
+        Assert.Equal(upstream.Layer, await fromB);
+        Assert.Equal(2, upstream.BlobGets);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Kill_9_in_the_middle_of_a_fill_leaves_nothing_visible_and_cleans_up_at_restart(bool s3)
+    {
+        await using var upstream = await FaultyUpstream.StartAsync();
+        upstream.Fault = BlobFault.SlowDrip;
+        var prefix = $"kill{Guid.NewGuid():N}/";
+        string[] args = ["--Registry:Upstreams:docker.io:Endpoints:0=" + upstream.Url, .. s3 ? backends.S3.Args(prefix) : []];
+        var dataDir = Net.TempDir("killed");
+        var spoolDir = Path.Combine(dataDir, s3 ? "spool" : "tmp");
+        await using (var doomed = new CacheProcess(args, dataDir: dataDir))
+        {
+            await doomed.StartAsync();
+            using var http = await PrimedAsync(doomed.Url);
+            using var response = await http.GetAsync($"{doomed.Url}/v2/faulty/blobs/{upstream.LayerDigest}", HttpCompletionOption.ResponseHeadersRead);
+            await (await response.Content.ReadAsStreamAsync()).ReadExactlyAsync(new byte[4096]);
+            Assert.NotEmpty(Directory.EnumerateFiles(spoolDir));
+            await doomed.KillAsync();
+        }
+
+        upstream.Fault = BlobFault.None;
+        await using var restarted = new CacheProcess(args, dataDir: dataDir);
+        await restarted.StartAsync();
+        Assert.Empty(Directory.EnumerateFiles(spoolDir));
+        Assert.False(File.Exists(BlobPath(dataDir, upstream.LayerDigest)));
+        using var client = Net.NewHttpClient();
+        Assert.Equal(upstream.Layer, await client.GetByteArrayAsync($"{restarted.Url}/v2/faulty/blobs/{upstream.LayerDigest}"));
+    }
+}
