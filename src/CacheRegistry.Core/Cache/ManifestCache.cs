@@ -47,7 +47,7 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Re
         try
         {
             using var head = await repo.Upstream.SendAsync(HttpMethod.Head, repo.Name, "manifests/" + tag, Accept,
-                deadline.Token, options.RevalidateDeadline);
+                deadline.Token, options.RevalidateDeadline, originOnly: repo.Upstream.TagsFromOriginOnly);
             if (Digest.TryParse(head.DockerContentDigest, out var current) && await LoadAsync(current, deadline.Token) is { } known)
             {
                 await TryStoreAsync(async () =>
@@ -76,7 +76,9 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Re
     {
         try
         {
-            using var response = await repo.Upstream.SendAsync(HttpMethod.Get, repo.Name, "manifests/" + reference, Accept, ct, deadline);
+            var isTag = !Digest.TryParse(reference, out _);
+            using var response = await repo.Upstream.SendAsync(HttpMethod.Get, repo.Name, "manifests/" + reference, Accept, ct, deadline,
+                originOnly: isTag && repo.Upstream.TagsFromOriginOnly);
             var content = await response.ReadSmallBodyAsync(options.MaxManifestBytes, ct);
             var where = $"upstream {repo.Upstream.Name} endpoint {response.Endpoint.Authority}";
             var digest = VerifiedDigest(reference, response.DockerContentDigest, content, where);
@@ -88,7 +90,7 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Re
             {
                 await store.PutManifestAsync(manifest, CancellationToken.None);
                 await store.LinkAsync(repo.Key, [digest, .. ManifestReferences.Of(content)], CancellationToken.None);
-                if (!Digest.TryParse(reference, out _)) await PutTagAsync(repo, reference, digest);
+                if (isTag) await PutTagAsync(repo, reference, digest);
             });
             return new ManifestResult(manifest, stored ? CacheOutcome.Miss : CacheOutcome.PassThrough, response.Endpoint.Authority);
         }

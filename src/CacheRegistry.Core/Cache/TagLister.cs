@@ -48,7 +48,8 @@ public sealed partial class TagLister(IMetadataStore store, ILogger<TagLister> l
         var path = "tags/list";
         for (var page = 0; page < MaxPages && path is not null; page++)
         {
-            using var response = await repo.Upstream.SendAsync(HttpMethod.Get, repo.Name, path, ["application/json"], ct);
+            using var response = await repo.Upstream.SendAsync(HttpMethod.Get, repo.Name, path, ["application/json"], ct,
+                originOnly: repo.Upstream.TagsFromOriginOnly);
             using var doc = JsonDocument.Parse(await response.ReadSmallBodyAsync(MaxPageBytes, ct));
             if (doc.RootElement.TryGetProperty("tags", out var tags) && tags.ValueKind == JsonValueKind.Array)
                 all.AddRange(tags.EnumerateArray().Select(t => t.GetString()).OfType<string>().Where(Grammar.IsValidTag));

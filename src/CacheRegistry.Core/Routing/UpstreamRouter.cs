@@ -41,6 +41,8 @@ public sealed class UpstreamRouter(UpstreamSet upstreams, RegistryOptions option
             ?? throw RegistryError.NameUnknown($"registry '{upstreamName}' is not configured on this cache");
         if (name.Length == 0) throw RegistryError.NameInvalid("repository name is empty after the registry prefix");
         if (upstream.AddsLibraryPrefix && !name.Contains('/')) name = "library/" + name;
+        if (!RepositoryPattern.AnyMatches(upstream.RepositoryPatterns, name))
+            throw new RegistryError(403, "DENIED", $"repository '{name}' of {upstream.Name} is not in this cache's allow-list");
         return new RepositoryRef(upstream, name);
     }
 

@@ -7,87 +7,108 @@ using Microsoft.Extensions.Logging;
 namespace CacheRegistry.Upstream;
 
 /// <summary>
-/// Talks to one upstream registry through its ordered endpoint list: the token flow, redirects
+/// Talks to one upstream registry through its ordered endpoint chain: the token flow, redirects
 /// followed by hand (Authorization only to hosts that asked for it), first-byte and idle timeouts,
-/// and fall-over to the next endpoint on connection errors, timeouts, 5xx and 429.
+/// fall-over to the next endpoint on connection errors, timeouts, 5xx and 429, and a cool-down
+/// for endpoints that keep failing.
 /// </summary>
 public sealed partial class UpstreamClient
 {
     private const int MaxRedirects = 5;
     private readonly HttpClient _http;
     private readonly TokenCache _tokens;
-    private readonly UpstreamCredentials? _credentials;
+    private readonly UpstreamOptions _options;
     private readonly TimeoutOptions _timeouts;
+    private readonly TimeProvider _time;
     private readonly ILogger _log;
     // The last challenge seen per host, so later requests carry a cached token without a 401 round trip.
     private readonly ConcurrentDictionary<string, AuthChallenge> _challenges = new(StringComparer.OrdinalIgnoreCase);
 
-    public UpstreamClient(string name, UpstreamOptions options, HttpClient http, TokenCache tokens, TimeoutOptions timeouts, ILogger log)
+    public UpstreamClient(string name, UpstreamOptions options, HttpClient http, TimeoutOptions timeouts, TimeProvider time, ILogger log,
+        EgressProxy? proxy = null)
     {
         Name = name;
-        Endpoints = options.Endpoints.Select(e => new Uri(e.TrimEnd('/') + "/")).ToArray();
+        _options = options;
+        var shared = string.IsNullOrEmpty(options.Username) ? null : new UpstreamCredentials(options.Username, options.Password ?? "");
+        Endpoints = options.Endpoints.Select(e => new UpstreamEndpoint(e, shared)).ToArray();
         if (Endpoints.Count == 0) throw new ArgumentException($"upstream '{name}' has no endpoints", nameof(options));
         _http = http;
-        _tokens = tokens;
+        _tokens = new TokenCache(http, time, timeouts);
         _timeouts = timeouts;
+        _time = time;
         _log = log;
-        if (!string.IsNullOrEmpty(options.Username))
-            _credentials = new UpstreamCredentials(options.Username, options.Password ?? "");
+        Proxy = proxy;
     }
 
     /// <summary>The registry host this upstream stands for, e.g. docker.io.</summary>
     public string Name { get; }
-    public IReadOnlyList<Uri> Endpoints { get; }
+    public IReadOnlyList<UpstreamEndpoint> Endpoints { get; }
+    public EgressProxy? Proxy { get; }
+    public bool TagsFromOriginOnly => _options.TagsFromOriginOnly;
+    public IReadOnlyList<string> RepositoryPatterns => _options.Repositories;
     /// <summary>Docker Hub keeps official images under <c>library/</c>.</summary>
     public bool AddsLibraryPrefix => Name == "docker.io";
 
     /// <summary>
     /// Sends <c>METHOD /v2/{name}/{path}</c>. Returns a 2xx response (headers read, body not yet);
     /// throws <see cref="UpstreamException"/> otherwise. <paramref name="deadline"/> bounds the whole
-    /// wait for headers across endpoints (used by tag revalidation).
+    /// wait for headers across endpoints (tag revalidation). <paramref name="originOnly"/> asks only
+    /// the last endpoint (tags with TagsFromOriginOnly).
     /// </summary>
     public async Task<UpstreamResponse> SendAsync(HttpMethod method, string name, string path, IReadOnlyList<string>? accept,
-        CancellationToken ct, TimeSpan? deadline = null, long? rangeFrom = null)
+        CancellationToken ct, TimeSpan? deadline = null, long? rangeFrom = null, bool originOnly = false)
     {
         using var deadlineCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         if (deadline is { } d) deadlineCts.CancelAfter(d);
         var scope = $"repository:{name}:pull";
         UpstreamException? last = null;
-        foreach (var endpoint in Endpoints)
+        foreach (var endpoint in Order(originOnly))
         {
-            var url = new Uri(endpoint, $"v2/{name}/{path}");
+            var url = new Uri(endpoint.BaseUri, $"v2/{name}/{path}");
             try
             {
-                var response = await SendToEndpointAsync(method, url, scope, accept, rangeFrom, deadlineCts.Token);
+                var response = await SendToEndpointAsync(endpoint, method, url, scope, accept, rangeFrom, deadlineCts.Token);
                 var failure = Classify(response, endpoint);
-                if (failure is null) return new UpstreamResponse(response, endpoint, _timeouts.Idle);
+                if (failure is null || !IsWorthNextEndpoint(failure.Failure)) endpoint.RecordSuccess(_time.GetUtcNow());
+                if (failure is null) return new UpstreamResponse(response, endpoint.BaseUri, _timeouts.Idle);
                 response.Dispose();
                 if (!IsWorthNextEndpoint(failure.Failure)) throw failure;
                 last = failure;
             }
             catch (HttpRequestException e)
             {
-                last = new UpstreamException(UpstreamFailure.Unavailable, $"upstream {Name} endpoint {endpoint.Authority} is unreachable: {Describe(e)}", e);
+                last = new UpstreamException(UpstreamFailure.Unavailable, $"upstream {Name} endpoint {endpoint.Authority} is unreachable{Via(url)}: {Describe(e)}", e);
             }
             catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
             {
-                last = new UpstreamException(UpstreamFailure.Timeout, $"upstream {Name} endpoint {endpoint.Authority} did not answer in time", e);
-                if (deadline is not null) break; // the deadline covers the whole chain
+                last = new UpstreamException(UpstreamFailure.Timeout, $"upstream {Name} endpoint {endpoint.Authority} did not answer in time{Via(url)}", e);
             }
+            endpoint.RecordFailure(_time.GetUtcNow(), last.Message, _options.FailuresBeforeCoolDown, _options.CoolDown);
             Log.EndpointFailed(_log, Name, endpoint.Authority, last.Message);
+            if (deadlineCts.IsCancellationRequested) break; // the deadline covers the whole chain
         }
         throw last!;
     }
 
+    /// <summary>Healthy endpoints in configured order, then cooling-down ones as a last resort.</summary>
+    private IEnumerable<UpstreamEndpoint> Order(bool originOnly)
+    {
+        if (originOnly) return [Endpoints[^1]];
+        var now = _time.GetUtcNow();
+        return Endpoints.Where(e => !e.IsCoolingDown(now)).Concat(Endpoints.Where(e => e.IsCoolingDown(now)));
+    }
+
+    private string Via(Uri url) => Proxy?.GetProxy(url) is null ? "" : $" via egress proxy {Proxy.Address}";
+
     private static bool IsWorthNextEndpoint(UpstreamFailure f) =>
         f is UpstreamFailure.Unavailable or UpstreamFailure.Timeout or UpstreamFailure.BadResponse or UpstreamFailure.RateLimited;
 
-    private async Task<HttpResponseMessage> SendToEndpointAsync(HttpMethod method, Uri url, string scope,
+    private async Task<HttpResponseMessage> SendToEndpointAsync(UpstreamEndpoint endpoint, HttpMethod method, Uri url, string scope,
         IReadOnlyList<string>? accept, long? rangeFrom, CancellationToken ct)
     {
         for (var hop = 0; hop <= MaxRedirects; hop++)
         {
-            var response = await SendWithAuthAsync(method, url, scope, accept, rangeFrom, ct);
+            var response = await SendWithAuthAsync(endpoint, method, url, scope, accept, rangeFrom, ct);
             if (!IsRedirect(response.StatusCode) || response.Headers.Location is null) return response;
             var next = response.Headers.Location.IsAbsoluteUri ? response.Headers.Location : new Uri(url, response.Headers.Location);
             response.Dispose();
@@ -96,9 +117,10 @@ public sealed partial class UpstreamClient
         throw new HttpRequestException($"more than {MaxRedirects} redirects");
     }
 
-    private async Task<HttpResponseMessage> SendWithAuthAsync(HttpMethod method, Uri url, string scope,
+    private async Task<HttpResponseMessage> SendWithAuthAsync(UpstreamEndpoint endpoint, HttpMethod method, Uri url, string scope,
         IReadOnlyList<string>? accept, long? rangeFrom, CancellationToken ct)
     {
+        var credentials = endpoint.Credentials;
         var retriedAuth = false;
         var invalidTokenRetried = false;
         while (true)
@@ -107,46 +129,48 @@ public sealed partial class UpstreamClient
             if (accept is not null)
                 foreach (var a in accept) request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(a));
             if (rangeFrom is > 0) request.Headers.Range = new RangeHeaderValue(rangeFrom, null);
-            request.Headers.Authorization = AuthorizationFor(url, scope);
+            request.Headers.Authorization = AuthorizationFor(url, scope, credentials);
 
             using var firstByte = CancellationTokenSource.CreateLinkedTokenSource(ct);
             firstByte.CancelAfter(_timeouts.FirstByte);
             var started = Stopwatch.GetTimestamp();
             var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, firstByte.Token);
+            var remaining = Header(response, "ratelimit-remaining");
+            endpoint.RecordRateLimit(remaining, Header(response, "ratelimit-limit"));
             Log.UpstreamCall(_log, Name, method.Method, url.GetLeftPart(UriPartial.Path), (int)response.StatusCode,
-                Stopwatch.GetElapsedTime(started).TotalMilliseconds, RateLimitRemaining(response));
+                Stopwatch.GetElapsedTime(started).TotalMilliseconds, remaining);
 
             if (response.StatusCode != HttpStatusCode.Unauthorized) return response;
             var challenge = response.Headers.WwwAuthenticate.Select(h => AuthChallenge.Parse(h.ToString())).FirstOrDefault(c => c is not null);
             if (challenge is null) return response;
             var isBearer = challenge.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase);
-            if (isBearer && challenge.Error == "invalid_token" && !invalidTokenRetried)
+            if (isBearer && challenge.Error == "invalid_token" && !invalidTokenRetried && _options.Token is null)
             {
-                _tokens.Invalidate(TokenCache.Key(challenge, scope, _credentials?.Username));
+                _tokens.Invalidate(TokenCache.Key(challenge, scope, credentials?.Username));
                 invalidTokenRetried = true;
             }
             else if (retriedAuth) return response;
-            else if (!isBearer && _credentials is null) return response;
+            else if (!isBearer && credentials is null) return response;
 
             retriedAuth = true;
             response.Dispose();
             _challenges[url.Authority] = challenge;
-            if (isBearer) await _tokens.GetAsync(challenge, scope, _credentials, ct);
+            if (isBearer && _options.Token is null) await _tokens.GetAsync(challenge, scope, credentials, ct);
         }
     }
 
-    private AuthenticationHeaderValue? AuthorizationFor(Uri url, string scope)
+    private AuthenticationHeaderValue? AuthorizationFor(Uri url, string scope, UpstreamCredentials? credentials)
     {
         if (!_challenges.TryGetValue(url.Authority, out var challenge)) return null; // never send credentials to a host that did not ask
         if (challenge.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase))
         {
-            var token = _tokens.TryGet(TokenCache.Key(challenge, scope, _credentials?.Username));
+            var token = _options.Token ?? _tokens.TryGet(TokenCache.Key(challenge, scope, credentials?.Username));
             return token is null ? null : new AuthenticationHeaderValue("Bearer", token);
         }
-        return _credentials is null ? null : new AuthenticationHeaderValue("Basic", _credentials.BasicValue);
+        return credentials is null ? null : new AuthenticationHeaderValue("Basic", credentials.BasicValue);
     }
 
-    private UpstreamException? Classify(HttpResponseMessage response, Uri endpoint)
+    private UpstreamException? Classify(HttpResponseMessage response, UpstreamEndpoint endpoint)
     {
         var status = (int)response.StatusCode;
         if (status is >= 200 and < 300) return null;
@@ -170,8 +194,8 @@ public sealed partial class UpstreamClient
     private static bool IsRedirect(HttpStatusCode s) => s is HttpStatusCode.MovedPermanently or HttpStatusCode.Found
         or HttpStatusCode.SeeOther or HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect;
 
-    private static string? RateLimitRemaining(HttpResponseMessage r) =>
-        r.Headers.TryGetValues("ratelimit-remaining", out var v) ? v.FirstOrDefault() : null;
+    private static string? Header(HttpResponseMessage r, string name) =>
+        r.Headers.TryGetValues(name, out var v) ? v.FirstOrDefault() : null;
 
     private static string Describe(HttpRequestException e) =>
         e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message;

@@ -19,11 +19,13 @@ public sealed class UpstreamSet
             table[host] = configured;
         }
 
-        var http = CreateHttpClient(options.Timeouts);
-        var tokens = new TokenCache(http, time, options.Timeouts);
         var log = logs.CreateLogger<UpstreamClient>();
         foreach (var (host, o) in table.Where(t => t.Value.AliasOf is null))
-            _byHost[host] = new UpstreamClient(host.ToLowerInvariant(), o, http, tokens, options.Timeouts, log);
+        {
+            // One handler per upstream: its proxy also carries its token service and blob redirects.
+            var proxy = EgressProxy.Resolve(o.Proxy, options.EgressProxy, options.NoProxy);
+            _byHost[host] = new UpstreamClient(host.ToLowerInvariant(), o, CreateHttpClient(options.Timeouts, proxy), options.Timeouts, time, log, proxy);
+        }
         foreach (var (host, o) in table.Where(t => t.Value.AliasOf is not null))
             if (_byHost.TryGetValue(o.AliasOf!, out var target)) _byHost[host] = target;
     }
@@ -36,7 +38,7 @@ public sealed class UpstreamSet
     public IEnumerable<string> AliasesOf(UpstreamClient upstream) =>
         _byHost.Where(kv => kv.Value == upstream && !kv.Key.Equals(upstream.Name, StringComparison.OrdinalIgnoreCase)).Select(kv => kv.Key);
 
-    private static HttpClient CreateHttpClient(TimeoutOptions timeouts)
+    private static HttpClient CreateHttpClient(TimeoutOptions timeouts, EgressProxy? proxy)
     {
         // Redirects are followed by hand (credentials must not follow them to other hosts), and
         // bodies are passed through byte for byte, so no automatic decompression.
@@ -44,7 +46,8 @@ public sealed class UpstreamSet
         {
             AllowAutoRedirect = false,
             AutomaticDecompression = DecompressionMethods.None,
-            UseProxy = false,
+            UseProxy = proxy is not null,
+            Proxy = proxy,
             ConnectTimeout = timeouts.Connect,
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),

@@ -43,6 +43,11 @@ public static class CacheRegistryApp
         app.Map("/v2/{**path}", handler.HandleAsync);
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", Readiness.CheckAsync);
+        app.MapGet("/status/upstreams", (UpstreamSet upstreams, TimeProvider time) => Results.Json(UpstreamStatus.Of(upstreams, time.GetUtcNow())));
+        app.MapGet("/client-config", (string address, bool? https, string? only, UpstreamSet upstreams) =>
+            only is not null && !Cli.ClientConfig.Sections.Contains(only)
+                ? Results.BadRequest($"only= takes one of {string.Join(", ", Cli.ClientConfig.Sections)}\n")
+                : Results.Text(Cli.ClientConfig.Render(address, https ?? false, upstreams, only)));
         return app;
     }
 

@@ -14,7 +14,8 @@ public sealed partial class Lifecycle(RegistryOptions options, UpstreamSet upstr
             metadata.Kind, metadata.Kind.Equals("Redis", StringComparison.OrdinalIgnoreCase) ? metadata.Configuration.Split(',')[0] : options.DataDir);
         foreach (var key in ConfigurationKeys.Unknown(configuration)) Log.UnknownKey(log, key);
         foreach (var u in upstreams.All.OrderBy(u => u.Name))
-            Log.Upstream(log, u.Name, string.Join(", ", u.Endpoints), string.Join(", ", upstreams.AliasesOf(u)));
+            Log.Upstream(log, u.Name, string.Join(", ", u.Endpoints.Select(e => e.BaseUri)), string.Join(", ", upstreams.AliasesOf(u)),
+                u.Proxy?.Address ?? "direct", u.TagsFromOriginOnly ? "origin only" : "any endpoint");
         return Task.CompletedTask;
     }
 
@@ -36,8 +37,8 @@ public sealed partial class Lifecycle(RegistryOptions options, UpstreamSet upstr
         [LoggerMessage(EventId = 14, Level = LogLevel.Warning, Message = "configuration key {Key} is not one CacheRegistry reads; check its spelling (see README)")]
         public static partial void UnknownKey(ILogger logger, string key);
 
-        [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "upstream {Upstream}: endpoints [{Endpoints}] aliases [{Aliases}]")]
-        public static partial void Upstream(ILogger logger, string upstream, string endpoints, string aliases);
+        [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "upstream {Upstream}: endpoints [{Endpoints}] aliases [{Aliases}] proxy {Proxy}, tags from {Tags}")]
+        public static partial void Upstream(ILogger logger, string upstream, string endpoints, string aliases, string proxy, string tags);
 
         [LoggerMessage(EventId = 12, Level = LogLevel.Information, Message = "shutdown: waiting up to {Grace} for {Count} running fills")]
         public static partial void Draining(ILogger logger, int count, TimeSpan grace);

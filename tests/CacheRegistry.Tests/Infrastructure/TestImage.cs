@@ -104,11 +104,11 @@ public sealed class TestImage
     }
 
     /// <summary>Pushes the layout to a registry with skopeo, keeping every digest.</summary>
-    public async Task PushAsync(string registryAddress)
+    public async Task PushAsync(string registryAddress, string? credentials = null)
     {
         if (MediaType != "application/vnd.docker.distribution.manifest.list.v2+json")
         {
-            await SkopeoCopyAsync(Tag, $"{registryAddress}/{Repository}:{Tag}");
+            await SkopeoCopyAsync(Tag, $"{registryAddress}/{Repository}:{Tag}", credentials);
             return;
         }
         foreach (var platform in Platforms.Keys)
@@ -120,9 +120,10 @@ public sealed class TestImage
         response.EnsureSuccessStatusCode();
     }
 
-    private Task<string> SkopeoCopyAsync(string layoutRef, string destination) =>
+    private Task<string> SkopeoCopyAsync(string layoutRef, string destination, string? credentials = null) =>
         ProcessRunner.RunCheckedAsync(ProcessRunner.Require("skopeo"),
-            ["copy", "--all", "--preserve-digests", "--quiet", "--dest-tls-verify=false", $"oci:{LayoutDir}:{layoutRef}", $"docker://{destination}"]);
+            ["copy", "--all", "--preserve-digests", "--quiet", "--dest-tls-verify=false", .. credentials is null ? Array.Empty<string>() : ["--dest-creds", credentials],
+             $"oci:{LayoutDir}:{layoutRef}", $"docker://{destination}"]);
 
     private static string PlatformTag(string tag, string platform) => $"{tag}-{platform.Replace('/', '-')}";
 

@@ -18,8 +18,8 @@ public sealed class UpstreamRegistry : IAsyncDisposable
     public string Url => $"http://{Address}";
     public bool IsRunning => _process is { HasExited: false };
 
-    /// <summary>Extra YAML (such as an auth section) appended to the config.</summary>
-    public string ExtraConfig { get; init; } = "";
+    /// <summary>Extra YAML (such as an auth section) appended to the config, given the registry's own folder.</summary>
+    public Func<string, string> ExtraConfig { get; init; } = _ => "";
 
     public async Task StartAsync()
     {
@@ -38,8 +38,8 @@ public sealed class UpstreamRegistry : IAsyncDisposable
                 enabled: true
             http:
               addr: {Address}
-            {ExtraConfig}
-            """);
+
+            """ + ExtraConfig(_dir));
         var psi = new ProcessStartInfo(binary) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
         psi.ArgumentList.Add("serve");
         psi.ArgumentList.Add(config);

@@ -43,7 +43,7 @@ public sealed class RouterTests
     {
         var upstreams = new UpstreamSet(new RegistryOptions { Upstreams = { ["docker.io"] = new() { Endpoints = ["http://127.0.0.1:1"] } } },
             TimeProvider.System, NullLoggerFactory.Instance);
-        Assert.Equal("http://127.0.0.1:1/", upstreams.Find("docker.io")!.Endpoints.Single().ToString());
+        Assert.Equal("http://127.0.0.1:1/", upstreams.Find("docker.io")!.Endpoints.Single().BaseUri.ToString());
         Assert.Same(upstreams.Find("docker.io"), upstreams.Find("index.docker.io"));
     }
 }

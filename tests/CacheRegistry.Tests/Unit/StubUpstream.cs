@@ -45,7 +45,7 @@ public static class Stub
         var timeouts = new TimeoutOptions { FirstByte = TimeSpan.FromSeconds(5) };
         var http = new HttpClient(handler);
         var client = new UpstreamClient("docker.io", options ?? new UpstreamOptions { Endpoints = ["https://registry.test"] },
-            http, new TokenCache(http, time, timeouts), timeouts, NullLogger.Instance);
+            http, timeouts, time, NullLogger.Instance);
         return new RepositoryRef(client, name);
     }
 }

@@ -1,0 +1,82 @@
+using System.Net;
+using CacheRegistry.Routing;
+using CacheRegistry.Server.Cli;
+using CacheRegistry.Upstream;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace CacheRegistry.Tests.Unit;
+
+public sealed class UpstreamConfigTests
+{
+    [Theory]
+    [InlineData("library/*", "library/nginx", true)]
+    [InlineData("library/*", "library/a/b", false)]
+    [InlineData("team/**", "team/a/b/c", true)]
+    [InlineData("**/base", "x/y/base", true)]
+    [InlineData("nginx", "nginx", true)]
+    [InlineData("nginx", "nginx2", false)]
+    [InlineData("*", "anything", true)]
+    public void Repository_patterns(string pattern, string name, bool matches) =>
+        Assert.Equal(matches, RepositoryPattern.Matches(pattern, name));
+
+    [Fact]
+    public void No_proxy_rules_cover_hosts_suffixes_and_wildcards()
+    {
+        var proxy = new EgressProxy("http://user:p%40ss@proxy.lan:3128", ["internal.lan, .corp.example", "*.svc"]);
+        Assert.Equal("http://proxy.lan:3128", proxy.Address);
+        Assert.Equal("p@ss", ((NetworkCredential)proxy.Credentials!).Password);
+        Assert.True(proxy.IsBypassed(new Uri("https://internal.lan/v2/")));
+        Assert.True(proxy.IsBypassed(new Uri("https://registry.corp.example/v2/")));
+        Assert.True(proxy.IsBypassed(new Uri("https://corp.example/v2/")));
+        Assert.True(proxy.IsBypassed(new Uri("http://redis.default.svc/")));
+        Assert.False(proxy.IsBypassed(new Uri("https://registry-1.docker.io/v2/")));
+        Assert.Equal(new Uri("http://proxy.lan:3128"), proxy.GetProxy(new Uri("https://ghcr.io/v2/")));
+        Assert.Null(EgressProxy.Resolve("direct", "http://global:1", []));
+        Assert.Equal("socks5://s:1080", EgressProxy.Resolve("socks5://s:1080", "http://global:1", [])!.Address);
+        Assert.Throws<ArgumentException>(() => new EgressProxy("ftp://x", []));
+    }
+
+    [Fact]
+    public async Task A_cooling_endpoint_is_tried_last_until_its_cool_down_ends()
+    {
+        var time = new ManualTime(DateTimeOffset.UtcNow);
+        var handler = new StubHandler(r => r.RequestUri!.Host == "bad.test"
+            ? throw new HttpRequestException("refused") : new HttpResponseMessage(HttpStatusCode.OK));
+        var repo = Stub.Repo(handler, time, options: new UpstreamOptions
+        {
+            Endpoints = ["https://bad.test", "https://good.test"], FailuresBeforeCoolDown = 2, CoolDown = TimeSpan.FromMinutes(1),
+        });
+        for (var i = 0; i < 2; i++) (await repo.Upstream.SendAsync(HttpMethod.Head, "x", "manifests/1", null, default)).Dispose();
+        var asked = handler.Requests.Count;
+        (await repo.Upstream.SendAsync(HttpMethod.Head, "x", "manifests/1", null, default)).Dispose();
+        Assert.Equal(asked + 1, handler.Requests.Count); // the bad endpoint was skipped
+        Assert.True(repo.Upstream.Endpoints[0].IsCoolingDown(time.GetUtcNow()));
+
+        time.Now += TimeSpan.FromMinutes(2);
+        (await repo.Upstream.SendAsync(HttpMethod.Head, "x", "manifests/1", null, default)).Dispose();
+        Assert.Equal("https://bad.test/v2/x/manifests/1", handler.Requests[^2].Url); // probed again
+    }
+
+    [Fact]
+    public async Task Origin_only_requests_go_to_the_last_endpoint()
+    {
+        var handler = new StubHandler(_ => new HttpResponseMessage(HttpStatusCode.OK));
+        var repo = Stub.Repo(handler, TimeProvider.System, options: new UpstreamOptions { Endpoints = ["https://mirror.test", "https://origin.test"] });
+        (await repo.Upstream.SendAsync(HttpMethod.Head, "x", "manifests/1", null, default, originOnly: true)).Dispose();
+        Assert.StartsWith("https://origin.test/", handler.Requests.Single().Url);
+    }
+
+    [Fact]
+    public void Client_config_covers_every_client_and_upstream()
+    {
+        var upstreams = new UpstreamSet(new RegistryOptions(), TimeProvider.System, NullLoggerFactory.Instance);
+        var text = ClientConfig.Render("mirror.lan:5000", https: false, upstreams);
+        Assert.Contains("\"registry-mirrors\": [\"http://mirror.lan:5000\"]", text);
+        Assert.Contains("# /etc/containerd/certs.d/registry.k8s.io/hosts.toml", text);
+        Assert.Contains("# /etc/containerd/certs.d/k8s.gcr.io/hosts.toml", text);
+        Assert.Contains("[host.\"http://mirror.lan:5000\"]", text);
+        Assert.Contains("location = \"mirror.lan:5000/quay.io\"", text);
+        Assert.Contains("imageRepository: mirror.lan:5000/registry.k8s.io", text);
+        Assert.DoesNotContain("registry-mirrors", ClientConfig.Render("m:5000", true, upstreams, "kubeadm"));
+    }
+}
