@@ -17,13 +17,14 @@ public sealed record BlobSource(long? Size, CacheOutcome Outcome, string? Endpoi
 /// served for a repository only when that repository is linked to it (a manifest of it references
 /// it, or the upstream confirmed it).
 /// </summary>
-public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, BlobFills fills)
+public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, BlobFills fills, Maintenance.AccessTracker accesses)
 {
     public async Task<BlobSource> OpenAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
     {
         if (await StoredSizeAsync(digest, ct) is long size)
         {
             var endpoint = await EnsureLinkedAsync(repo, digest, ct);
+            accesses.Touch(digest);
             return new BlobSource(size, CacheOutcome.Hit, endpoint, (offset, c) => OpenStoredAsync(digest, offset, c))
             {
                 RedirectUrl = (store as IBlobRedirector)?.RedirectUrl(digest),

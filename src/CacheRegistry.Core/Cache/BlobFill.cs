@@ -10,7 +10,8 @@ namespace CacheRegistry.Cache;
 public enum FillState { Running, Committed, Failed }
 
 /// <summary>What a fill needs from its surroundings.</summary>
-public sealed record FillContext(IBlobStore Store, IMetadataStore Metadata, IFillLease Lease, FillOptions Options, string SpoolDir, TimeProvider Time, ILogger Log);
+public sealed record FillContext(IBlobStore Store, IMetadataStore Metadata, IBlobIndex Index, IFillLease Lease, FillOptions Options,
+    string SpoolDir, TimeProvider Time, ILogger Log);
 
 /// <summary>
 /// One upstream download of one blob, owned by the cache rather than by a request: it writes into
@@ -148,6 +149,7 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, Fi
         try
         {
             await context.Metadata.LinkAsync(Repository.Key, [Digest], CancellationToken.None);
+            await context.Index.RecordBlobAsync(Digest, _written, context.Time.GetUtcNow(), CancellationToken.None);
         }
         catch (StoreUnavailableException)
         {

@@ -12,7 +12,8 @@ public sealed record ManifestResult(StoredManifest Manifest, CacheOutcome Outcom
 /// Manifests by digest (immutable: fetched once, kept) and tags (fresh for TagTtl, then
 /// revalidated with a HEAD under a deadline, stale served when the upstream fails).
 /// </summary>
-public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, RegistryOptions options, TimeProvider time, ILogger<ManifestCache> log)
+public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, ILedger ledger, RegistryOptions options, TimeProvider time,
+    ILogger<ManifestCache> log)
 {
     private static readonly string[] Accept = [.. MediaTypes.UpstreamAccept, MediaTypes.DockerSchema1Signed, MediaTypes.DockerSchema1];
     private readonly SingleFlight<string, ManifestResult> _flights = new();
@@ -88,9 +89,13 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Re
             hot.SetLinked(repo.Key, digest);
             var stored = await TryStoreAsync(async () =>
             {
+                var known = await store.GetManifestAsync(digest, CancellationToken.None) is not null;
                 await store.PutManifestAsync(manifest, CancellationToken.None);
                 await store.LinkAsync(repo.Key, [digest, .. ManifestReferences.Of(content)], CancellationToken.None);
                 if (isTag) await PutTagAsync(repo, reference, digest);
+                if (!known)
+                    await ledger.AppendAsync(new LedgerEntry(time.GetUtcNow(), repo.Upstream.Name, repo.Name, isTag ? reference : null, digest,
+                        manifest.MediaType, content.Length + ManifestReferences.ContentSize(content), response.Endpoint.Authority), CancellationToken.None);
             });
             return new ManifestResult(manifest, stored ? CacheOutcome.Miss : CacheOutcome.PassThrough, response.Endpoint.Authority);
         }

@@ -30,6 +30,50 @@ public static class ManifestReferences
         return result;
     }
 
+    /// <summary>The sizes of what the manifest points at (config and layers, or an index's manifests), added up.</summary>
+    public static long ContentSize(byte[] content)
+    {
+        long total = 0;
+        try
+        {
+            using var doc = JsonDocument.Parse(content);
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) return 0;
+            if (root.TryGetProperty("config", out var config) && config.TryGetProperty("size", out var cs) && cs.TryGetInt64(out var c)) total += c;
+            foreach (var list in new[] { "layers", "manifests" })
+                if (root.TryGetProperty(list, out var items) && items.ValueKind == JsonValueKind.Array)
+                    foreach (var item in items.EnumerateArray())
+                        if (item.TryGetProperty("size", out var size) && size.TryGetInt64(out var n)) total += n;
+        }
+        catch (JsonException)
+        {
+        }
+        return total;
+    }
+
+    /// <summary>The child manifests of an index with their platforms ("linux/amd64", or "" when none is given).</summary>
+    public static IReadOnlyList<(Digest Digest, string Platform)> Children(byte[] index)
+    {
+        var result = new List<(Digest, string)>();
+        try
+        {
+            using var doc = JsonDocument.Parse(index);
+            if (!doc.RootElement.TryGetProperty("manifests", out var manifests) || manifests.ValueKind != JsonValueKind.Array) return result;
+            foreach (var m in manifests.EnumerateArray())
+            {
+                if (!m.TryGetProperty("digest", out var d) || !Digest.TryParse(d.GetString(), out var digest)) continue;
+                var platform = "";
+                if (m.TryGetProperty("platform", out var p) && p.TryGetProperty("os", out var os) && p.TryGetProperty("architecture", out var arch))
+                    platform = $"{os.GetString()}/{arch.GetString()}" + (p.TryGetProperty("variant", out var v) ? "/" + v.GetString() : "");
+                result.Add((digest, platform));
+            }
+        }
+        catch (JsonException)
+        {
+        }
+        return result;
+    }
+
     /// <summary>The child manifest of an index for one platform, e.g. linux/amd64.</summary>
     public static Digest? ChildFor(byte[] index, string os, string architecture)
     {

@@ -63,6 +63,10 @@ public static class CacheRegistryApp
         services.AddSingleton<ManifestCache>();
         services.AddSingleton<TagLister>();
         services.AddSingleton<RegistryHandler>();
+        services.AddSingleton<Maintenance.AccessTracker>();
+        services.AddSingleton<Maintenance.Evictor>();
+        services.AddSingleton<Maintenance.GarbageCollector>();
+        services.AddHostedService<MaintenanceService>();
         services.AddHostedService<Lifecycle>();
     }
 }

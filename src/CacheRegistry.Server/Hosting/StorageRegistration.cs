@@ -19,11 +19,13 @@ public static class StorageRegistration
             case "filesystem":
                 services.AddSingleton(_ => new FileSystemBlobStore(options.DataDir));
                 services.AddSingleton<IBlobStore>(sp => sp.GetRequiredService<FileSystemBlobStore>());
+                services.AddSingleton<IBlobInventory>(sp => sp.GetRequiredService<FileSystemBlobStore>());
                 services.AddSingleton<IHealthProbe>(sp => sp.GetRequiredService<FileSystemBlobStore>());
                 break;
             case "s3":
                 services.AddSingleton(sp => new S3BlobStore(storage.S3, options.DataDir, sp.GetRequiredService<ILogger<S3BlobStore>>()));
                 services.AddSingleton<IBlobStore>(sp => sp.GetRequiredService<S3BlobStore>());
+                services.AddSingleton<IBlobInventory>(sp => sp.GetRequiredService<S3BlobStore>());
                 services.AddSingleton<IHealthProbe>(sp => sp.GetRequiredService<S3BlobStore>());
                 services.AddHostedService<S3UploadSweeper>();
                 break;
@@ -36,12 +38,18 @@ public static class StorageRegistration
             case "sqlite":
                 services.AddSingleton(_ => new SqliteMetadataStore(options.DataDir));
                 services.AddSingleton<IMetadataStore>(sp => sp.GetRequiredService<SqliteMetadataStore>());
+                services.AddSingleton<IBlobIndex>(sp => sp.GetRequiredService<SqliteMetadataStore>());
+                services.AddSingleton<IMetadataCatalog>(sp => sp.GetRequiredService<SqliteMetadataStore>());
+                services.AddSingleton<ILedger>(sp => sp.GetRequiredService<SqliteMetadataStore>());
                 services.AddSingleton<IHealthProbe>(sp => sp.GetRequiredService<SqliteMetadataStore>());
                 services.AddSingleton<IFillLease, LocalFillLease>();
                 break;
             case "redis":
                 services.AddSingleton(_ => new RedisMetadataStore(metadata));
                 services.AddSingleton<IMetadataStore>(sp => sp.GetRequiredService<RedisMetadataStore>());
+                services.AddSingleton<IBlobIndex>(sp => sp.GetRequiredService<RedisMetadataStore>());
+                services.AddSingleton<IMetadataCatalog>(sp => sp.GetRequiredService<RedisMetadataStore>());
+                services.AddSingleton<ILedger>(sp => sp.GetRequiredService<RedisMetadataStore>());
                 services.AddSingleton<IHealthProbe>(sp => sp.GetRequiredService<RedisMetadataStore>());
                 services.AddSingleton<IFillLease, RedisFillLease>(); // replicas share one download per digest
                 break;

@@ -8,7 +8,7 @@ namespace CacheRegistry.Server.Storage;
 /// <c>DataDir/tmp</c> and is fsynced and renamed into place on commit, so a crash never leaves a
 /// partial blob visible; leftovers in tmp are removed at start.
 /// </summary>
-public sealed class FileSystemBlobStore : IBlobStore, IHealthProbe
+public sealed class FileSystemBlobStore : IBlobStore, IBlobInventory, IHealthProbe
 {
     private readonly string _blobs;
     private readonly string _tmp;
@@ -63,6 +63,37 @@ public sealed class FileSystemBlobStore : IBlobStore, IHealthProbe
         {
             return Task.FromResult<Stream?>(null);
         }
+    }
+
+    public async IAsyncEnumerable<(Digest Digest, long Size, DateTimeOffset Written)> ListAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        foreach (var algorithmDir in Directory.EnumerateDirectories(_blobs))
+            foreach (var file in Directory.EnumerateFiles(algorithmDir, "*", SearchOption.AllDirectories))
+            {
+                ct.ThrowIfCancellationRequested();
+                var info = new FileInfo(file);
+                if (info.Exists && Digest.TryParse(Path.GetFileName(algorithmDir) + ":" + info.Name, out var digest))
+                    yield return (digest, info.Length, info.LastWriteTimeUtc);
+            }
+        await Task.CompletedTask;
+    }
+
+    public Task DeleteAsync(Digest digest, CancellationToken ct)
+    {
+        File.Delete(PathOf(digest));
+        return Task.CompletedTask;
+    }
+
+    public int RemoveOrphanSpoolFiles(TimeSpan olderThan)
+    {
+        var removed = 0;
+        foreach (var file in Directory.EnumerateFiles(_tmp))
+            if (DateTime.UtcNow - File.GetLastWriteTimeUtc(file) > olderThan)
+            {
+                File.Delete(file);
+                removed++;
+            }
+        return removed;
     }
 
     public Task<IBlobWriter> BeginWriteAsync(Digest digest, CancellationToken ct) =>

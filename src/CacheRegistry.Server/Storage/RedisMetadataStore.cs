@@ -20,7 +20,7 @@ public sealed class MetadataOptions
 /// so Redis Cluster works as is. The connection is made in the background and remade after a
 /// loss; while Redis is unreachable, calls fail at once with a 503 naming it.
 /// </summary>
-public sealed class RedisMetadataStore : IMetadataStore, IHealthProbe, IDisposable
+public sealed partial class RedisMetadataStore : IMetadataStore, IHealthProbe, IDisposable
 {
     private readonly ConnectionMultiplexer _redis;
     private readonly string _prefix;
@@ -44,6 +44,7 @@ public sealed class RedisMetadataStore : IMetadataStore, IHealthProbe, IDisposab
     private RedisKey TagsKey(string repository) => _prefix + "tags:" + repository;
     private RedisKey ManifestKey(Digest digest) => _prefix + "manifest:" + digest;
     private RedisKey LinksKey(string repository) => _prefix + "links:" + repository;
+    private RedisKey LinkedByKey(Digest digest) => _prefix + "linkedby:" + digest;
 
     public Task<TagRecord?> GetTagAsync(string repository, string tag, CancellationToken ct) => Guard(async () =>
     {
@@ -68,8 +69,12 @@ public sealed class RedisMetadataStore : IMetadataStore, IHealthProbe, IDisposab
     public Task PutManifestAsync(StoredManifest manifest, CancellationToken ct) => Guard(() =>
         Db.HashSetAsync(ManifestKey(manifest.Digest), [new HashEntry("t", manifest.MediaType), new HashEntry("c", manifest.Content)]));
 
-    public Task LinkAsync(string repository, IReadOnlyCollection<Digest> digests, CancellationToken ct) => Guard(() =>
-        Db.SetAddAsync(LinksKey(repository), digests.Select(d => (RedisValue)d.ToString()).ToArray()));
+    public Task LinkAsync(string repository, IReadOnlyCollection<Digest> digests, CancellationToken ct) => Guard(async () =>
+    {
+        // One key per command (Cluster-safe): the repository's links, then each digest's reverse link.
+        await Db.SetAddAsync(LinksKey(repository), digests.Select(d => (RedisValue)d.ToString()).ToArray());
+        foreach (var d in digests.Distinct()) await Db.SetAddAsync(LinkedByKey(d), repository);
+    });
 
     public Task<bool> IsLinkedAsync(string repository, Digest digest, CancellationToken ct) => Guard(() =>
         Db.SetContainsAsync(LinksKey(repository), digest.ToString()));
@@ -91,7 +96,7 @@ public sealed class RedisMetadataStore : IMetadataStore, IHealthProbe, IDisposab
     public IConnectionMultiplexer Connection => _redis;
     public string KeyPrefix => _prefix;
 
-    private async Task<T> Guard<T>(Func<Task<T>> operation)
+    internal async Task<T> Guard<T>(Func<Task<T>> operation)
     {
         try
         {
@@ -103,7 +108,7 @@ public sealed class RedisMetadataStore : IMetadataStore, IHealthProbe, IDisposab
         }
     }
 
-    private Task Guard(Func<Task> operation) => Guard(async () =>
+    internal Task Guard(Func<Task> operation) => Guard(async () =>
     {
         await operation();
         return true;

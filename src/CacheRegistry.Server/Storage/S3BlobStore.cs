@@ -12,7 +12,7 @@ namespace CacheRegistry.Server.Storage;
 /// A write lands in a local spool file and goes up as a multipart upload fed from that file while
 /// the fill runs; it is completed only on commit (after the digest matched) and aborted otherwise.
 /// </summary>
-public sealed partial class S3BlobStore : IBlobStore, IBlobRedirector, IHealthProbe, IDisposable
+public sealed partial class S3BlobStore : IBlobStore, IBlobInventory, IBlobRedirector, IHealthProbe, IDisposable
 {
     private readonly IAmazonS3 _s3;
     private readonly S3Options _options;
@@ -111,6 +111,55 @@ public sealed partial class S3BlobStore : IBlobStore, IBlobRedirector, IHealthPr
         Expires = DateTime.UtcNow + _options.RedirectExpiry,
         Protocol = _options.ServiceUrl?.StartsWith("http://", StringComparison.OrdinalIgnoreCase) == true ? Protocol.HTTP : Protocol.HTTPS,
     });
+
+    public async IAsyncEnumerable<(Digest Digest, long Size, DateTimeOffset Written)> ListAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        var request = new ListObjectsV2Request { BucketName = _options.Bucket, Prefix = _options.Prefix + "blobs/" };
+        while (true)
+        {
+            ListObjectsV2Response page;
+            try
+            {
+                page = await _s3.ListObjectsV2Async(request, ct);
+            }
+            catch (Exception e) when (e is AmazonServiceException or HttpRequestException or IOException)
+            {
+                throw Unavailable(e);
+            }
+            foreach (var o in page.S3Objects ?? [])
+            {
+                var parts = o.Key[(_options.Prefix.Length + "blobs/".Length)..].Split('/');
+                if (parts.Length == 3 && Digest.TryParse(parts[0] + ":" + parts[2], out var digest))
+                    yield return (digest, o.Size ?? 0, o.LastModified is DateTime m ? new DateTimeOffset(m.ToUniversalTime()) : DateTimeOffset.MinValue);
+            }
+            if (page.IsTruncated != true) yield break;
+            request.ContinuationToken = page.NextContinuationToken;
+        }
+    }
+
+    public async Task DeleteAsync(Digest digest, CancellationToken ct)
+    {
+        try
+        {
+            await _s3.DeleteObjectAsync(_options.Bucket, KeyOf(digest), ct);
+        }
+        catch (Exception e) when (e is AmazonServiceException or HttpRequestException or IOException)
+        {
+            throw Unavailable(e);
+        }
+    }
+
+    public int RemoveOrphanSpoolFiles(TimeSpan olderThan)
+    {
+        var removed = 0;
+        foreach (var file in Directory.EnumerateFiles(_spoolDir))
+            if (DateTime.UtcNow - File.GetLastWriteTimeUtc(file) > olderThan)
+            {
+                File.Delete(file);
+                removed++;
+            }
+        return removed;
+    }
 
     public Task<IBlobWriter> BeginWriteAsync(Digest digest, CancellationToken ct) =>
         Task.FromResult<IBlobWriter>(new S3BlobWriter(_s3, _options, KeyOf(digest), Path.Combine(_spoolDir, $"{digest.Hex}.{Guid.NewGuid():N}"), _log));

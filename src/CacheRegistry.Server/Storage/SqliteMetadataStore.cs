@@ -5,7 +5,7 @@ using Microsoft.Data.Sqlite;
 namespace CacheRegistry.Server.Storage;
 
 /// <summary>Tags, manifests and repository links in one SQLite file (WAL mode) under the data dir.</summary>
-public sealed class SqliteMetadataStore : IMetadataStore, IHealthProbe, IDisposable
+public sealed partial class SqliteMetadataStore : IMetadataStore, IBlobIndex, IMetadataCatalog, ILedger, IHealthProbe, IDisposable
 {
     private readonly string _connectionString;
 
@@ -28,6 +28,11 @@ public sealed class SqliteMetadataStore : IMetadataStore, IHealthProbe, IDisposa
                 content BLOB NOT NULL, stored_at INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS links (repository TEXT NOT NULL, digest TEXT NOT NULL,
                 PRIMARY KEY (repository, digest)) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS links_by_digest ON links (digest);
+            CREATE TABLE IF NOT EXISTS blobs (digest TEXT PRIMARY KEY, size INTEGER NOT NULL, last_access INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS blobs_by_access ON blobs (last_access);
+            CREATE TABLE IF NOT EXISTS ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, upstream TEXT NOT NULL,
+                repository TEXT NOT NULL, tag TEXT, digest TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL, endpoint TEXT NOT NULL);
             """);
     }
 

@@ -1,0 +1,56 @@
+using CacheRegistry.Cache;
+using CacheRegistry.Oci;
+using CacheRegistry.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace CacheRegistry.Maintenance;
+
+public sealed record GcResult(int Manifests, int BlobsSeen, int BlobsRemoved, long BytesRemoved, int SpoolFilesRemoved);
+
+/// <summary>
+/// Removes blobs that no cached manifest references (mark from every manifest, sweep the store),
+/// and spool files that crashed fills left. Safe while pulls run: blobs younger than the grace
+/// period and blobs being filled are never removed, and a manifest is stored before its blobs
+/// are fetched.
+/// </summary>
+public sealed partial class GarbageCollector(IMetadataCatalog catalog, IBlobIndex index, IBlobInventory inventory, BlobFills fills,
+    RegistryOptions options, TimeProvider time, ILogger<GarbageCollector> log)
+{
+    public async Task<GcResult> RunAsync(IProgress<string>? progress, CancellationToken ct)
+    {
+        var referenced = new HashSet<Digest>();
+        var manifests = 0;
+        await foreach (var manifest in catalog.AllManifestsAsync(ct))
+        {
+            manifests++;
+            referenced.Add(manifest.Digest);
+            referenced.UnionWith(ManifestReferences.Of(manifest.Content));
+        }
+        progress?.Report($"marked {referenced.Count} digests referenced by {manifests} manifests");
+
+        int seen = 0, removed = 0;
+        long bytes = 0;
+        var cutoff = time.GetUtcNow() - options.Cache.GcGrace;
+        await foreach (var (digest, size, written) in inventory.ListAsync(ct))
+        {
+            seen++;
+            if (referenced.Contains(digest) || written > cutoff || fills.Find(digest) is not null) continue;
+            await inventory.DeleteAsync(digest, ct);
+            await index.ForgetBlobAsync(digest, ct);
+            removed++;
+            bytes += size;
+        }
+        var spool = inventory.RemoveOrphanSpoolFiles(options.Timeouts.Fill);
+        var result = new GcResult(manifests, seen, removed, bytes, spool);
+        Log.Collected(log, removed, ByteSize.Format(bytes), seen, manifests, spool);
+        progress?.Report($"removed {removed} of {seen} blobs ({ByteSize.Format(bytes)}), {spool} orphan spool files");
+        return result;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 610, Level = LogLevel.Information,
+            Message = "gc: removed {Removed} unreferenced blobs ({Bytes}) of {Seen}; {Manifests} manifests; {Spool} orphan spool files")]
+        public static partial void Collected(ILogger logger, int removed, string bytes, int seen, int manifests, int spool);
+    }
+}

@@ -1,0 +1,16 @@
+using CacheRegistry.Oci;
+
+namespace CacheRegistry.Storage;
+
+/// <summary>Listing and deleting stored blobs: what GC and eviction need of a blob store.</summary>
+public interface IBlobInventory
+{
+    /// <summary>Every stored blob with its size and when it was written.</summary>
+    IAsyncEnumerable<(Digest Digest, long Size, DateTimeOffset Written)> ListAsync(CancellationToken ct);
+
+    /// <summary>Removes the blob; readers already streaming it finish (files stay readable until closed).</summary>
+    Task DeleteAsync(Digest digest, CancellationToken ct);
+
+    /// <summary>Spool and temporary files older than <paramref name="olderThan"/> left by crashes; returns how many were removed.</summary>
+    int RemoveOrphanSpoolFiles(TimeSpan olderThan);
+}

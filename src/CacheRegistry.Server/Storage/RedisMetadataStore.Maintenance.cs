@@ -1,0 +1,103 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using CacheRegistry.Oci;
+using CacheRegistry.Storage;
+using StackExchange.Redis;
+
+namespace CacheRegistry.Server.Storage;
+
+// The blob index, catalog and ledger in Redis: a hash of sizes, a sorted set of last access,
+// reverse-link sets, and a list for the ledger. Catalog scans use SCAN on each server.
+public sealed partial class RedisMetadataStore : IBlobIndex, IMetadataCatalog, ILedger
+{
+    private RedisKey BlobSizesKey => _prefix + "blobs";
+    private RedisKey AccessKey => _prefix + "access";
+    private RedisKey LedgerKey => _prefix + "ledger";
+
+    public Task RecordBlobAsync(Digest digest, long size, DateTimeOffset at, CancellationToken ct) => Guard(async () =>
+    {
+        await Db.HashSetAsync(BlobSizesKey, digest.ToString(), size);
+        await Db.SortedSetAddAsync(AccessKey, digest.ToString(), at.ToUnixTimeMilliseconds());
+    });
+
+    public Task TouchBlobsAsync(IReadOnlyCollection<KeyValuePair<Digest, DateTimeOffset>> accesses, CancellationToken ct) => Guard(() =>
+        Db.SortedSetAddAsync(AccessKey, accesses.Select(a => new SortedSetEntry(a.Key.ToString(), a.Value.ToUnixTimeMilliseconds())).ToArray()));
+
+    public Task<IReadOnlyList<BlobRecord>> OldestBlobsAsync(int limit, int skip, CancellationToken ct) => Guard(async () =>
+    {
+        var entries = await Db.SortedSetRangeByRankWithScoresAsync(AccessKey, skip, skip + limit - 1);
+        var sizes = await Db.HashGetAsync(BlobSizesKey, entries.Select(e => e.Element).ToArray());
+        return (IReadOnlyList<BlobRecord>)entries.Zip(sizes)
+            .Where(x => !x.Second.IsNull)
+            .Select(x => new BlobRecord(Digest.Parse(x.First.Element!), (long)x.Second, DateTimeOffset.FromUnixTimeMilliseconds((long)x.First.Score)))
+            .ToList();
+    });
+
+    public Task<(long Count, long Bytes)> TotalsAsync(CancellationToken ct) => Guard(async () =>
+    {
+        var values = await Db.HashValuesAsync(BlobSizesKey);
+        return ((long)values.Length, values.Sum(v => (long)v));
+    });
+
+    public Task ForgetBlobAsync(Digest digest, CancellationToken ct) => Guard(async () =>
+    {
+        await Db.HashDeleteAsync(BlobSizesKey, digest.ToString());
+        await Db.SortedSetRemoveAsync(AccessKey, digest.ToString());
+    });
+
+    public Task<IReadOnlyList<string>> RepositoriesLinkingAsync(Digest digest, CancellationToken ct) => Guard(async () =>
+        (IReadOnlyList<string>)(await Db.SetMembersAsync(LinkedByKey(digest))).Select(v => (string)v!).Order(StringComparer.Ordinal).ToList());
+
+    public async IAsyncEnumerable<StoredManifest> AllManifestsAsync([EnumeratorCancellation] CancellationToken ct)
+    {
+        foreach (var key in ScanKeys("manifest:"))
+        {
+            ct.ThrowIfCancellationRequested();
+            if (!Digest.TryParse(((string)key!)[(_prefix.Length + "manifest:".Length)..], out var digest)) continue;
+            if (await GetManifestAsync(digest, ct) is { } manifest) yield return manifest;
+        }
+    }
+
+    public Task<IReadOnlyList<string>> ListRepositoriesAsync(CancellationToken ct) => Guard(() =>
+        Task.FromResult((IReadOnlyList<string>)ScanKeys("tags:").Select(k => ((string)k!)[(_prefix.Length + "tags:".Length)..]).Order(StringComparer.Ordinal).ToList()));
+
+    public Task DeleteTagAsync(string repository, string tag, CancellationToken ct) => Guard(() => Db.HashDeleteAsync(TagsKey(repository), tag));
+
+    public Task UnlinkAsync(string repository, IReadOnlyCollection<Digest> digests, CancellationToken ct) => Guard(async () =>
+    {
+        await Db.SetRemoveAsync(LinksKey(repository), digests.Select(d => (RedisValue)d.ToString()).ToArray());
+        foreach (var d in digests) await Db.SetRemoveAsync(LinkedByKey(d), repository);
+    });
+
+    public Task DeleteManifestAsync(Digest digest, CancellationToken ct) => Guard(() => Db.KeyDeleteAsync(ManifestKey(digest)));
+
+    public Task AppendAsync(LedgerEntry entry, CancellationToken ct) => Guard(() =>
+        Db.ListRightPushAsync(LedgerKey, JsonSerializer.Serialize(new LedgerJson(entry.Time.ToUnixTimeMilliseconds(), entry.Upstream,
+            entry.Repository, entry.Tag, entry.Digest.ToString(), entry.MediaType, entry.Size, entry.Endpoint))));
+
+    public Task<IReadOnlyList<LedgerEntry>> ReadAsync(DateTimeOffset? since, int limit, CancellationToken ct) => Guard(async () =>
+    {
+        var from = since?.ToUnixTimeMilliseconds() ?? 0;
+        var all = await Db.ListRangeAsync(LedgerKey, 0, -1);
+        return (IReadOnlyList<LedgerEntry>)all.Select(v => JsonSerializer.Deserialize<LedgerJson>((string)v!)!)
+            .Where(j => j.Time >= from).Take(limit)
+            .Select(j => new LedgerEntry(DateTimeOffset.FromUnixTimeMilliseconds(j.Time), j.Upstream, j.Repository, j.Tag,
+                Digest.Parse(j.Digest), j.MediaType, j.Size, j.Endpoint))
+            .ToList();
+    });
+
+    private IEnumerable<RedisKey> ScanKeys(string kind)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var endpoint in _redis.GetEndPoints())
+        {
+            var server = _redis.GetServer(endpoint);
+            if (!server.IsConnected || server.IsSlave) continue;
+            foreach (var key in server.Keys(pattern: _prefix + kind + "*", pageSize: 500))
+                if (seen.Add(key!)) yield return key;
+        }
+    }
+
+    private sealed record LedgerJson(long Time, string Upstream, string Repository, string? Tag, string Digest, string MediaType, long Size, string Endpoint);
+}
