@@ -35,6 +35,11 @@ public sealed class RegistryOptions
 
     public CacheOptions Cache { get; set; } = new();
 
+    public AdminOptions Admin { get; set; } = new();
+
+    /// <summary>Images kept fresh on a schedule.</summary>
+    public List<SyncEntry> Sync { get; set; } = [];
+
     /// <summary>Manifests larger than this are refused (distribution uses 4 MiB too).</summary>
     public int MaxManifestBytes { get; set; } = 4 * 1024 * 1024;
 
@@ -109,4 +114,26 @@ public sealed class CacheOptions
     public TimeSpan GcInterval { get; set; } = TimeSpan.FromHours(6);
     /// <summary>Blobs younger than this are never collected (a pull may be about to reference them).</summary>
     public TimeSpan GcGrace { get; set; } = TimeSpan.FromHours(1);
+}
+
+/// <summary><c>Registry:Admin</c>: the admin API under /admin, off unless a token is set.</summary>
+public sealed class AdminOptions
+{
+    /// <summary>Bearer token the admin API requires; empty turns the admin API off.</summary>
+    public string? Token { get; set; }
+}
+
+/// <summary>One <c>Registry:Sync</c> entry: an image, or a repository with a tag pattern, refreshed every interval.</summary>
+public sealed class SyncEntry
+{
+    /// <summary>An image reference, e.g. <c>registry.k8s.io/pause:3.9</c>.</summary>
+    public string? Image { get; set; }
+    /// <summary>A repository, e.g. <c>docker.io/library/nginx</c>; its tags matching <see cref="Tags"/> are synced.</summary>
+    public string? Repository { get; set; }
+    /// <summary>Regular expression over tags, e.g. <c>^1\.2[5-9]\.\d+$</c>.</summary>
+    public string Tags { get; set; } = ".*";
+    /// <summary>At most this many matching tags (the last in ordinal order).</summary>
+    public int MaxTags { get; set; } = 20;
+    public string? Platform { get; set; }
+    public TimeSpan Interval { get; set; } = TimeSpan.FromHours(6);
 }

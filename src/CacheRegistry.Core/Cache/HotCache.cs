@@ -26,5 +26,8 @@ public sealed class HotCache(RegistryOptions options) : IDisposable
     public void SetLinked(string repository, Digest digest) =>
         _cache.Set(("l", repository, digest), Linked, new MemoryCacheEntryOptions { Size = 150 + repository.Length });
 
+    /// <summary>Forgets everything (after a purge), so the next request reads the store.</summary>
+    public void Clear() => _cache.Clear();
+
     public void Dispose() => _cache.Dispose();
 }

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace CacheRegistry.Server.Cli;
 
 /// <summary>
-/// <c>cacheregistry [serve] | client-config | healthcheck</c>. Every command reads the same
+/// <c>cacheregistry [serve] | warm | export | import | ledger | gc | client-config | healthcheck</c>. Every command reads the same
 /// configuration as the server (appsettings.json, environment, <c>--Registry:Key=value</c>).
 /// Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
 /// </summary>
@@ -23,6 +23,11 @@ public static class CommandLine
         var serve = new Command("serve", "Run the registry (the default). Takes --urls and any --Registry:Key=value.") { TreatUnmatchedTokensAsErrors = false };
         serve.SetAction((parse, ct) => ServeAsync([.. parse.UnmatchedTokens]));
         root.Subcommands.Add(serve);
+        root.Subcommands.Add(OperationCommands.Warm());
+        root.Subcommands.Add(OperationCommands.Export());
+        root.Subcommands.Add(OperationCommands.Import());
+        root.Subcommands.Add(OperationCommands.Ledger());
+        root.Subcommands.Add(OperationCommands.Gc());
         root.Subcommands.Add(ClientConfigCommand());
         root.Subcommands.Add(HealthcheckCommand());
         var parsed = root.Parse(args);
@@ -32,7 +37,15 @@ public static class CommandLine
             await Console.Error.WriteLineAsync("Run 'cacheregistry --help' or 'cacheregistry <command> --help'.");
             return 2; // bad usage, as distinct from a command that ran and failed (1)
         }
-        return await parsed.InvokeAsync();
+        try
+        {
+            return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException)
+        {
+            await Console.Error.WriteLineAsync("cacheregistry: " + e.Message);
+            return 2;
+        }
     }
 
     private static async Task<int> ServeAsync(string[] args)

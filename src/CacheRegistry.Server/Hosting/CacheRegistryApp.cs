@@ -35,6 +35,11 @@ public static class CacheRegistryApp
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.Timeouts.Shutdown + TimeSpan.FromSeconds(5));
         AddCacheRegistry(builder.Services, options);
         builder.Services.AddStores(builder.Configuration, options);
+        builder.Services.AddHostedService<MaintenanceService>();
+        builder.Services.AddHostedService<Lifecycle>();
+        builder.Services.AddHostedService<SyncService>();
+        builder.Services.AddSingleton<SelfAddress>();
+        builder.Services.AddSingleton<Operations.WarmJobs>();
 
         var app = builder.Build();
         app.UseMiddleware<RegistryMiddleware>();
@@ -42,6 +47,7 @@ public static class CacheRegistryApp
         app.Map("/v2", handler.HandleAsync);
         app.Map("/v2/{**path}", handler.HandleAsync);
         app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapAdmin(options);
         app.MapGet("/readyz", Readiness.CheckAsync);
         app.MapGet("/status/upstreams", (UpstreamSet upstreams, TimeProvider time) => Results.Json(UpstreamStatus.Of(upstreams, time.GetUtcNow())));
         app.MapGet("/client-config", (string address, bool? https, string? only, UpstreamSet upstreams) =>
@@ -51,7 +57,8 @@ public static class CacheRegistryApp
         return app;
     }
 
-    private static void AddCacheRegistry(IServiceCollection services, RegistryOptions options)
+    /// <summary>The cache's services, shared by the server and the commands that work on its stores.</summary>
+    public static void AddCacheRegistry(IServiceCollection services, RegistryOptions options)
     {
         services.AddSingleton(options);
         services.AddSingleton(TimeProvider.System);
@@ -66,7 +73,8 @@ public static class CacheRegistryApp
         services.AddSingleton<Maintenance.AccessTracker>();
         services.AddSingleton<Maintenance.Evictor>();
         services.AddSingleton<Maintenance.GarbageCollector>();
-        services.AddHostedService<MaintenanceService>();
-        services.AddHostedService<Lifecycle>();
+        services.AddSingleton<Operations.BundleImporter>();
+        services.AddSingleton<Operations.Purger>();
+        services.AddSingleton<Operations.CacheStats>();
     }
 }

@@ -49,7 +49,9 @@ public static class ConfigurationKeys
             }
             else if (t != typeof(string) && typeof(IEnumerable).IsAssignableFrom(t))
             {
-                yield return key + ":*";
+                var element = t.IsGenericType ? t.GetGenericArguments()[0] : typeof(string);
+                if (IsLeaf(element)) yield return key + ":*";
+                else foreach (var k in Walk(element, key + ":*")) yield return k;
             }
             else if (IsLeaf(t))
             {

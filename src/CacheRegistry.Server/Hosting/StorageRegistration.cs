@@ -7,7 +7,8 @@ namespace CacheRegistry.Server.Hosting;
 /// <summary>Picks the blob and metadata back ends from configuration: one registration line each.</summary>
 public static class StorageRegistration
 {
-    public static void AddStores(this IServiceCollection services, IConfiguration configuration, RegistryOptions options)
+    /// <param name="server">True when the stores belong to the server (which clears leftovers of crashed fills at start).</param>
+    public static void AddStores(this IServiceCollection services, IConfiguration configuration, RegistryOptions options, bool server = true)
     {
         var storage = configuration.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
         var metadata = configuration.GetSection(MetadataOptions.Section).Get<MetadataOptions>() ?? new MetadataOptions();
@@ -17,17 +18,17 @@ public static class StorageRegistration
         switch (storage.Kind.ToLowerInvariant())
         {
             case "filesystem":
-                services.AddSingleton(_ => new FileSystemBlobStore(options.DataDir));
+                services.AddSingleton(_ => new FileSystemBlobStore(options.DataDir, clearTmp: server));
                 services.AddSingleton<IBlobStore>(sp => sp.GetRequiredService<FileSystemBlobStore>());
                 services.AddSingleton<IBlobInventory>(sp => sp.GetRequiredService<FileSystemBlobStore>());
                 services.AddSingleton<IHealthProbe>(sp => sp.GetRequiredService<FileSystemBlobStore>());
                 break;
             case "s3":
-                services.AddSingleton(sp => new S3BlobStore(storage.S3, options.DataDir, sp.GetRequiredService<ILogger<S3BlobStore>>()));
+                services.AddSingleton(sp => new S3BlobStore(storage.S3, options.DataDir, sp.GetRequiredService<ILogger<S3BlobStore>>(), clearSpool: server));
                 services.AddSingleton<IBlobStore>(sp => sp.GetRequiredService<S3BlobStore>());
                 services.AddSingleton<IBlobInventory>(sp => sp.GetRequiredService<S3BlobStore>());
                 services.AddSingleton<IHealthProbe>(sp => sp.GetRequiredService<S3BlobStore>());
-                services.AddHostedService<S3UploadSweeper>();
+                if (server) services.AddHostedService<S3UploadSweeper>();
                 break;
             default:
                 throw new InvalidOperationException($"invalid configuration: Registry:Storage:Kind = '{storage.Kind}'; use FileSystem or S3");

@@ -10,7 +10,7 @@ namespace CacheRegistry.Server.Http;
 /// Wraps every registry request: the API version header, refusal of hostile raw paths before
 /// Kestrel's normalisation can hide them, OCI error JSON for failures, and one log line.
 /// </summary>
-public sealed partial class RegistryMiddleware(RequestDelegate next, ILogger<RegistryMiddleware> log)
+public sealed partial class RegistryMiddleware(RequestDelegate next, Operations.CacheStats stats, ILogger<RegistryMiddleware> log)
 {
     public async Task InvokeAsync(HttpContext ctx)
     {
@@ -52,6 +52,7 @@ public sealed partial class RegistryMiddleware(RequestDelegate next, ILogger<Reg
         }
         finally
         {
+            stats.Record(outcome.Repository, outcome.Cache, outcome.Bytes);
             Log.Request(log, ctx.Request.Method, ctx.Request.Path + ctx.Request.QueryString, ctx.Response.StatusCode,
                 outcome.Cache?.ToString().ToLowerInvariant() ?? "-", outcome.Repository ?? "-", outcome.Reference ?? "-",
                 outcome.Endpoint ?? "-", outcome.Bytes, Stopwatch.GetElapsedTime(started).TotalMilliseconds, outcome.Error ?? "-");

@@ -13,12 +13,14 @@ public sealed class FileSystemBlobStore : IBlobStore, IBlobInventory, IHealthPro
     private readonly string _blobs;
     private readonly string _tmp;
 
-    public FileSystemBlobStore(string dataDir)
+    /// <param name="dataDir">The data dir.</param>
+    /// <param name="clearTmp">True for the server, which owns tmp; false for commands running beside it.</param>
+    public FileSystemBlobStore(string dataDir, bool clearTmp = true)
     {
         _blobs = Path.Combine(dataDir, "blobs");
         _tmp = Path.Combine(dataDir, "tmp");
         Directory.CreateDirectory(_blobs);
-        if (Directory.Exists(_tmp)) Directory.Delete(_tmp, recursive: true);
+        if (clearTmp && Directory.Exists(_tmp)) Directory.Delete(_tmp, recursive: true);
         Directory.CreateDirectory(_tmp);
     }
 

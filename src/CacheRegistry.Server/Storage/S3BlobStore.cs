@@ -19,13 +19,13 @@ public sealed partial class S3BlobStore : IBlobStore, IBlobInventory, IBlobRedir
     private readonly string _spoolDir;
     private readonly ILogger<S3BlobStore> _log;
 
-    public S3BlobStore(S3Options options, string dataDir, ILogger<S3BlobStore> log)
+    public S3BlobStore(S3Options options, string dataDir, ILogger<S3BlobStore> log, bool clearSpool = true)
     {
         if (string.IsNullOrWhiteSpace(options.Bucket)) throw new InvalidOperationException("invalid configuration: Registry:Storage:S3:Bucket is required when Registry:Storage:Kind is S3");
         _options = options;
         _log = log;
         _spoolDir = Path.Combine(dataDir, "spool");
-        if (Directory.Exists(_spoolDir)) Directory.Delete(_spoolDir, recursive: true);
+        if (clearSpool && Directory.Exists(_spoolDir)) Directory.Delete(_spoolDir, recursive: true);
         Directory.CreateDirectory(_spoolDir);
         _s3 = CreateClient(options);
     }

@@ -80,3 +80,45 @@ public sealed class UpstreamConfigTests
         Assert.DoesNotContain("registry-mirrors", ClientConfig.Render("m:5000", true, upstreams, "kubeadm"));
     }
 }
+
+public sealed class OperationsUnitTests
+{
+    [Theory]
+    [InlineData("nginx", "docker.io/library/nginx:latest")]
+    [InlineData("nginx:1.25", "docker.io/library/nginx:1.25")]
+    [InlineData("user/app", "docker.io/user/app:latest")]
+    [InlineData("index.docker.io/library/nginx:1", "docker.io/library/nginx:1")]
+    [InlineData("registry.k8s.io/kube-apiserver:v1.29.0", "registry.k8s.io/kube-apiserver:v1.29.0")]
+    [InlineData("localhost:5000/x/y:2", "localhost:5000/x/y:2")]
+    [InlineData("ghcr.io/org/app@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        "ghcr.io/org/app@sha256:0000000000000000000000000000000000000000000000000000000000000000")]
+    public void Image_references_normalise_like_docker(string text, string expected) =>
+        Assert.Equal(expected, CacheRegistry.Oci.ImageReference.Parse(text).ToString());
+
+    [Theory]
+    [InlineData("Nginx")]
+    [InlineData("nginx:-bad")]
+    [InlineData("x@sha256:123")]
+    public void Bad_image_references_are_refused(string text) =>
+        Assert.Throws<FormatException>(() => CacheRegistry.Oci.ImageReference.Parse(text));
+
+    [Theory]
+    [InlineData("500MB", 500_000_000)]
+    [InlineData("50GiB", 50L << 30)]
+    [InlineData("1.5k", 1536)]
+    [InlineData("1073741824", 1073741824)]
+    public void Sizes(string text, long bytes) => Assert.Equal(bytes, CacheRegistry.Maintenance.ByteSize.Parse(text));
+
+    [Fact]
+    public void Kubeadm_image_lists_read_as_is() =>
+        Assert.Equal(["registry.k8s.io/kube-apiserver:v1.29.0", "registry.k8s.io/pause:3.9"],
+            CacheRegistry.Server.Operations.Warmer.ReadList(new StringReader("registry.k8s.io/kube-apiserver:v1.29.0\n\n# comment\nregistry.k8s.io/pause:3.9\n")));
+
+    [Fact]
+    public void Sync_and_cache_keys_are_known()
+    {
+        Assert.True(CacheRegistry.Server.Hosting.ConfigurationKeys.IsKnown("Registry:Sync:0:Image"));
+        Assert.True(CacheRegistry.Server.Hosting.ConfigurationKeys.IsKnown("Registry:Cache:Pinned:3"));
+        Assert.True(CacheRegistry.Server.Hosting.ConfigurationKeys.IsKnown("Registry:Admin:Token"));
+    }
+}

@@ -1,0 +1,58 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using CacheRegistry.Oci;
+using CacheRegistry.Server.Operations;
+
+namespace CacheRegistry.Server.Hosting;
+
+/// <summary>
+/// Keeps <c>Registry:Sync</c> entries fresh: each image (or each matching tag of a repository) is
+/// pulled through this server every interval, so tags are revalidated and new layers fetched
+/// before anyone asks for them.
+/// </summary>
+public sealed class SyncService(RegistryOptions options, SelfAddress self, ILogger<SyncService> log) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (options.Sync.Count == 0) return;
+        using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        var due = options.Sync.Select(_ => DateTimeOffset.MinValue).ToArray();
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(10));
+        do
+        {
+            for (var i = 0; i < options.Sync.Count; i++)
+            {
+                if (DateTimeOffset.UtcNow < due[i]) continue;
+                due[i] = DateTimeOffset.UtcNow + options.Sync[i].Interval;
+                try
+                {
+                    await SyncAsync(options.Sync[i], new Warmer(new ImageWalker(http, self.Get())), http, stoppingToken);
+                }
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+                {
+                    log.LogWarning("sync {Entry}: {Reason}", options.Sync[i].Image ?? options.Sync[i].Repository, e.Message);
+                }
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    private async Task SyncAsync(SyncEntry entry, Warmer warmer, HttpClient http, CancellationToken ct)
+    {
+        var images = new List<ImageReference>();
+        if (entry.Image is not null) images.Add(ImageReference.Parse(entry.Image));
+        if (entry.Repository is not null)
+        {
+            var repository = ImageReference.Parse(entry.Repository);
+            using var doc = JsonDocument.Parse(await http.GetStringAsync(new Uri(self.Get(), $"/v2/{repository.RepositoryKey}/tags/list"), ct));
+            var pattern = new Regex(entry.Tags, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+            images.AddRange(doc.RootElement.GetProperty("tags").EnumerateArray().Select(t => t.GetString()!).Where(t => pattern.IsMatch(t))
+                .TakeLast(entry.MaxTags).Select(t => repository with { Tag = t, Digest = null }));
+        }
+        foreach (var image in images)
+        {
+            var r = await warmer.WarmAsync(image, entry.Platform, null, ct);
+            log.LogInformation("sync {Image}: {Outcome}, {Blobs} blobs, {Bytes} bytes in {Seconds:F1} s", r.Image, r.Ok ? "ok" : r.Error, r.Blobs, r.Bytes, r.Elapsed.TotalSeconds);
+        }
+    }
+}

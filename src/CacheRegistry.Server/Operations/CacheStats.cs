@@ -1,0 +1,53 @@
+using System.Collections.Concurrent;
+using CacheRegistry.Cache;
+
+namespace CacheRegistry.Server.Operations;
+
+/// <summary>Per-upstream request and byte counters of this process, for /admin/stats.</summary>
+public sealed class CacheStats
+{
+    public sealed class Counters
+    {
+        internal long Hits, Misses, Stale, Joined, PassThrough, BytesFromCache, BytesFromUpstream;
+    }
+
+    private readonly ConcurrentDictionary<string, Counters> _byUpstream = new(StringComparer.Ordinal);
+    public DateTimeOffset Since { get; } = DateTimeOffset.UtcNow;
+
+    public void Record(string? repositoryKey, CacheOutcome? outcome, long bytes)
+    {
+        if (repositoryKey is null || outcome is null) return;
+        var c = _byUpstream.GetOrAdd(repositoryKey.Split('/', 2)[0], _ => new Counters());
+        var fromCache = outcome is CacheOutcome.Hit or CacheOutcome.Stale or CacheOutcome.Revalidated;
+        switch (outcome)
+        {
+            case CacheOutcome.Hit or CacheOutcome.Revalidated: Interlocked.Increment(ref c.Hits); break;
+            case CacheOutcome.Stale: Interlocked.Increment(ref c.Stale); break;
+            case CacheOutcome.Joined: Interlocked.Increment(ref c.Joined); break;
+            case CacheOutcome.PassThrough: Interlocked.Increment(ref c.PassThrough); break;
+            default: Interlocked.Increment(ref c.Misses); break;
+        }
+        if (fromCache) Interlocked.Add(ref c.BytesFromCache, bytes);
+        else Interlocked.Add(ref c.BytesFromUpstream, bytes);
+    }
+
+    public object Snapshot(long storedBlobs, long storedBytes) => new
+    {
+        since = Since,
+        storage = new { blobs = storedBlobs, bytes = storedBytes },
+        upstreams = _byUpstream.OrderBy(kv => kv.Key).Select(kv =>
+        {
+            var c = kv.Value;
+            var served = c.Hits + c.Stale + c.Misses + c.Joined + c.PassThrough;
+            return new
+            {
+                upstream = kv.Key,
+                requests = served,
+                hits = c.Hits, stale = c.Stale, misses = c.Misses, joined = c.Joined, passThrough = c.PassThrough,
+                hitRatio = served == 0 ? 0 : Math.Round((double)(c.Hits + c.Stale) / served, 4),
+                bytesFromCache = c.BytesFromCache,
+                bytesFromUpstream = c.BytesFromUpstream,
+            };
+        }),
+    };
+}

@@ -1,0 +1,48 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using CacheRegistry.Storage;
+
+namespace CacheRegistry.Server.Operations;
+
+/// <summary>The ledger as a table, CSV or JSON: upstream, repository, tag, digest, size, time, endpoint.</summary>
+public static class LedgerFormat
+{
+    public static readonly string[] Formats = ["table", "csv", "json"];
+    private static readonly string[] Columns = ["time", "upstream", "repository", "tag", "digest", "media_type", "size", "endpoint"];
+
+    public static string Render(IReadOnlyList<LedgerEntry> entries, string format) => format switch
+    {
+        "json" => JsonSerializer.Serialize(entries.Select(e => new
+        {
+            time = e.Time, upstream = e.Upstream, repository = e.Repository, tag = e.Tag, digest = e.Digest.ToString(),
+            mediaType = e.MediaType, size = e.Size, endpoint = e.Endpoint,
+        }), new JsonSerializerOptions { WriteIndented = true }) + "\n",
+        "csv" => Csv(entries),
+        _ => Table(entries),
+    };
+
+    private static string[] Row(LedgerEntry e) =>
+    [
+        e.Time.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture), e.Upstream, e.Repository, e.Tag ?? "",
+        e.Digest.ToString(), e.MediaType, e.Size.ToString(CultureInfo.InvariantCulture), e.Endpoint,
+    ];
+
+    private static string Csv(IReadOnlyList<LedgerEntry> entries)
+    {
+        var sb = new StringBuilder(string.Join(',', Columns)).Append('\n');
+        foreach (var e in entries) sb.Append(string.Join(',', Row(e).Select(Quote))).Append('\n');
+        return sb.ToString();
+
+        static string Quote(string v) => v.IndexOfAny([',', '"', '\n']) >= 0 ? "\"" + v.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : v;
+    }
+
+    private static string Table(IReadOnlyList<LedgerEntry> entries)
+    {
+        var rows = entries.Select(Row).Prepend(Columns.Select(c => c.ToUpperInvariant()).ToArray()).ToList();
+        var widths = Enumerable.Range(0, Columns.Length).Select(i => rows.Max(r => r[i].Length)).ToArray();
+        var sb = new StringBuilder();
+        foreach (var r in rows) sb.Append(string.Join("  ", r.Select((v, i) => v.PadRight(widths[i]))).TrimEnd()).Append('\n');
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,32 @@
+using CacheRegistry.Cache;
+using CacheRegistry.Oci;
+using CacheRegistry.Storage;
+
+namespace CacheRegistry.Server.Operations;
+
+/// <summary>
+/// Purges an image: its tag (or every tag pointing at the digest), the repository's links to its
+/// manifests, and manifests no other repository links. Blobs go with the next GC once nothing references them.
+/// </summary>
+public sealed class Purger(IMetadataStore metadata, IMetadataCatalog catalog, IBlobIndex index, HotCache hot)
+{
+    public async Task<int> PurgeAsync(ImageReference image, CancellationToken ct)
+    {
+        Digest top;
+        if (image.Digest is not null) top = Digest.Parse(image.Digest);
+        else if (await metadata.GetTagAsync(image.RepositoryKey, image.Tag!, ct) is { } record) top = record.Digest;
+        else return 0;
+
+        foreach (var tag in await metadata.ListTagsAsync(image.RepositoryKey, ct))
+            if ((await metadata.GetTagAsync(image.RepositoryKey, tag, ct))?.Digest == top)
+                await catalog.DeleteTagAsync(image.RepositoryKey, tag, ct);
+        var manifests = new List<Digest> { top };
+        if (await metadata.GetManifestAsync(top, ct) is { } m)
+            manifests.AddRange(ManifestReferences.Of(m.Content).Where(d => MediaTypes.IsIndex(m.MediaType)));
+        await catalog.UnlinkAsync(image.RepositoryKey, manifests, ct);
+        foreach (var d in manifests)
+            if ((await index.RepositoriesLinkingAsync(d, ct)).Count == 0) await catalog.DeleteManifestAsync(d, ct);
+        hot.Clear();
+        return manifests.Count;
+    }
+}
