@@ -24,6 +24,7 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, Fi
 {
     private const int ChunkSize = 64 * 1024;
     private readonly TaskCompletionSource<long?> _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _written;
     private volatile FillState _state;
     private string? _spoolPath;
@@ -76,6 +77,7 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, Fi
         }
         finally
         {
+            _finished.TrySetResult();
             Progress.Pulse();
         }
     }
@@ -248,9 +250,13 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, Fi
             var handle = File.OpenHandle(_spoolPath!, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.Asynchronous);
             return new FillReader(this, handle, offset);
         }
-        catch (FileNotFoundException) when (_state == FillState.Committed)
+        catch (FileNotFoundException)
         {
-            return await OpenCommittedAsync(offset, ct); // renamed into place between the check and the open
+            // The spool was renamed into place (commit) or removed (failure) between the state check
+            // and the open: the fill's outcome is moments away.
+            await _finished.Task.WaitAsync(ct);
+            if (_state == FillState.Committed && !NotStored) return await OpenCommittedAsync(offset, ct);
+            throw Failure is null ? new IOException($"blob {Digest} is no longer available") : AsRegistryError(Failure);
         }
     }
 
