@@ -18,6 +18,10 @@ public sealed record RepositoryRef(UpstreamClient Upstream, string Name)
 /// </summary>
 public sealed class UpstreamRouter(UpstreamSet upstreams, RegistryOptions options)
 {
+    private const int MaxRemembered = 10_000;
+    // Warm requests name the same repositories again and again: reuse their refs (and cache keys).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(UpstreamClient, string), RepositoryRef> _refs = new();
+
     public RepositoryRef Resolve(string name, string? ns, string? host)
     {
         var upstreamName = options.DefaultUpstream;
@@ -41,9 +45,11 @@ public sealed class UpstreamRouter(UpstreamSet upstreams, RegistryOptions option
             ?? throw RegistryError.NameUnknown($"registry '{upstreamName}' is not configured on this cache");
         if (name.Length == 0) throw RegistryError.NameInvalid("repository name is empty after the registry prefix");
         if (upstream.AddsLibraryPrefix && !name.Contains('/')) name = "library/" + name;
+        if (_refs.TryGetValue((upstream, name), out var known)) return known;
         if (!RepositoryPattern.AnyMatches(upstream.RepositoryPatterns, name))
             throw new RegistryError(403, "DENIED", $"repository '{name}' of {upstream.Name} is not in this cache's allow-list");
-        return new RepositoryRef(upstream, name);
+        if (_refs.Count >= MaxRemembered) _refs.Clear();
+        return _refs.GetOrAdd((upstream, name), key => new RepositoryRef(key.Item1, key.Item2));
     }
 
     // A first component is a registry host when it has a dot or a colon, or is localhost (Docker's rule).

@@ -6,7 +6,12 @@ namespace CacheRegistry.Storage;
 public sealed record TagRecord(Digest Digest, DateTimeOffset FetchedAt);
 
 /// <summary>A manifest kept by digest: the upstream's exact bytes and media type.</summary>
-public sealed record StoredManifest(Digest Digest, string MediaType, byte[] Content);
+public sealed record StoredManifest(Digest Digest, string MediaType, byte[] Content)
+{
+    /// <summary>The digest as text, made once: it goes into every response header.</summary>
+    public string DigestText { get; } = Digest.ToString();
+    public string ETag { get; } = "\"" + Digest + "\"";
+}
 
 /// <summary>
 /// Tags, manifests and repository links. Repositories are cache keys such as

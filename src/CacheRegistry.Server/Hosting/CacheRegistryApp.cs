@@ -21,6 +21,7 @@ public static class CacheRegistryApp
         });
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["http_ports"]))
             builder.WebHost.UseUrls(DefaultUrl);
+        builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
 
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o =>
@@ -43,9 +44,10 @@ public static class CacheRegistryApp
 
         var app = builder.Build();
         app.UseMiddleware<RegistryMiddleware>();
+        // /v2 is answered before endpoint routing: the handler parses its paths itself (from the end).
         var handler = app.Services.GetRequiredService<RegistryHandler>();
-        app.Map("/v2", handler.HandleAsync);
-        app.Map("/v2/{**path}", handler.HandleAsync);
+        app.Use((ctx, next) => ctx.Request.Path.StartsWithSegments("/v2") ? handler.HandleAsync(ctx) : next(ctx));
+        app.UseRouting();
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapAdmin(options);
         app.MapGet("/readyz", Readiness.CheckAsync);

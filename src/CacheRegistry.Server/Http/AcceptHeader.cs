@@ -15,6 +15,19 @@ public sealed class AcceptHeader(IReadOnlySet<string> types)
         return new AcceptHeader(set);
     }
 
+    /// <summary>
+    /// The allocation-free common case: no Accept, or a line naming the type or */*. False means
+    /// "look closer" (a type may still match with parameters), not "refused".
+    /// </summary>
+    public static bool QuickAllows(Microsoft.Extensions.Primitives.StringValues lines, string mediaType)
+    {
+        if (lines.Count == 0) return true;
+        foreach (var line in lines)
+            if (line is not null && (line.Contains(mediaType, StringComparison.OrdinalIgnoreCase) || line.Contains("*/*", StringComparison.Ordinal)))
+                return true;
+        return false;
+    }
+
     /// <summary>No Accept, a wildcard, or the type itself.</summary>
     public bool Allows(string mediaType) => types.Count == 0 || types.Contains("*/*") || types.Contains(mediaType);
 

@@ -52,17 +52,19 @@ public sealed partial class RegistryMiddleware(RequestDelegate next, Operations.
         }
         finally
         {
-            stats.Record(outcome.Repository, outcome.Cache, outcome.Bytes);
-            Log.Request(log, ctx.Request.Method, ctx.Request.Path + ctx.Request.QueryString, ctx.Response.StatusCode,
-                outcome.Cache?.ToString().ToLowerInvariant() ?? "-", outcome.Repository ?? "-", outcome.Reference ?? "-",
-                outcome.Endpoint ?? "-", outcome.Bytes, Stopwatch.GetElapsedTime(started).TotalMilliseconds, outcome.Error ?? "-");
+            stats.Record(outcome.Upstream, outcome.Cache, outcome.Bytes);
+            if (log.IsEnabled(LogLevel.Information)) // the arguments cost allocations on the hot path
+                Log.Request(log, ctx.Request.Method, ctx.Request.Path + ctx.Request.QueryString, ctx.Response.StatusCode,
+                    outcome.Cache?.ToString().ToLowerInvariant() ?? "-", outcome.Repository ?? "-", outcome.Reference ?? "-",
+                    outcome.Endpoint ?? "-", outcome.Bytes, Stopwatch.GetElapsedTime(started).TotalMilliseconds, outcome.Error ?? "-");
         }
     }
 
     private static void RejectHostileTarget(HttpContext ctx)
     {
-        var raw = ctx.Features.Get<IHttpRequestFeature>()?.RawTarget ?? ctx.Request.Path.Value ?? "";
-        var path = raw.Split('?', 2)[0];
+        var raw = (ctx.Features.Get<IHttpRequestFeature>()?.RawTarget ?? ctx.Request.Path.Value ?? "").AsSpan();
+        var query = raw.IndexOf('?');
+        var path = query < 0 ? raw : raw[..query];
         if (path.Contains("..", StringComparison.Ordinal) || path.Contains("%2e", StringComparison.OrdinalIgnoreCase)
             || path.Contains("%2f", StringComparison.OrdinalIgnoreCase) || path.Contains("%5c", StringComparison.OrdinalIgnoreCase)
             || path.Contains('\\') || path.Contains("//", StringComparison.Ordinal))

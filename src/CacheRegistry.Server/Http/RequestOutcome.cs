@@ -5,6 +5,7 @@ namespace CacheRegistry.Server.Http;
 /// <summary>What one request did, filled in by the handler and written as one log line.</summary>
 public sealed class RequestOutcome
 {
+    public string? Upstream { get; set; }
     public string? Repository { get; set; }
     public string? Reference { get; set; }
     public CacheOutcome? Cache { get; set; }

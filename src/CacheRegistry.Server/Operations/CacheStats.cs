@@ -14,10 +14,10 @@ public sealed class CacheStats
     private readonly ConcurrentDictionary<string, Counters> _byUpstream = new(StringComparer.Ordinal);
     public DateTimeOffset Since { get; } = DateTimeOffset.UtcNow;
 
-    public void Record(string? repositoryKey, CacheOutcome? outcome, long bytes)
+    public void Record(string? upstream, CacheOutcome? outcome, long bytes)
     {
-        if (repositoryKey is null || outcome is null) return;
-        var c = _byUpstream.GetOrAdd(repositoryKey.Split('/', 2)[0], _ => new Counters());
+        if (upstream is null || outcome is null) return;
+        var c = _byUpstream.GetOrAdd(upstream, _ => new Counters());
         var fromCache = outcome is CacheOutcome.Hit or CacheOutcome.Stale or CacheOutcome.Revalidated;
         switch (outcome)
         {

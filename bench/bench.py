@@ -1,0 +1,375 @@
+#!/usr/bin/env python3
+"""CacheRegistry beside distribution's registry (proxy mode) and nginx, in one run, on one machine.
+
+The upstream registry runs in its own network namespace; the caches, nginx and every client run in
+a second one; a veth pair shaped with tbf at 200 Mbit/s in both directions joins them (the
+cross-border link). Both namespaces, and the addresses inside them, are made here and removed at
+the end. Results are ratios from the same run; see docs/benchmarks.md.
+"""
+import argparse
+import atexit
+import datetime
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TAG = f"{os.getpid() % 10000}"
+NS_UP, NS_CA = f"crb-up-{TAG}", f"crb-ca-{TAG}"
+VETH_UP, VETH_CA = f"crbu{TAG}", f"crbc{TAG}"
+UP_IP, CA_IP = "10.253.7.1", "10.253.7.2"  # exist only inside the two namespaces below
+UPSTREAM = f"http://{UP_IP}:5000"
+PORTS = {"distribution": 5101, "cacheregistry": 5102, "nginx": 5103}
+ACCEPT = ",".join([
+    "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json", "application/vnd.docker.distribution.manifest.v2+json"])
+
+WORK = tempfile.mkdtemp(prefix="crbench-")
+BINARY = os.path.join(ROOT, "bench", ".out", "cacheregistry", "cacheregistry")
+PROCS = []
+PEAK_RSS = {"distribution": 0, "cacheregistry": 0}
+
+
+def sh(*args, ns=None, check=True, capture=True):
+    cmd = (["ip", "netns", "exec", ns] if ns else []) + [str(a) for a in args]
+    r = subprocess.run(cmd, capture_output=capture, text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return r.stdout
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+# ---------------------------------------------------------------- network
+
+def make_link(rate):
+    sh("ip", "netns", "add", NS_UP)
+    sh("ip", "netns", "add", NS_CA)
+    sh("ip", "link", "add", VETH_UP, "type", "veth", "peer", "name", VETH_CA)
+    sh("ip", "link", "set", VETH_UP, "netns", NS_UP)
+    sh("ip", "link", "set", VETH_CA, "netns", NS_CA)
+    sh("ip", "-n", NS_UP, "addr", "add", f"{UP_IP}/30", "dev", VETH_UP)
+    sh("ip", "-n", NS_CA, "addr", "add", f"{CA_IP}/30", "dev", VETH_CA)
+    for ns, dev in ((NS_UP, VETH_UP), (NS_CA, VETH_CA)):
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "-n", ns, "link", "set", dev, "up")
+        sh("tc", "-n", ns, "qdisc", "add", "dev", dev, "root", "tbf", "rate", rate, "burst", "256kb", "latency", "50ms")
+
+
+def upstream_tx_bytes():
+    return int(sh("cat", f"/sys/class/net/{VETH_UP}/statistics/tx_bytes", ns=NS_UP).strip())
+
+
+def cleanup():
+    for p in PROCS:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    for ns in (NS_UP, NS_CA):
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- images
+
+def write_blob(layout, data_or_size):
+    """Writes a blob into the layout; random bytes of the given size are streamed, not held."""
+    blobs = os.path.join(layout, "blobs", "sha256")
+    os.makedirs(blobs, exist_ok=True)
+    tmp = os.path.join(blobs, "tmp")
+    h = hashlib.sha256()
+    with open(tmp, "wb") as f:
+        if isinstance(data_or_size, bytes):
+            f.write(data_or_size)
+            h.update(data_or_size)
+            size = len(data_or_size)
+        else:
+            size, left = data_or_size, data_or_size
+            while left:
+                chunk = os.urandom(min(left, 4 << 20))
+                f.write(chunk)
+                h.update(chunk)
+                left -= len(chunk)
+    digest = "sha256:" + h.hexdigest()
+    os.rename(tmp, os.path.join(blobs, h.hexdigest()))
+    return digest, size
+
+
+def build_image(name, layer_sizes):
+    layout = os.path.join(WORK, "layout-" + name)
+    os.makedirs(layout)
+    with open(os.path.join(layout, "oci-layout"), "w") as f:
+        f.write('{"imageLayoutVersion":"1.0.0"}')
+    layers = [write_blob(layout, s) for s in layer_sizes]
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [d for d, _ in layers]},
+                         "config": {"Labels": {"bench": name + str(time.time())}}}).encode()
+    config_digest, config_size = write_blob(layout, config)
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": s} for d, s in layers]}).encode()
+    manifest_digest, manifest_size = write_blob(layout, manifest)
+    with open(os.path.join(layout, "index.json"), "w") as f:
+        json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest,
+                                                      "size": manifest_size, "annotations": {"org.opencontainers.image.ref.name": "1"}}]}, f)
+    return {"name": name, "layout": layout, "manifest": manifest, "manifest_digest": manifest_digest,
+            "blobs": [config_digest] + [d for d, _ in layers], "layers": [d for d, _ in layers],
+            "bytes": config_size + manifest_size + sum(s for _, s in layers)}
+
+
+# ---------------------------------------------------------------- servers
+
+def start(cmd, ns, logname, env=None):
+    out = open(os.path.join(WORK, logname), "w")
+    p = subprocess.Popen(["ip", "netns", "exec", ns] + cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    PROCS.append(p)
+    return p
+
+
+def wait_http(url, ns, what, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = subprocess.run(["ip", "netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url], capture_output=True, text=True)
+        if r.stdout.strip() in ("200", "401"):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not come up at {url}")
+
+
+def registry_config(path, addr, storage, proxy=None):
+    with open(path, "w") as f:
+        f.write(f"version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
+                f"http:\n  addr: {addr}\n" + (f"proxy:\n  remoteurl: {proxy}\n" if proxy else ""))
+
+
+def start_upstream():
+    cfg = os.path.join(WORK, "upstream.yml")
+    registry_config(cfg, "0.0.0.0:5000", os.path.join(WORK, "upstream-storage"))
+    start(["docker-registry", "serve", cfg], NS_UP, "upstream.log")
+    wait_http("http://127.0.0.1:5000/v2/", NS_UP, "upstream registry")
+
+
+def start_cache(kind):
+    """A fresh (cold) instance of one cache; returns its process."""
+    storage = tempfile.mkdtemp(prefix=kind + "-", dir=WORK)
+    port = PORTS[kind]
+    if kind == "distribution":
+        cfg = os.path.join(storage, "config.yml")
+        registry_config(cfg, f"127.0.0.1:{port}", os.path.join(storage, "data"), proxy=UPSTREAM)
+        p = start(["docker-registry", "serve", cfg], NS_CA, "distribution.log")
+    else:
+        binary = BINARY
+        # Request log lines off (Warning), so the console is not on the hot path; distribution's
+        # access log stays on, redirected to a file. Stated in the report.
+        p = start([binary, f"--urls=http://127.0.0.1:{port}", f"--Registry:DataDir={storage}",
+                   f"--Registry:Upstreams:docker.io:Endpoints:0={UPSTREAM}", "--Logging:LogLevel:Default=Warning"], NS_CA, "cacheregistry.log")
+    wait_http(f"http://127.0.0.1:{port}/v2/", NS_CA, kind)
+    return p
+
+
+def stop(kind, p):
+    PEAK_RSS[kind] = max(PEAK_RSS[kind], peak_rss(p.pid))
+    p.kill()
+    p.wait()
+
+
+def peak_rss(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def start_nginx(images):
+    root = os.path.join(WORK, "nginx-root")
+    os.makedirs(root)
+    with open(os.path.join(root, "manifest.json"), "wb") as f:
+        f.write(images["bench64"]["manifest"])
+    shutil.copy(os.path.join(images["bench64"]["layout"], "blobs", "sha256", images["bench64"]["layers"][0][7:]), os.path.join(root, "blob64"))
+    conf = os.path.join(WORK, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 2; daemon off; pid {WORK}/nginx.pid; error_log {WORK}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;
+  types {{ application/vnd.oci.image.manifest.v1+json json; }} default_type application/octet-stream;
+  client_body_temp_path {WORK}/nb; proxy_temp_path {WORK}/np; fastcgi_temp_path {WORK}/nf; uwsgi_temp_path {WORK}/nu; scgi_temp_path {WORK}/ns;
+  server {{ listen 127.0.0.1:{PORTS['nginx']}; root {root}; }} }}
+""")
+    # nginx's workers run as an unprivileged user: the files it serves must be readable to it.
+    for path in (WORK, root, os.path.join(root, "manifest.json"), os.path.join(root, "blob64")):
+        os.chmod(path, 0o755)
+    start(["nginx", "-c", conf], NS_CA, "nginx.log")
+    wait_http(f"http://127.0.0.1:{PORTS['nginx']}/manifest.json", NS_CA, "nginx")
+
+
+# ---------------------------------------------------------------- clients
+
+def pull(base, image, results, i):
+    """One client: the manifest by tag, then every blob, with curl, bytes to /dev/null."""
+    t0 = time.time()
+    urls = [f"{base}/v2/library/{image['name']}/blobs/{d}" for d in image["blobs"]]
+    r = subprocess.run(["ip", "netns", "exec", NS_CA, "curl", "-sf", "-o", "/dev/null", "-H", f"Accept: {ACCEPT}",
+                        f"{base}/v2/library/{image['name']}/manifests/1"] +
+                       sum([["-o", "/dev/null", u] for u in urls], []), capture_output=True, text=True)
+    results[i] = (time.time() - t0, r.returncode)
+
+
+def cold_pull(kind, image, clients):
+    p = start_cache(kind)
+    before = upstream_tx_bytes()
+    results = [None] * clients
+    threads = [threading.Thread(target=pull, args=(f"http://127.0.0.1:{PORTS[kind]}", image, results, i)) for i in range(clients)]
+    t0 = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.time() - t0
+    ratio = (upstream_tx_bytes() - before) / image["bytes"]
+    failures = sum(1 for _, rc in results if rc != 0)
+    stop(kind, p)
+    return {"wall": wall, "ratio": ratio, "failures": failures}
+
+
+def ttfb(url):
+    out = sh("curl", "-s", "-o", "/dev/null", "-w", "%{time_starttransfer}", url, ns=NS_CA)
+    return float(out)
+
+
+def wrk(url, threads, connections, duration, accept=None):
+    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"] + (["-H", f"Accept: {accept}"] if accept else []) + [url]
+    # An unmeasured warm-up first, the same for every server (JIT tiering, connection pools, page cache).
+    sh(*args[:3], f"-d{min(2, duration)}s", *args[4:], ns=NS_CA)
+    out = sh(*args, ns=NS_CA)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    transfer = re.search(r"Transfer/sec:\s+([\d.]+)([KMG]?B)", out)
+    bps = float(transfer.group(1)) * {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}[transfer.group(2)]
+
+    def pct(p):
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
+        return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)] if m else float("nan")
+    return {"rps": rps, "bps": bps, "p50": pct(50), "p99": pct(99), "errors": "Non-2xx" in out or "Socket errors" in out}
+
+
+# ---------------------------------------------------------------- the run
+
+def main():
+    global BINARY
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--smoke", action="store_true", help="a tiny run that checks the harness (a few MB, 2 clients, 1 s loads)")
+    ap.add_argument("--image-mb", type=int, default=512)
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--rate", default="200mbit")
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    ap.add_argument("--binary", default=BINARY, help="the cacheregistry executable (bench/run.sh publishes one)")
+    a = ap.parse_args()
+    BINARY = a.binary
+    if a.smoke:
+        a.image_mb, a.clients, a.duration = 2, 2, 1
+    blob64 = (64 << 20) if not a.smoke else (1 << 20)
+    atexit.register(cleanup)
+
+    log(f"building images: {a.image_mb} MB in two layers, and a {blob64 >> 20} MB blob")
+    images = {"bench": build_image("bench", [(a.image_mb << 20) // 2] * 2), "bench64": build_image("bench64", [blob64])}
+    make_link(a.rate)
+    start_upstream()
+    for img in images.values():
+        sh("skopeo", "copy", "--all", "--preserve-digests", "--quiet", "--dest-tls-verify=false",
+           f"oci:{img['layout']}:1", f"docker://127.0.0.1:5000/library/{img['name']}:1", ns=NS_UP)
+    start_nginx(images)
+    image = images["bench"]
+    rows = {}
+
+    log("upstream's own time to first byte (direct, over the link)")
+    rows["ttfb_upstream"] = ttfb(f"{UPSTREAM}/v2/library/bench/blobs/{image['layers'][0]}")
+    for kind in ("distribution", "cacheregistry"):
+        p = start_cache(kind)
+        # A cold cache, not a cold process: both servers first serve another image (JIT, connections).
+        pull(f"http://127.0.0.1:{PORTS[kind]}", images["bench64"], [None], 0)
+        log(f"{kind}: cold time to first byte of a {a.image_mb // 2} MB layer")
+        rows[f"ttfb_{kind}"] = ttfb(f"http://127.0.0.1:{PORTS[kind]}/v2/library/bench/blobs/{image['layers'][0]}")
+        stop(kind, p)
+        for clients in (1, a.clients):
+            log(f"{kind}: cold pull, {clients} client(s)")
+            rows[f"cold{clients}_{kind}"] = cold_pull(kind, image, clients)
+
+    for kind in ("distribution", "cacheregistry"):
+        p = start_cache(kind)
+        base = f"http://127.0.0.1:{PORTS[kind]}"
+        for img in images.values():  # warm both images
+            results = [None]
+            pull(base, img, results, 0)
+        log(f"{kind}: warm manifest by tag, warm 64 MB blob")
+        rows[f"manifest_{kind}"] = wrk(f"{base}/v2/library/bench64/manifests/1", 2, 8, a.duration, ACCEPT)
+        rows[f"blob_{kind}"] = wrk(f"{base}/v2/library/bench64/blobs/{images['bench64']['layers'][0]}", 2, 4, a.duration)
+        stop(kind, p)
+    log("nginx: the same manifest bytes and blob as static files")
+    rows["manifest_nginx"] = wrk(f"http://127.0.0.1:{PORTS['nginx']}/manifest.json", 2, 8, a.duration)
+    rows["blob_nginx"] = wrk(f"http://127.0.0.1:{PORTS['nginx']}/blob64", 2, 4, a.duration)
+
+    report = render(rows, a, blob64)
+    print(report)
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    with open(a.out, "w") as f:
+        f.write(report)
+    failures = sum(rows[k]["failures"] for k in rows if k.startswith("cold"))
+    if failures:
+        raise SystemExit(f"{failures} cold pulls failed; see the logs in {WORK}")
+
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+    mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0) / (1 << 20)
+    return f"{os.cpu_count()} × {cpu}, {mem:.0f} GiB, Linux {platform.release()}"
+
+
+def render(r, a, blob64):
+    def gbps(b):
+        return f"{b / (1 << 30):.2f} GB/s"
+    dist, ours = "distribution", "cacheregistry"
+    c1, cn = r[f"cold1_{ours}"], r[f"cold{a.clients}_{ours}"]
+    d1, dn = r[f"cold1_{dist}"], r[f"cold{a.clients}_{dist}"]
+    m, md, mn = r[f"manifest_{ours}"], r[f"manifest_{dist}"], r["manifest_nginx"]
+    b, bd, bn = r[f"blob_{ours}"], r[f"blob_{dist}"], r["blob_nginx"]
+    ttfb_extra = (r[f"ttfb_{ours}"] - r["ttfb_upstream"]) * 1000
+    lines = [
+        "# Benchmarks: CacheRegistry beside distribution's registry",
+        "",
+        f"Run on {datetime.date.today().isoformat()} with `bash bench/run.sh{' --smoke' if a.smoke else ''}` on {machine()}.",
+        f"Upstream: distribution {sh('docker-registry', '--version').split()[-1]} in its own network namespace behind a veth pair shaped with",
+        f"`tc tbf rate {a.rate}` in both directions. Caches, nginx, curl and wrk share the other namespace and the same 2 cores.",
+        f"Image: {a.image_mb} MB in two layers (random bytes); warm tests use a {blob64 >> 20} MB blob and its manifest.",
+        "CacheRegistry runs with request log lines off (`Logging:LogLevel:Default=Warning`); distribution keeps its access log, sent to a file.",
+        "",
+        "| measure | distribution (proxy) | CacheRegistry | reference | CacheRegistry vs target |",
+        "|---|---|---|---|---|",
+        f"| cold pull, 1 client: wall time | {d1['wall']:.1f} s | {c1['wall']:.1f} s | | |",
+        f"| cold pull, 1 client: upstream bytes ÷ image bytes | {d1['ratio']:.2f} | {c1['ratio']:.2f} | | target 1.00 |",
+        f"| cold pull, {a.clients} clients: wall time | {dn['wall']:.1f} s | {cn['wall']:.1f} s | | {cn['wall'] / c1['wall']:.2f} × one client's (target ≤ 1.15) |",
+        f"| cold pull, {a.clients} clients: upstream bytes ÷ image bytes | {dn['ratio']:.2f} | {cn['ratio']:.2f} | | target 1.00 |",
+        f"| cold time to first byte ({a.image_mb // 2} MB layer) | {r[f'ttfb_{dist}'] * 1000:.0f} ms | {r[f'ttfb_{ours}'] * 1000:.0f} ms | upstream direct {r['ttfb_upstream'] * 1000:.0f} ms | +{ttfb_extra:.0f} ms (target ≤ +50 ms) |",
+        f"| warm manifest by tag: requests/s | {md['rps']:,.0f} | {m['rps']:,.0f} | nginx {mn['rps']:,.0f} | {m['rps'] / md['rps']:.1f} × distribution (≥ 10), {m['rps'] / mn['rps']:.0%} of nginx (≥ 50 %) |",
+        f"| warm manifest by tag: p50 / p99 | {md['p50']:.2f} / {md['p99']:.2f} ms | {m['p50']:.2f} / {m['p99']:.2f} ms | nginx {mn['p50']:.2f} / {mn['p99']:.2f} ms | p99 target ≤ 5 ms |",
+        f"| warm {blob64 >> 20} MB blob, 4 connections | {gbps(bd['bps'])} | {gbps(b['bps'])} | nginx {gbps(bn['bps'])} | {b['bps'] / bd['bps']:.2f} × distribution (≥ 1), {b['bps'] / bn['bps']:.0%} of nginx (≥ 80 %) |",
+        f"| peak RSS over the run | {PEAK_RSS[dist] / (1 << 20):.0f} MB | {PEAK_RSS[ours] / (1 << 20):.0f} MB | | target ≤ 200 MB |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Benchmarks CacheRegistry beside distribution's registry (proxy mode) and nginx, in one run on
+# this machine, over a 200 Mbit/s link to the upstream. Needs root (network namespaces, tc).
+#   bash bench/run.sh                 full run (512 MB image, 16 clients), writes docs/benchmarks.md
+#   bash bench/run.sh --smoke --out F tiny run that checks the harness itself
+set -euo pipefail
+cd "$(dirname "$0")/.."
+missing=()
+for p in docker-registry skopeo wrk nginx-light iproute2 curl; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+dotnet publish src/CacheRegistry.Server -c Release -o bench/.out/cacheregistry --nologo -v quiet >/dev/null
+exec python3 bench/bench.py "$@"

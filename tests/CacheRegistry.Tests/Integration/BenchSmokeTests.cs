@@ -1,0 +1,28 @@
+using CacheRegistry.Tests.Infrastructure;
+
+namespace CacheRegistry.Tests.Integration;
+
+/// <summary>
+/// The benchmark harness on a tiny image, so it cannot rot. It asserts that the harness runs and
+/// reports, and that no upstream byte is fetched twice — never a timing.
+/// </summary>
+[Collection(IntegrationCollection.Name)]
+public sealed class BenchSmokeTests
+{
+    [Fact]
+    public async Task The_benchmark_harness_runs_end_to_end_on_a_tiny_image()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(root.FullName, "CacheRegistry.sln"))) root = root.Parent!;
+        var report = Path.Combine(Net.TempDir("bench"), "benchmarks.md");
+        var run = await ProcessRunner.RunAsync("python3",
+            [Path.Combine(root.FullName, "bench", "bench.py"), "--smoke", "--out", report, "--binary", Path.Combine(AppContext.BaseDirectory, "cacheregistry")],
+            TimeSpan.FromMinutes(5));
+        Assert.True(run.ExitCode == 0, run.Output);
+        var text = await File.ReadAllTextAsync(report);
+        Assert.Contains("| cold pull, 2 clients: upstream bytes ÷ image bytes |", text);
+        Assert.Matches(@"\| cold pull, 2 clients: upstream bytes ÷ image bytes \| [\d.]+ \| 1\.0\d \|", text);
+        Assert.Contains("| peak RSS over the run |", text);
+        Assert.DoesNotContain("crb-", (await ProcessRunner.RunAsync("ip", ["netns", "list"])).Output); // namespaces removed
+    }
+}
