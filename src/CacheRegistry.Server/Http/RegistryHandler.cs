@@ -9,7 +9,9 @@ namespace CacheRegistry.Server.Http;
 /// <summary>The read side of the distribution API under <c>/v2/</c>: parse, route, answer from the cache.</summary>
 public sealed class RegistryHandler(UpstreamRouter router, ManifestCache manifests, BlobCache blobs, TagLister tags)
 {
-    private const int CopyBufferSize = 256 * 1024;
+    // 1 MiB reads into the response pipe: 2.96 -> 3.23 GB/s for a warm 64 MB blob on loopback
+    // (256 KiB before); one such buffer per blob being streamed.
+    private const int CopyBufferSize = 1024 * 1024;
     private static readonly byte[] EmptyJson = "{}"u8.ToArray();
 
     public async Task HandleAsync(HttpContext ctx)
