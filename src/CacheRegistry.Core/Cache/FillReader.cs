@@ -3,7 +3,7 @@ using Microsoft.Win32.SafeHandles;
 namespace CacheRegistry.Cache;
 
 /// <summary>Reads a fill's spool at its own pace, waiting for bytes that have not arrived yet.</summary>
-internal sealed class FillReader(BlobFill fill, SafeFileHandle spool, long offset) : Stream
+internal sealed class FillReader(BlobFill fill, SafeFileHandle spool, long offset) : Storage.ReadOnlyStream
 {
     private long _position = offset;
 
@@ -31,18 +31,6 @@ internal sealed class FillReader(BlobFill fill, SafeFileHandle spool, long offse
         }
     }
 
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) =>
-        ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
-    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count).GetAwaiter().GetResult();
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => _position; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long o, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     protected override void Dispose(bool disposing)
     {
         if (disposing) spool.Dispose();

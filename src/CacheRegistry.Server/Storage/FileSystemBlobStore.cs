@@ -86,17 +86,7 @@ public sealed class FileSystemBlobStore : IBlobStore, IBlobInventory, IHealthPro
         return Task.CompletedTask;
     }
 
-    public int RemoveOrphanSpoolFiles(TimeSpan olderThan)
-    {
-        var removed = 0;
-        foreach (var file in Directory.EnumerateFiles(_tmp))
-            if (DateTime.UtcNow - File.GetLastWriteTimeUtc(file) > olderThan)
-            {
-                File.Delete(file);
-                removed++;
-            }
-        return removed;
-    }
+    public int RemoveOrphanSpoolFiles(TimeSpan olderThan) => SpoolFiles.RemoveOlderThan(_tmp, olderThan);
 
     public Task<IBlobWriter> BeginWriteAsync(Digest digest, CancellationToken ct) =>
         Task.FromResult<IBlobWriter>(new Writer(Path.Combine(_tmp, $"{digest.Hex}.{Guid.NewGuid():N}"), PathOf(digest)));

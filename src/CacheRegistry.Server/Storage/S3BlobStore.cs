@@ -149,17 +149,7 @@ public sealed partial class S3BlobStore : IBlobStore, IBlobInventory, IBlobRedir
         }
     }
 
-    public int RemoveOrphanSpoolFiles(TimeSpan olderThan)
-    {
-        var removed = 0;
-        foreach (var file in Directory.EnumerateFiles(_spoolDir))
-            if (DateTime.UtcNow - File.GetLastWriteTimeUtc(file) > olderThan)
-            {
-                File.Delete(file);
-                removed++;
-            }
-        return removed;
-    }
+    public int RemoveOrphanSpoolFiles(TimeSpan olderThan) => SpoolFiles.RemoveOlderThan(_spoolDir, olderThan);
 
     public Task<IBlobWriter> BeginWriteAsync(Digest digest, CancellationToken ct) =>
         Task.FromResult<IBlobWriter>(new S3BlobWriter(_s3, _options, KeyOf(digest), Path.Combine(_spoolDir, $"{digest.Hex}.{Guid.NewGuid():N}"), _log));
@@ -214,20 +204,9 @@ public sealed partial class S3BlobStore : IBlobStore, IBlobInventory, IBlobRedir
     }
 
     /// <summary>Disposes the S3 response with its stream.</summary>
-    private sealed class OwningStream(Stream inner, IDisposable owner) : Stream
+    private sealed class OwningStream(Stream inner, IDisposable owner) : ReadOnlyStream
     {
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => inner.ReadAsync(buffer, ct);
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) => inner.ReadAsync(buffer, offset, count, ct);
-        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
         protected override void Dispose(bool disposing)
         {
             if (disposing)
