@@ -12,7 +12,7 @@ namespace CacheRegistry.Upstream;
 public sealed class TokenCache(HttpClient http, TimeProvider time, TimeoutOptions timeouts)
 {
     private readonly ConcurrentDictionary<string, (string Token, DateTimeOffset Expires)> _tokens = new();
-    private readonly ConcurrentDictionary<string, Lazy<Task<(string, DateTimeOffset)>>> _inFlight = new();
+    private readonly Cache.SingleFlight<string, (string, DateTimeOffset)> _fetches = new();
 
     public static string Key(AuthChallenge c, string scope, string? identity) =>
         $"{c.Realm}|{c.Service}|{scope}|{identity}";
@@ -26,18 +26,9 @@ public sealed class TokenCache(HttpClient http, TimeProvider time, TimeoutOption
     {
         var key = Key(challenge, scope, credentials?.Username);
         if (TryGet(key) is { } cached) return cached;
-        var lazy = _inFlight.GetOrAdd(key, _ => new Lazy<Task<(string, DateTimeOffset)>>(
-            () => FetchAsync(challenge, scope, credentials)));
-        try
-        {
-            var (token, expires) = await lazy.Value.WaitAsync(ct);
-            _tokens[key] = (token, expires);
-            return token;
-        }
-        finally
-        {
-            _inFlight.TryRemove(new KeyValuePair<string, Lazy<Task<(string, DateTimeOffset)>>>(key, lazy));
-        }
+        var (token, expires) = await _fetches.RunAsync(key, () => FetchAsync(challenge, scope, credentials), ct);
+        _tokens[key] = (token, expires);
+        return token;
     }
 
     private async Task<(string, DateTimeOffset)> FetchAsync(AuthChallenge challenge, string scope, UpstreamCredentials? credentials)
