@@ -68,7 +68,7 @@ public sealed partial class UpstreamClient
             try
             {
                 var response = await SendToEndpointAsync(endpoint, method, url, scope, accept, rangeFrom, deadlineCts.Token);
-                var failure = Classify(response, endpoint);
+                var failure = await ClassifyAsync(response, endpoint, deadlineCts.Token);
                 if (failure is null || !IsWorthNextEndpoint(failure.Failure)) endpoint.RecordSuccess(_time.GetUtcNow());
                 if (failure is null) return new UpstreamResponse(response, endpoint.BaseUri, _timeouts.Idle);
                 response.Dispose();
@@ -170,12 +170,12 @@ public sealed partial class UpstreamClient
         return credentials is null ? null : new AuthenticationHeaderValue("Basic", credentials.BasicValue);
     }
 
-    private UpstreamException? Classify(HttpResponseMessage response, UpstreamEndpoint endpoint)
+    private async Task<UpstreamException?> ClassifyAsync(HttpResponseMessage response, UpstreamEndpoint endpoint, CancellationToken ct)
     {
         var status = (int)response.StatusCode;
         if (status is >= 200 and < 300) return null;
         var where = $"upstream {Name} endpoint {endpoint.Authority}";
-        var code = UpstreamErrorBody.TryReadCode(response);
+        var code = await UpstreamErrorBody.TryReadCodeAsync(response, ct);
         return status switch
         {
             404 => new UpstreamException(UpstreamFailure.NotFound, $"{where} answered 404{Suffix(code)}") { UpstreamCode = code },
