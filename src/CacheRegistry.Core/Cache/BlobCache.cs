@@ -21,7 +21,7 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, BlobFil
 {
     public async Task<BlobSource> OpenAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
     {
-        if (await StoredSizeAsync(digest, ct) is long size)
+        if (await store.TryGetSizeAsync(digest, ct) is long size)
         {
             var endpoint = await EnsureLinkedAsync(repo, digest, ct);
             accesses.Touch(digest);
@@ -39,7 +39,7 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, BlobFil
     /// <summary>Size for HEAD: from the store, a running fill, or an upstream HEAD (nothing is downloaded).</summary>
     public async Task<(long? Size, CacheOutcome Outcome)> StatAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
     {
-        if (await StoredSizeAsync(digest, ct) is long size)
+        if (await store.TryGetSizeAsync(digest, ct) is long size)
         {
             await EnsureLinkedAsync(repo, digest, ct);
             return (size, CacheOutcome.Hit);
@@ -52,19 +52,6 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, BlobFil
 
     private async Task<Stream> OpenStoredAsync(Digest digest, long offset, CancellationToken ct) =>
         await store.OpenReadAsync(digest, offset, null, ct) ?? throw RegistryError.BlobUnknown($"blob {digest} left the cache while being opened");
-
-    /// <summary>The stored size; null when not stored or when the blob store is down (a fill then streams without storing).</summary>
-    private async Task<long?> StoredSizeAsync(Digest digest, CancellationToken ct)
-    {
-        try
-        {
-            return await store.GetSizeAsync(digest, ct);
-        }
-        catch (StoreUnavailableException)
-        {
-            return null;
-        }
-    }
 
     /// <returns>The upstream endpoint asked, when one was.</returns>
     private async Task<string?> EnsureLinkedAsync(RepositoryRef repo, Digest digest, CancellationToken ct)

@@ -51,7 +51,7 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, Fi
             var waitUntil = context.Time.GetUtcNow() + context.Options.LeaseWait;
             while (true)
             {
-                if (await StoredSizeAsync(ct) is long stored)
+                if (await context.Store.TryGetSizeAsync(Digest, ct) is long stored)
                 {
                     // Committed by a fill that just ended here or on another replica.
                     _written = stored;
@@ -79,18 +79,6 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, Fi
         {
             _finished.TrySetResult();
             Progress.Pulse();
-        }
-    }
-
-    private async Task<long?> StoredSizeAsync(CancellationToken ct)
-    {
-        try
-        {
-            return await context.Store.GetSizeAsync(Digest, ct);
-        }
-        catch (StoreUnavailableException)
-        {
-            return null; // DownloadAsync streams without storing
         }
     }
 
