@@ -31,24 +31,33 @@ public static class ManifestReferences
     }
 
     /// <summary>The sizes of what the manifest points at (config and layers, or an index's manifests), added up.</summary>
-    public static long ContentSize(byte[] content)
+    public static long ContentSize(byte[] content) => Descriptors(content, "layers", "manifests").Sum(d => Math.Max(0, d.Size));
+
+    /// <summary>An image manifest's config and layers, with the sizes it declares (-1 where it gives none).</summary>
+    public static IReadOnlyList<(Digest Digest, long Size)> ImageBlobs(byte[] manifest) =>
+        Descriptors(manifest, "layers").Where(d => d.Digest is not null).Select(d => (d.Digest!.Value, d.Size)).ToList();
+
+    private static List<(Digest? Digest, long Size)> Descriptors(byte[] content, params string[] lists)
     {
-        long total = 0;
+        var result = new List<(Digest?, long)>();
         try
         {
             using var doc = JsonDocument.Parse(content);
             var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) return 0;
-            if (root.TryGetProperty("config", out var config) && config.TryGetProperty("size", out var cs) && cs.TryGetInt64(out var c)) total += c;
-            foreach (var list in new[] { "layers", "manifests" })
+            if (root.ValueKind != JsonValueKind.Object) return result;
+            if (root.TryGetProperty("config", out var config)) result.Add(Describe(config));
+            foreach (var list in lists)
                 if (root.TryGetProperty(list, out var items) && items.ValueKind == JsonValueKind.Array)
-                    foreach (var item in items.EnumerateArray())
-                        if (item.TryGetProperty("size", out var size) && size.TryGetInt64(out var n)) total += n;
+                    foreach (var item in items.EnumerateArray()) result.Add(Describe(item));
         }
         catch (JsonException)
         {
         }
-        return total;
+        return result;
+
+        static (Digest?, long) Describe(JsonElement d) => (
+            d.ValueKind == JsonValueKind.Object && d.TryGetProperty("digest", out var digest) && Digest.TryParse(digest.GetString(), out var parsed) ? parsed : null,
+            d.ValueKind == JsonValueKind.Object && d.TryGetProperty("size", out var size) && size.TryGetInt64(out var n) ? n : -1);
     }
 
     /// <summary>The child manifests of an index with their platforms ("linux/amd64", or "" when none is given).</summary>
@@ -74,25 +83,12 @@ public static class ManifestReferences
         return result;
     }
 
-    /// <summary>The child manifest of an index for one platform, e.g. linux/amd64.</summary>
+    /// <summary>The child manifest of an index for one platform, e.g. linux/amd64 (any variant).</summary>
     public static Digest? ChildFor(byte[] index, string os, string architecture)
     {
-        try
-        {
-            using var doc = JsonDocument.Parse(index);
-            if (!doc.RootElement.TryGetProperty("manifests", out var manifests)) return null;
-            foreach (var m in manifests.EnumerateArray())
-            {
-                if (m.TryGetProperty("platform", out var p)
-                    && p.TryGetProperty("os", out var o) && o.GetString() == os
-                    && p.TryGetProperty("architecture", out var a) && a.GetString() == architecture
-                    && m.TryGetProperty("digest", out var digest) && Digest.TryParse(digest.GetString(), out var d))
-                    return d;
-            }
-        }
-        catch (JsonException)
-        {
-        }
+        var platform = $"{os}/{architecture}";
+        foreach (var (digest, p) in Children(index))
+            if (p == platform || p.StartsWith(platform + "/", StringComparison.Ordinal)) return digest;
         return null;
     }
 

@@ -44,7 +44,8 @@ public sealed class ImageWalker(HttpClient http, Uri cache)
         {
             images.Add(top);
         }
-        var blobs = images.SelectMany(m => Descriptors(m.Content)).DistinctBy(b => b.Digest).ToList();
+        var blobs = images.SelectMany(m => ManifestReferences.ImageBlobs(m.Content)).Select(b => new BlobRef(b.Digest.ToString(), b.Size))
+            .DistinctBy(b => b.Digest).ToList();
         return new ImageContent(image, top, manifests, blobs);
     }
 
@@ -75,23 +76,6 @@ public sealed class ImageWalker(HttpClient http, Uri cache)
             progress?.Invoke(n);
         }
         return total;
-    }
-
-    private static IEnumerable<BlobRef> Descriptors(byte[] manifest)
-    {
-        using var doc = System.Text.Json.JsonDocument.Parse(manifest);
-        var root = doc.RootElement;
-        var list = new List<BlobRef>();
-        if (root.TryGetProperty("config", out var config)) Add(config);
-        if (root.TryGetProperty("layers", out var layers))
-            foreach (var l in layers.EnumerateArray()) Add(l);
-        return list;
-
-        void Add(System.Text.Json.JsonElement d)
-        {
-            if (d.TryGetProperty("digest", out var digest) && digest.GetString() is { } s)
-                list.Add(new BlobRef(s, d.TryGetProperty("size", out var size) && size.TryGetInt64(out var n) ? n : -1));
-        }
     }
 
     private static async Task EnsureSuccessAsync(HttpResponseMessage response, string what, CancellationToken ct)
