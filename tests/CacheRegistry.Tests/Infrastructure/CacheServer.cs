@@ -1,6 +1,4 @@
 using CacheRegistry.Server.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 
 namespace CacheRegistry.Tests.Infrastructure;
 
@@ -37,8 +35,7 @@ public sealed class CacheServer : IAsyncDisposable
         _app = CacheRegistryApp.Build(["--urls=http://127.0.0.1:" + port, "--Registry:DataDir=" + DataDir,
             "--Registry:Timeouts:Connect=00:00:03", "--Registry:Timeouts:Shutdown=00:00:02", .. Args]);
         await _app.StartAsync();
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        Port = new Uri(address).Port;
+        Port = new Uri(LoopbackApp.BoundUrl(_app)).Port;
     }
 
     /// <summary>Stops and starts again on the same port and data dir (a restart).</summary>

@@ -1,9 +1,5 @@
 using System.Security.Cryptography;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace CacheRegistry.Tests.Infrastructure;
 
@@ -53,10 +49,7 @@ public sealed class FaultyUpstream : IAsyncDisposable
     {
         Manifest = System.Text.Encoding.UTF8.GetBytes(
             $$"""{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{{LayerDigest}}","size":{{Layer.Length}}},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{{LayerDigest}}","size":{{Layer.Length}}}]}""");
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        _app = builder.Build();
+        _app = LoopbackApp.Create();
         _app.MapGet("/v2/", () => Results.Ok());
         _app.MapMethods("/v2/library/faulty/manifests/{reference}", ["GET", "HEAD"], async (HttpContext ctx) =>
         {
@@ -71,8 +64,7 @@ public sealed class FaultyUpstream : IAsyncDisposable
     public static async Task<FaultyUpstream> StartAsync()
     {
         var upstream = new FaultyUpstream();
-        await upstream._app.StartAsync();
-        upstream.Url = upstream._app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        upstream.Url = await LoopbackApp.StartAsync(upstream._app);
         return upstream;
     }
 
@@ -141,9 +133,5 @@ public sealed class FaultyUpstream : IAsyncDisposable
         LastByteSent.TrySetResult();
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => LoopbackApp.StopAsync(_app);
 }

@@ -1,8 +1,4 @@
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace CacheRegistry.Tests.Infrastructure;
 
@@ -14,10 +10,7 @@ public sealed class StatusServer : IAsyncDisposable
 
     private StatusServer(int status)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        _app = builder.Build();
+        _app = LoopbackApp.Create();
         _app.Run(ctx =>
         {
             Interlocked.Increment(ref _requests);
@@ -33,14 +26,9 @@ public sealed class StatusServer : IAsyncDisposable
     public static async Task<StatusServer> StartAsync(int status)
     {
         var server = new StatusServer(status);
-        await server._app.StartAsync();
-        server.Url = server._app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        server.Url = await LoopbackApp.StartAsync(server._app);
         return server;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => LoopbackApp.StopAsync(_app);
 }

@@ -2,11 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace CacheRegistry.Tests.Infrastructure;
 
@@ -28,10 +24,7 @@ public sealed class TokenIssuer : IAsyncDisposable
     {
         var request = new CertificateRequest("CN=cacheregistry-test-token-issuer", _key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
         _certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        _app = builder.Build();
+        _app = LoopbackApp.Create();
         _app.MapGet("/token", Issue);
     }
 
@@ -41,8 +34,7 @@ public sealed class TokenIssuer : IAsyncDisposable
     public static async Task<TokenIssuer> StartAsync()
     {
         var issuer = new TokenIssuer();
-        await issuer._app.StartAsync();
-        issuer.Realm = issuer._app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/token";
+        issuer.Realm = await LoopbackApp.StartAsync(issuer._app) + "/token";
         return issuer;
     }
 
@@ -101,8 +93,7 @@ public sealed class TokenIssuer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await LoopbackApp.StopAsync(_app);
         _certificate.Dispose();
         _key.Dispose();
     }
