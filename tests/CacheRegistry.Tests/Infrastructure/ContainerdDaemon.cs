@@ -1,12 +1,10 @@
-using System.Diagnostics;
-
 namespace CacheRegistry.Tests.Infrastructure;
 
 /// <summary>A private containerd (own root, state and socket; CRI off) and ctr as its client.</summary>
 public sealed class ContainerdDaemon : IAsyncDisposable
 {
     private readonly string _dir = Path.Combine("/tmp", "crt-" + Guid.NewGuid().ToString("N")[..8]); // short: socket paths are limited
-    private Process? _process;
+    private ServerProcess? _process;
 
     public string Socket => Path.Combine(_dir, "containerd.sock");
     public string HostsDir => Path.Combine(_dir, "hosts");
@@ -23,15 +21,8 @@ public sealed class ContainerdDaemon : IAsyncDisposable
             [grpc]
               address = "{Socket}"
             """);
-        var psi = new ProcessStartInfo(ProcessRunner.Require("containerd"))
-        {
-            RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false,
-        };
-        psi.ArgumentList.Add("--config");
-        psi.ArgumentList.Add(config);
-        _process = Process.Start(psi)!;
-        _process.BeginErrorReadLine();
-        _process.BeginOutputReadLine();
+        _process = new ServerProcess(ProcessRunner.Require("containerd"), ["--config", config]);
+        _process.Start();
         await Net.WaitUntilAsync(async () => (await ProcessRunner.RunAsync(ProcessRunner.Require("ctr"), ["-a", Socket, "version"])).ExitCode == 0,
             TimeSpan.FromSeconds(30), "containerd");
     }
@@ -66,12 +57,7 @@ public sealed class ContainerdDaemon : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (_process is { HasExited: false })
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-        }
-        _process?.Dispose();
+        if (_process is not null) await _process.DisposeAsync();
         await ProcessRunner.RunAsync("umount", ["-R", _dir]); // snapshot mounts, if any
         try
         {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 
 namespace CacheRegistry.Tests.Infrastructure;
@@ -7,7 +6,7 @@ namespace CacheRegistry.Tests.Infrastructure;
 public sealed class DockerDaemon : IAsyncDisposable
 {
     private readonly string _dir = Path.Combine("/tmp", "dkr-" + Guid.NewGuid().ToString("N")[..8]);
-    private Process? _process;
+    private ServerProcess? _process;
 
     public string Host => $"unix://{_dir}/docker.sock";
 
@@ -28,15 +27,8 @@ public sealed class DockerDaemon : IAsyncDisposable
             ["pidfile"] = Path.Combine(_dir, "docker.pid"),
             ["hosts"] = new[] { Host },
         }));
-        var psi = new ProcessStartInfo(ProcessRunner.Require("dockerd"))
-        {
-            RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false,
-        };
-        psi.ArgumentList.Add("--config-file");
-        psi.ArgumentList.Add(config);
-        _process = Process.Start(psi)!;
-        _process.BeginErrorReadLine();
-        _process.BeginOutputReadLine();
+        _process = new ServerProcess(ProcessRunner.Require("dockerd"), ["--config-file", config]);
+        _process.Start();
         await Net.WaitUntilAsync(async () => (await ProcessRunner.RunAsync(ProcessRunner.Require("docker"), ["-H", Host, "version"])).ExitCode == 0,
             TimeSpan.FromSeconds(60), "dockerd");
     }
@@ -54,12 +46,7 @@ public sealed class DockerDaemon : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (_process is { HasExited: false })
-        {
-            _process.Kill();
-            await _process.WaitForExitAsync();
-        }
-        _process?.Dispose();
+        if (_process is not null) await _process.DisposeAsync();
         await ProcessRunner.RunAsync("umount", ["-R", _dir]);
         try
         {

@@ -1,6 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
-
 namespace CacheRegistry.Tests.Infrastructure;
 
 /// <summary>
@@ -10,13 +7,12 @@ namespace CacheRegistry.Tests.Infrastructure;
 public sealed class UpstreamRegistry : IAsyncDisposable
 {
     private readonly string _dir = Net.TempDir("upstream");
-    private readonly ConcurrentQueue<string> _log = new();
-    private Process? _process;
+    private ServerProcess? _process;
 
     public int Port { get; } = Net.FreePort();
     public string Address => $"127.0.0.1:{Port}";
     public string Url => $"http://{Address}";
-    public bool IsRunning => _process is { HasExited: false };
+    public bool IsRunning => _process?.IsRunning == true;
 
     /// <summary>Extra YAML (such as an auth section) appended to the config, given the registry's own folder.</summary>
     public Func<string, string> ExtraConfig { get; init; } = _ => "";
@@ -40,33 +36,26 @@ public sealed class UpstreamRegistry : IAsyncDisposable
               addr: {Address}
 
             """ + ExtraConfig(_dir));
-        var psi = new ProcessStartInfo(binary) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        psi.ArgumentList.Add("serve");
-        psi.ArgumentList.Add(config);
-        _process = Process.Start(psi)!;
-        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) _log.Enqueue(e.Data); };
-        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) _log.Enqueue(e.Data); };
-        _process.BeginErrorReadLine();
-        _process.BeginOutputReadLine();
+        // One process object across restarts, so its access log (and every Mark) spans them.
+        _process ??= new ServerProcess(binary, ["serve", config]);
+        _process.Start();
         using var http = Net.NewHttpClient();
-        await Net.WaitUntilAsync(async () => (await http.GetAsync($"{Url}/v2/")).IsSuccessStatusCode
-            || (int)(await http.GetAsync($"{Url}/v2/")).StatusCode == 401, TimeSpan.FromSeconds(20), "docker-registry");
+        await Net.WaitUntilAsync(async () =>
+        {
+            using var response = await http.GetAsync($"{Url}/v2/");
+            return response.IsSuccessStatusCode || response.StatusCode == System.Net.HttpStatusCode.Unauthorized;
+        }, TimeSpan.FromSeconds(20), "docker-registry");
     }
 
-    public async Task StopAsync()
-    {
-        if (_process is null) return;
-        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-        await _process.WaitForExitAsync();
-        _process.Dispose();
-        _process = null;
-    }
+    public Task StopAsync() => _process?.KillAsync() ?? Task.CompletedTask;
+
+    private IEnumerable<string> AccessLog => _process?.Output ?? Enumerable.Empty<string>();
 
     /// <summary>Access-log lines seen so far; take <see cref="Mark"/> before an action and count after it.</summary>
-    public int Mark => _log.Count;
+    public int Mark => AccessLog.Count();
 
     public IReadOnlyList<string> RequestsSince(int mark, string method, string pathPart) =>
-        _log.Skip(mark).Where(l => l.Contains($"\"{method} ", StringComparison.Ordinal) && l.Contains(pathPart, StringComparison.Ordinal)).ToList();
+        AccessLog.Skip(mark).Where(l => l.Contains($"\"{method} ", StringComparison.Ordinal) && l.Contains(pathPart, StringComparison.Ordinal)).ToList();
 
     public int BlobGetsSince(int mark, string repository) => RequestsSince(mark, "GET", $"/v2/{repository}/blobs/").Count;
 
