@@ -3,7 +3,7 @@ using Microsoft.Win32.SafeHandles;
 namespace CacheRegistry.Cache;
 
 /// <summary>Reads a fill's spool at its own pace, waiting for bytes that have not arrived yet.</summary>
-internal sealed class FillReader(BlobFill fill, SafeFileHandle spool, long offset) : Storage.ReadOnlyStream
+internal sealed class FillReader(BlobFill fill, SafeFileHandle spool, long offset) : ReadOnlyStream
 {
     private long _position = offset;
 

@@ -1,7 +1,7 @@
 namespace CacheRegistry.Upstream;
 
 /// <summary>A read-only wrapper whose reads fail with TimeoutException after a period with no bytes.</summary>
-internal sealed class IdleTimeoutStream(Stream inner, TimeSpan idle) : Storage.ReadOnlyStream
+internal sealed class IdleTimeoutStream(Stream inner, TimeSpan idle) : ReadOnlyStream
 {
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
     {

@@ -12,7 +12,7 @@ namespace CacheRegistry.Upstream;
 public sealed class TokenCache(HttpClient http, TimeProvider time, TimeoutOptions timeouts)
 {
     private readonly ConcurrentDictionary<string, (string Token, DateTimeOffset Expires)> _tokens = new();
-    private readonly Cache.SingleFlight<string, (string, DateTimeOffset)> _fetches = new();
+    private readonly SingleFlight<string, (string, DateTimeOffset)> _fetches = new();
 
     public static string Key(AuthChallenge c, string scope, string? identity) =>
         $"{c.Realm}|{c.Service}|{scope}|{identity}";

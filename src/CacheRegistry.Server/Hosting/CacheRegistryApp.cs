@@ -72,7 +72,7 @@ public static class CacheRegistryApp
         services.AddSingleton<ManifestCache>();
         services.AddSingleton<TagLister>();
         services.AddSingleton<RegistryHandler>();
-        services.AddSingleton<Maintenance.AccessTracker>();
+        services.AddSingleton<AccessTracker>();
         services.AddSingleton<Maintenance.Evictor>();
         services.AddSingleton<Maintenance.GarbageCollector>();
         services.AddSingleton<Operations.BundleImporter>();

@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using CacheRegistry.Cache;
-using CacheRegistry.Maintenance;
 using CacheRegistry.Oci;
 using CacheRegistry.Storage;
 

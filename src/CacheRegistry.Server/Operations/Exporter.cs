@@ -1,5 +1,4 @@
 using System.Text.Json;
-using CacheRegistry.Maintenance;
 using CacheRegistry.Oci;
 
 namespace CacheRegistry.Server.Operations;

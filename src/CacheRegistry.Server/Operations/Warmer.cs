@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using CacheRegistry.Maintenance;
 using CacheRegistry.Oci;
 
 namespace CacheRegistry.Server.Operations;

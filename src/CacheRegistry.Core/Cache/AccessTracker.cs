@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using CacheRegistry.Oci;
 
-namespace CacheRegistry.Maintenance;
+namespace CacheRegistry.Cache;
 
 /// <summary>
 /// Last access per blob, kept in memory on the hot path and written to the blob index in batches,

@@ -1,4 +1,4 @@
-namespace CacheRegistry.Storage;
+namespace CacheRegistry.Common;
 
 /// <summary>The boilerplate of a forward-only, read-only stream: subclasses implement one ReadAsync.</summary>
 public abstract class ReadOnlyStream : Stream

@@ -1,4 +1,4 @@
-namespace CacheRegistry.Cache;
+namespace CacheRegistry.Common;
 
 /// <summary>Wakes every waiter each time it is pulsed. Take the task before checking the condition.</summary>
 public sealed class ProgressSignal

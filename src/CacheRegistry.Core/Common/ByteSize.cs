@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace CacheRegistry.Maintenance;
+namespace CacheRegistry.Common;
 
 /// <summary>Sizes as operators write them: <c>500MB</c>, <c>50GiB</c>, <c>1.5TB</c>, or plain bytes.</summary>
 public static class ByteSize

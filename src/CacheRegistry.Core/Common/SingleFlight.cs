@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace CacheRegistry.Cache;
+namespace CacheRegistry.Common;
 
 /// <summary>
 /// Runs one operation per key at a time; concurrent callers share its result. The operation runs
