@@ -17,7 +17,7 @@ public sealed record BlobSource(long? Size, CacheOutcome Outcome, string? Endpoi
 /// served for a repository only when that repository is linked to it (a manifest of it references
 /// it, or the upstream confirmed it).
 /// </summary>
-public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, BlobFills fills, AccessTracker accesses)
+public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, RunningFills fills, AccessTracker accesses)
 {
     public async Task<BlobSource> OpenAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
     {

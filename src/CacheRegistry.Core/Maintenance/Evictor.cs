@@ -12,7 +12,7 @@ public sealed record EvictionResult(long BytesBefore, long BytesAfter, int Evict
 /// used blobs are removed until usage is below the low watermark. Blobs of pinned repositories
 /// and blobs being filled are kept. A pull that needs an evicted blob fetches it again.
 /// </summary>
-public sealed partial class Evictor(IBlobIndex index, IBlobInventory inventory, AccessTracker accesses, BlobFills fills,
+public sealed partial class Evictor(IBlobIndex index, IBlobInventory inventory, AccessTracker accesses, RunningFills fills,
     RegistryOptions options, ILogger<Evictor> log)
 {
     private const int Batch = 200;

@@ -13,7 +13,7 @@ public sealed record GcResult(int Manifests, int BlobsSeen, int BlobsRemoved, lo
 /// period and blobs being filled are never removed, and a manifest is stored before its blobs
 /// are fetched.
 /// </summary>
-public sealed partial class GarbageCollector(IMetadataCatalog catalog, IBlobIndex index, IBlobInventory inventory, BlobFills fills,
+public sealed partial class GarbageCollector(IMetadataCatalog catalog, IBlobIndex index, IBlobInventory inventory, RunningFills fills,
     RegistryOptions options, TimeProvider time, ILogger<GarbageCollector> log)
 {
     public async Task<GcResult> RunAsync(IProgress<string>? progress, CancellationToken ct)

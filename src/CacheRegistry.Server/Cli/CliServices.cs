@@ -1,4 +1,5 @@
 using CacheRegistry.Server.Hosting;
+using CacheRegistry.Server.Storage;
 
 namespace CacheRegistry.Server.Cli;
 

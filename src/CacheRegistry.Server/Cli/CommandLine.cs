@@ -1,5 +1,6 @@
 using System.CommandLine;
 using CacheRegistry.Server.Hosting;
+using CacheRegistry.Server.Operations;
 using CacheRegistry.Upstream;
 using Microsoft.Extensions.Logging.Abstractions;
 

@@ -1,6 +1,8 @@
 using CacheRegistry.Cache;
 using CacheRegistry.Routing;
 using CacheRegistry.Server.Http;
+using CacheRegistry.Server.Storage;
+using CacheRegistry.Server.Operations;
 using CacheRegistry.Upstream;
 using Microsoft.Extensions.Logging.Console;
 
@@ -37,7 +39,8 @@ public static class CacheRegistryApp
         AddCacheRegistry(builder.Services, options);
         builder.Services.AddStores(builder.Configuration, options);
         builder.Services.AddHostedService<MaintenanceService>();
-        builder.Services.AddHostedService<Lifecycle>();
+        builder.Services.AddHostedService<StartupSummary>();
+        builder.Services.AddHostedService<FillDrain>();
         builder.Services.AddHostedService<SyncService>();
         builder.Services.AddSingleton<SelfAddress>();
         builder.Services.AddSingleton<Operations.WarmJobs>();
@@ -48,14 +51,8 @@ public static class CacheRegistryApp
         var handler = app.Services.GetRequiredService<RegistryHandler>();
         app.Use((ctx, next) => ctx.Request.Path.StartsWithSegments("/v2") ? handler.HandleAsync(ctx) : next(ctx));
         app.UseRouting();
-        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapServiceEndpoints();
         app.MapAdmin(options);
-        app.MapGet("/readyz", Readiness.CheckAsync);
-        app.MapGet("/status/upstreams", (UpstreamSet upstreams, TimeProvider time) => Results.Json(UpstreamStatus.Of(upstreams, time.GetUtcNow())));
-        app.MapGet("/client-config", (string address, bool? https, string? only, UpstreamSet upstreams) =>
-            only is not null && !Cli.ClientConfig.Sections.Contains(only)
-                ? Results.BadRequest($"only= takes one of {string.Join(", ", Cli.ClientConfig.Sections)}\n")
-                : Results.Text(Cli.ClientConfig.Render(address, https ?? false, upstreams, only)));
         return app;
     }
 
@@ -67,7 +64,7 @@ public static class CacheRegistryApp
         services.AddSingleton<UpstreamSet>();
         services.AddSingleton<UpstreamRouter>();
         services.AddSingleton<HotCache>();
-        services.AddSingleton<BlobFills>();
+        services.AddSingleton<RunningFills>();
         services.AddSingleton<BlobCache>();
         services.AddSingleton<ManifestCache>();
         services.AddSingleton<TagLister>();

@@ -166,7 +166,7 @@ public sealed class RegistryHandler(UpstreamRouter router, ManifestCache manifes
             var nsPart = ns is null ? "" : "&ns=" + Uri.EscapeDataString(ns);
             ctx.Response.Headers.Link = $"</v2/{clientName}/tags/list?n={n}&last={Uri.EscapeDataString(page[^1])}{nsPart}>; rel=\"next\"";
         }
-        var body = JsonSerializer.SerializeToUtf8Bytes(new TagList(clientName, page), ErrorJson.Default.TagList);
+        var body = JsonSerializer.SerializeToUtf8Bytes(new TagList(clientName, page), RegistryJson.Default.TagList);
         ctx.Response.ContentType = "application/json";
         ctx.Response.ContentLength = body.Length;
         if (HttpMethods.IsGet(ctx.Request.Method)) await ctx.Response.Body.WriteAsync(body, ctx.RequestAborted);

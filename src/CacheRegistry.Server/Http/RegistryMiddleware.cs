@@ -77,7 +77,7 @@ public sealed partial class RegistryMiddleware(RequestDelegate next, Operations.
         ctx.Response.ContentType = "application/json";
         if (e.RetryAfterSeconds is { } retry) ctx.Response.Headers.RetryAfter = retry.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (e.UnsatisfiedSize is { } size) ctx.Response.Headers.ContentRange = $"bytes */{size}";
-        var body = JsonSerializer.SerializeToUtf8Bytes(new ErrorBody([new ErrorEntry(e.Code, e.Message, e.Detail)]), ErrorJson.Default.ErrorBody);
+        var body = JsonSerializer.SerializeToUtf8Bytes(new ErrorBody([new ErrorEntry(e.Code, e.Message, e.Detail)]), RegistryJson.Default.ErrorBody);
         ctx.Response.ContentLength = body.Length;
         if (!HttpMethods.IsHead(ctx.Request.Method)) await ctx.Response.Body.WriteAsync(body);
     }

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using CacheRegistry.Oci;
-using CacheRegistry.Server.Hosting;
 
 namespace CacheRegistry.Server.Operations;
 

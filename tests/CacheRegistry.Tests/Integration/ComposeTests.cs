@@ -71,8 +71,8 @@ public sealed partial class ComposeTests(UpstreamFixture fx, BackendsFixture bac
         {
             throw new InvalidOperationException(e.Message + "\nserver log:\n" + cache.Log, e);
         }
-        Assert.Contains("blobs: S3", cache.Log);
-        Assert.Contains("metadata: Redis", cache.Log);
+        Assert.Contains("blobs (s3 ", cache.Log);
+        Assert.Contains("metadata (redis ", cache.Log);
         Assert.DoesNotContain("is not one CacheRegistry reads", cache.Log);
     }
 }

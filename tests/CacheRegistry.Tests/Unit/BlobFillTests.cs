@@ -3,6 +3,10 @@ using System.Security.Cryptography;
 using CacheRegistry.Cache;
 using CacheRegistry.Oci;
 using CacheRegistry.Server.Storage;
+using CacheRegistry.Server.Storage.FileSystem;
+using CacheRegistry.Server.Storage.Redis;
+using CacheRegistry.Server.Storage.S3;
+using CacheRegistry.Server.Storage.Sqlite;
 using CacheRegistry.Storage;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -45,7 +49,7 @@ public sealed class BlobFillTests : IDisposable
         using var sqlite = new SqliteMetadataStore(_dir);
         var gated = new GatedLinks(sqlite);
         var options = new RegistryOptions { DataDir = _dir };
-        using var fills = new BlobFills(new FileSystemBlobStore(_dir), gated, sqlite, new LocalFillLease(), options, TimeProvider.System, NullLogger<BlobFills>.Instance);
+        using var fills = new RunningFills(new FileSystemBlobStore(_dir), gated, sqlite, new LocalFillLease(), options, TimeProvider.System, NullLogger<RunningFills>.Instance);
 
         var (fill, _) = fills.GetOrStart(Stub.Repo(handler, TimeProvider.System), digest);
         await gated.Entered.Task; // renamed into place, not yet marked committed

@@ -32,12 +32,6 @@ public sealed class StubHandler(Func<HttpRequestMessage, HttpResponseMessage> re
         Encoding.UTF8.GetBytes($$$"""{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","annotations":{"l":"{{{label}}}"}}""");
 }
 
-public sealed class ManualTime(DateTimeOffset start) : TimeProvider
-{
-    public DateTimeOffset Now { get; set; } = start;
-    public override DateTimeOffset GetUtcNow() => Now;
-}
-
 public static class Stub
 {
     public static RepositoryRef Repo(StubHandler handler, TimeProvider time, string name = "library/x", UpstreamOptions? options = null)

@@ -1,6 +1,6 @@
 using System.Net;
 using CacheRegistry.Routing;
-using CacheRegistry.Server.Cli;
+using CacheRegistry.Server.Operations;
 using CacheRegistry.Upstream;
 using Microsoft.Extensions.Logging.Abstractions;
 

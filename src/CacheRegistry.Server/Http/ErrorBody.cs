@@ -2,18 +2,11 @@ using System.Text.Json.Serialization;
 
 namespace CacheRegistry.Server.Http;
 
+/// <summary>One entry of an OCI error body.</summary>
 public sealed record ErrorEntry(
     [property: JsonPropertyName("code")] string Code,
     [property: JsonPropertyName("message")] string Message,
     [property: JsonPropertyName("detail")] object? Detail);
 
+/// <summary>The OCI error body: <c>{"errors":[{"code","message","detail"}]}</c>.</summary>
 public sealed record ErrorBody([property: JsonPropertyName("errors")] IReadOnlyList<ErrorEntry> Errors);
-
-public sealed record TagList(
-    [property: JsonPropertyName("name")] string Name,
-    [property: JsonPropertyName("tags")] IReadOnlyList<string> Tags);
-
-[JsonSerializable(typeof(ErrorBody))]
-[JsonSerializable(typeof(TagList))]
-[JsonSerializable(typeof(string))]
-internal sealed partial class ErrorJson : JsonSerializerContext;

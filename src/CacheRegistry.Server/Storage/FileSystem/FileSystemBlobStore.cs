@@ -1,7 +1,7 @@
 using CacheRegistry.Oci;
 using CacheRegistry.Storage;
 
-namespace CacheRegistry.Server.Storage;
+namespace CacheRegistry.Server.Storage.FileSystem;
 
 /// <summary>
 /// Blobs as files under <c>DataDir/blobs/&lt;algorithm&gt;/&lt;first two hex&gt;/&lt;hex&gt;</c>. A write goes to

@@ -2,7 +2,7 @@ using CacheRegistry.Oci;
 using CacheRegistry.Storage;
 using Microsoft.Data.Sqlite;
 
-namespace CacheRegistry.Server.Storage;
+namespace CacheRegistry.Server.Storage.Sqlite;
 
 /// <summary>Tags, manifests and repository links in one SQLite file (WAL mode) under the data dir.</summary>
 public sealed partial class SqliteMetadataStore : IMetadataStore, IBlobIndex, IMetadataCatalog, ILedger, IHealthProbe, IDisposable

@@ -1,7 +1,7 @@
 using System.Text;
 using CacheRegistry.Upstream;
 
-namespace CacheRegistry.Server.Cli;
+namespace CacheRegistry.Server.Operations;
 
 /// <summary>
 /// Ready-to-use client snippets for a cache reached at an address: Docker's registry-mirrors,

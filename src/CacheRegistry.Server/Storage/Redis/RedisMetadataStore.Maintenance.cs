@@ -5,7 +5,7 @@ using CacheRegistry.Oci;
 using CacheRegistry.Storage;
 using StackExchange.Redis;
 
-namespace CacheRegistry.Server.Storage;
+namespace CacheRegistry.Server.Storage.Redis;
 
 // The blob index, catalog and ledger in Redis: a hash of sizes, a sorted set of last access,
 // reverse-link sets, and a list for the ledger. Catalog scans use SCAN on each server.

@@ -3,7 +3,7 @@ using CacheRegistry.Oci;
 using CacheRegistry.Storage;
 using Microsoft.Data.Sqlite;
 
-namespace CacheRegistry.Server.Storage;
+namespace CacheRegistry.Server.Storage.Sqlite;
 
 // The blob index, catalog and ledger of the embedded store.
 public sealed partial class SqliteMetadataStore

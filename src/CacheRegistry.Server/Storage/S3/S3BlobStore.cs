@@ -5,7 +5,7 @@ using Amazon.S3.Model;
 using CacheRegistry.Oci;
 using CacheRegistry.Storage;
 
-namespace CacheRegistry.Server.Storage;
+namespace CacheRegistry.Server.Storage.S3;
 
 /// <summary>
 /// Blobs in an S3-compatible bucket under <c>&lt;prefix&gt;blobs/&lt;algorithm&gt;/&lt;first two hex&gt;/&lt;hex&gt;</c>.

@@ -10,8 +10,8 @@ namespace CacheRegistry.Cache;
 /// The fills running in this process, one per digest. A fill runs under this registry's token,
 /// not a request's, bounded by the fill timeout; shutdown gives running fills a grace period.
 /// </summary>
-public sealed partial class BlobFills(IBlobStore store, IMetadataStore metadata, IBlobIndex index, IFillLease lease, RegistryOptions options,
-    TimeProvider time, ILogger<BlobFills> log) : IDisposable
+public sealed partial class RunningFills(IBlobStore store, IMetadataStore metadata, IBlobIndex index, IFillLease lease, RegistryOptions options,
+    TimeProvider time, ILogger<RunningFills> log) : IDisposable
 {
     private readonly ConcurrentDictionary<Digest, BlobFill> _active = new();
     private readonly CancellationTokenSource _shutdown = new();

@@ -3,7 +3,7 @@ using CacheRegistry.Oci;
 using CacheRegistry.Storage;
 using StackExchange.Redis;
 
-namespace CacheRegistry.Server.Storage;
+namespace CacheRegistry.Server.Storage.Redis;
 
 /// <summary>
 /// A lease per digest in Redis (SET NX PX with this replica's id), renewed at a third of its

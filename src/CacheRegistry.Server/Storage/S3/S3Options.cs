@@ -1,14 +1,6 @@
-namespace CacheRegistry.Server.Storage;
+namespace CacheRegistry.Server.Storage.S3;
 
-/// <summary><c>Registry:Storage</c>: which blob store, and the S3 settings when it is S3.</summary>
-public sealed class StorageOptions
-{
-    public const string Section = "Registry:Storage";
-    /// <summary><c>FileSystem</c> (default) or <c>S3</c>.</summary>
-    public string Kind { get; set; } = "FileSystem";
-    public S3Options S3 { get; set; } = new();
-}
-
+/// <summary><c>Registry:Storage:S3</c>: the bucket, credentials and upload settings of the S3 blob store.</summary>
 public sealed class S3Options
 {
     /// <summary>Endpoint of an S3-compatible service (MinIO, Ceph RGW, OSS, COS…); empty for AWS.</summary>

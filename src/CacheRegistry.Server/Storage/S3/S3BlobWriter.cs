@@ -2,7 +2,7 @@ using Amazon.S3;
 using Amazon.S3.Model;
 using CacheRegistry.Storage;
 
-namespace CacheRegistry.Server.Storage;
+namespace CacheRegistry.Server.Storage.S3;
 
 /// <summary>
 /// Writes to a local spool file (which the fill's readers follow) and uploads it to S3 part by

@@ -1,6 +1,6 @@
 using CacheRegistry.Upstream;
 
-namespace CacheRegistry.Server.Hosting;
+namespace CacheRegistry.Server.Http;
 
 /// <summary>/status/upstreams: each upstream's endpoints with health, cool-down and Docker Hub's rate limit.</summary>
 public static class UpstreamStatus

@@ -3,17 +3,7 @@ using CacheRegistry.Oci;
 using CacheRegistry.Storage;
 using StackExchange.Redis;
 
-namespace CacheRegistry.Server.Storage;
-
-public sealed class MetadataOptions
-{
-    public const string Section = "Registry:Metadata";
-    /// <summary><c>Sqlite</c> (default) or <c>Redis</c>.</summary>
-    public string Kind { get; set; } = "Sqlite";
-    /// <summary>StackExchange.Redis connection string, e.g. <c>redis:6379,password=…</c>.</summary>
-    public string Configuration { get; set; } = "localhost:6379";
-    public string KeyPrefix { get; set; } = "cacheregistry:";
-}
+namespace CacheRegistry.Server.Storage.Redis;
 
 /// <summary>
 /// Tags, manifests and links in Redis, shared by every replica. Every operation touches one key,

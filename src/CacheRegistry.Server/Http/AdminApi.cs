@@ -5,7 +5,7 @@ using CacheRegistry.Oci;
 using CacheRegistry.Server.Operations;
 using CacheRegistry.Storage;
 
-namespace CacheRegistry.Server.Hosting;
+namespace CacheRegistry.Server.Http;
 
 /// <summary>
 /// /admin: stats, repositories and tags, purge, warm, ledger, gc. Every call needs

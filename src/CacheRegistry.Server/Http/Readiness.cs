@@ -1,6 +1,6 @@
 using CacheRegistry.Storage;
 
-namespace CacheRegistry.Server.Hosting;
+namespace CacheRegistry.Server.Http;
 
 /// <summary>/readyz: 200 when every store answers, 503 naming the ones that do not.</summary>
 public static class Readiness

@@ -1,6 +1,5 @@
-using CacheRegistry.Server.Storage;
 
-namespace CacheRegistry.Server.Hosting;
+namespace CacheRegistry.Server.Storage.S3;
 
 /// <summary>
 /// Aborts multipart uploads that crashed processes left behind: at start, then hourly. Runs in

@@ -1,0 +1,19 @@
+using CacheRegistry.Server.Operations;
+using CacheRegistry.Upstream;
+
+namespace CacheRegistry.Server.Http;
+
+/// <summary>The endpoints beside /v2 and /admin: liveness, readiness, upstream status and client configuration.</summary>
+public static class ServiceEndpoints
+{
+    public static void MapServiceEndpoints(this WebApplication app)
+    {
+        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapGet("/readyz", Readiness.CheckAsync);
+        app.MapGet("/status/upstreams", (UpstreamSet upstreams, TimeProvider time) => Results.Json(UpstreamStatus.Of(upstreams, time.GetUtcNow())));
+        app.MapGet("/client-config", (string address, bool? https, string? only, UpstreamSet upstreams) =>
+            only is not null && !ClientConfig.Sections.Contains(only)
+                ? Results.BadRequest($"only= takes one of {string.Join(", ", ClientConfig.Sections)}\n")
+                : Results.Text(ClientConfig.Render(address, https ?? false, upstreams, only)));
+    }
+}

@@ -1,0 +1,12 @@
+namespace CacheRegistry.Server.Storage;
+
+/// <summary><c>Registry:Metadata</c>: which metadata store, and the Redis settings when it is Redis.</summary>
+public sealed class MetadataOptions
+{
+    public const string Section = "Registry:Metadata";
+    /// <summary><c>Sqlite</c> (default) or <c>Redis</c>.</summary>
+    public string Kind { get; set; } = "Sqlite";
+    /// <summary>StackExchange.Redis connection string, e.g. <c>redis:6379,password=…</c>.</summary>
+    public string Configuration { get; set; } = "localhost:6379";
+    public string KeyPrefix { get; set; } = "cacheregistry:";
+}

@@ -1,0 +1,14 @@
+using CacheRegistry.Cache;
+
+namespace CacheRegistry.Server.Storage.Redis;
+
+public static class RedisRegistration
+{
+    /// <summary>Metadata in Redis, shared by replicas, which also share one download per digest through a lease.</summary>
+    public static IServiceCollection AddRedisMetadata(this IServiceCollection services, MetadataOptions metadata)
+    {
+        services.AddStore(_ => new RedisMetadataStore(metadata));
+        services.AddSingleton<IFillLease, RedisFillLease>();
+        return services;
+    }
+}

@@ -1,0 +1,8 @@
+namespace CacheRegistry.Server.Storage.Sqlite;
+
+public static class SqliteRegistration
+{
+    /// <summary>Tags, manifests, links, the blob index and the ledger in one SQLite file (the embedded default).</summary>
+    public static IServiceCollection AddSqliteMetadata(this IServiceCollection services, RegistryOptions options) =>
+        services.AddStore(_ => new SqliteMetadataStore(options.DataDir));
+}
