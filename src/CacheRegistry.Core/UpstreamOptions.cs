@@ -1,0 +1,23 @@
+namespace CacheRegistry;
+
+public sealed class UpstreamOptions
+{
+    /// <summary>Base URLs tried in order, e.g. a domestic mirror first and the origin last.
+    /// Credentials for one endpoint go in its URL: <c>https://user:pass@mirror.example</c>.</summary>
+    public List<string> Endpoints { get; set; } = [];
+    public string? Username { get; set; }
+    public string? Password { get; set; }
+    /// <summary>A pre-issued bearer token, sent instead of running the token flow.</summary>
+    public string? Token { get; set; }
+    /// <summary>This upstream's egress proxy; <c>direct</c> for none. Overrides Registry:EgressProxy.</summary>
+    public string? Proxy { get; set; }
+    /// <summary>Resolve tags only at the origin (the last endpoint); digests from any endpoint.</summary>
+    public bool TagsFromOriginOnly { get; set; }
+    /// <summary>Repository patterns this cache may fetch (<c>library/*</c>, <c>team/**</c>); empty allows all.</summary>
+    public List<string> Repositories { get; set; } = [];
+    /// <summary>Failures in a row after which an endpoint is skipped for <see cref="CoolDown"/>.</summary>
+    public int FailuresBeforeCoolDown { get; set; } = 3;
+    public TimeSpan CoolDown { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>Another registry host whose cache this one shares (k8s.gcr.io → registry.k8s.io).</summary>
+    public string? AliasOf { get; set; }
+}
