@@ -79,7 +79,7 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, Running
     {
         try
         {
-            return await repo.Upstream.SendAsync(HttpMethod.Head, repo.Name, "blobs/" + digest, null, ct);
+            return await repo.Upstream.HeadBlobAsync(repo.Name, digest, ct);
         }
         catch (UpstreamException e)
         {

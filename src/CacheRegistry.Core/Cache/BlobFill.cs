@@ -161,8 +161,7 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, Fi
                 UpstreamResponse? response = null;
                 try
                 {
-                    response = await Repository.Upstream.SendAsync(HttpMethod.Get, Repository.Name, "blobs/" + Digest, null, ct,
-                        rangeFrom: _written > 0 ? _written : null);
+                    response = await Repository.Upstream.GetBlobAsync(Repository.Name, Digest, _written, ct);
                     Endpoint = response.Endpoint.Authority;
                     expected ??= response.ContentLength;
                     _started.TrySetResult(expected);

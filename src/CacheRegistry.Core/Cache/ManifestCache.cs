@@ -15,7 +15,6 @@ public sealed record ManifestResult(StoredManifest Manifest, CacheOutcome Outcom
 public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, ILedger ledger, RegistryOptions options, TimeProvider time,
     ILogger<ManifestCache> log)
 {
-    private static readonly string[] Accept = [.. MediaTypes.UpstreamAccept, MediaTypes.DockerSchema1Signed, MediaTypes.DockerSchema1];
     private readonly SingleFlight<string, ManifestResult> _flights = new();
 
     public Task<ManifestResult> GetAsync(RepositoryRef repo, string reference, CancellationToken ct) =>
@@ -25,7 +24,7 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
     {
         var local = await LoadAsync(digest, ct);
         if (local is not null && await IsLinkedAsync(repo, digest, ct)) return new ManifestResult(local, CacheOutcome.Hit);
-        return await _flights.RunAsync($"{repo.Key}@{digest}", () => FetchAsync(repo, digest.ToString(), null, CancellationToken.None), ct);
+        return await _flights.RunAsync($"{repo.Key}@{digest}", () => FetchAsync(repo, digest.ToString(), CancellationToken.None), ct);
     }
 
     private async Task<ManifestResult> GetByTagAsync(RepositoryRef repo, string tag, CancellationToken ct)
@@ -36,19 +35,18 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
             return new ManifestResult(fresh, CacheOutcome.Hit);
 
         return await _flights.RunAsync($"{repo.Key}:{tag}", () => record is null
-            ? FetchAsync(repo, tag, null, CancellationToken.None)
+            ? FetchAsync(repo, tag, CancellationToken.None)
             : RevalidateAsync(repo, tag, record), ct);
     }
 
     private async Task<ManifestResult> RevalidateAsync(RepositoryRef repo, string tag, TagRecord stale)
     {
         var staleManifest = await LoadAsync(stale.Digest, CancellationToken.None);
-        if (staleManifest is null) return await FetchAsync(repo, tag, null, CancellationToken.None);
+        if (staleManifest is null) return await FetchAsync(repo, tag, CancellationToken.None);
         using var deadline = new CancellationTokenSource(options.RevalidateDeadline);
         try
         {
-            using var head = await repo.Upstream.SendAsync(HttpMethod.Head, repo.Name, "manifests/" + tag, Accept,
-                deadline.Token, options.RevalidateDeadline, originOnly: repo.Upstream.TagsFromOriginOnly);
+            using var head = await repo.Upstream.HeadManifestAsync(repo.Name, tag, deadline.Token);
             if (Digest.TryParse(head.DockerContentDigest, out var current) && await LoadAsync(current, deadline.Token) is { } known)
             {
                 await TryStoreAsync(async () =>
@@ -58,7 +56,7 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
                 });
                 return new ManifestResult(known, CacheOutcome.Revalidated, head.Endpoint.Authority);
             }
-            var fetched = await FetchAsync(repo, tag, options.RevalidateDeadline, deadline.Token);
+            var fetched = await FetchAsync(repo, tag, deadline.Token);
             return fetched with { Outcome = CacheOutcome.Revalidated };
         }
         catch (UpstreamException e) when (e.Failure == UpstreamFailure.NotFound)
@@ -73,17 +71,17 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
     }
 
     /// <summary>GETs a manifest by tag or digest, verifies it, stores it and links it to the repository.</summary>
-    private async Task<ManifestResult> FetchAsync(RepositoryRef repo, string reference, TimeSpan? deadline, CancellationToken ct)
+    private async Task<ManifestResult> FetchAsync(RepositoryRef repo, string reference, CancellationToken ct)
     {
         try
         {
             var isTag = !Digest.TryParse(reference, out _);
-            using var response = await repo.Upstream.SendAsync(HttpMethod.Get, repo.Name, "manifests/" + reference, Accept, ct, deadline,
-                originOnly: isTag && repo.Upstream.TagsFromOriginOnly);
+            using var response = await repo.Upstream.GetManifestAsync(repo.Name, reference, ct);
             var content = await response.ReadSmallBodyAsync(options.MaxManifestBytes, ct);
             var where = $"upstream {repo.Upstream.Name} endpoint {response.Endpoint.Authority}";
             var digest = VerifiedDigest(reference, response.DockerContentDigest, content, where);
-            var manifest = new StoredManifest(digest, MediaTypeOf(response.MediaType, content), content);
+            var document = ManifestDocument.TryParse(content);
+            var manifest = new StoredManifest(digest, document?.MediaTypeFor(response.MediaType) ?? FallbackMediaType(response.MediaType), content);
 
             hot.SetManifest(manifest);
             hot.SetLinked(repo.Key, digest);
@@ -91,11 +89,11 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
             {
                 var known = await store.GetManifestAsync(digest, CancellationToken.None) is not null;
                 await store.PutManifestAsync(manifest, CancellationToken.None);
-                await store.LinkAsync(repo.Key, [digest, .. ManifestReferences.Of(content)], CancellationToken.None);
+                await store.LinkAsync(repo.Key, [digest, .. document?.References ?? []], CancellationToken.None);
                 if (isTag) await PutTagAsync(repo, reference, digest);
                 if (!known)
                     await ledger.AppendAsync(new LedgerEntry(time.GetUtcNow(), repo.Upstream.Name, repo.Name, isTag ? reference : null, digest,
-                        manifest.MediaType, content.Length + ManifestReferences.ContentSize(content), response.Endpoint.Authority), CancellationToken.None);
+                        manifest.MediaType, content.Length + (document?.ContentSize ?? 0), response.Endpoint.Authority), CancellationToken.None);
             });
             return new ManifestResult(manifest, stored ? CacheOutcome.Miss : CacheOutcome.PassThrough, response.Endpoint.Authority);
         }
@@ -119,22 +117,7 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
         return computed;
     }
 
-    /// <summary>The upstream's Content-Type, or the manifest's own mediaType when the header is generic.</summary>
-    private static string MediaTypeOf(string contentType, byte[] content)
-    {
-        if (MediaTypes.IsKnownManifest(contentType)) return contentType;
-        try
-        {
-            using var doc = System.Text.Json.JsonDocument.Parse(content);
-            if (doc.RootElement.TryGetProperty("mediaType", out var mt) && mt.GetString() is { Length: > 0 } declared) return declared;
-            if (doc.RootElement.TryGetProperty("schemaVersion", out var v) && v.TryGetInt32(out var version) && version == 1)
-                return MediaTypes.DockerSchema1Signed;
-        }
-        catch (System.Text.Json.JsonException)
-        {
-        }
-        return contentType.Length > 0 ? contentType : MediaTypes.OciManifest;
-    }
+    private static string FallbackMediaType(string contentType) => contentType.Length > 0 ? contentType : MediaTypes.OciManifest;
 
     // With the metadata store down, reads fall back to memory and then to the upstream: tags come
     // straight from it, manifests are verified and served without being stored.

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using CacheRegistry.Oci;
 using CacheRegistry.Routing;
 using CacheRegistry.Storage;
@@ -45,35 +44,14 @@ public sealed partial class TagLister(IMetadataStore store, ILogger<TagLister> l
     private static async Task<List<string>> FetchAllAsync(RepositoryRef repo, CancellationToken ct)
     {
         var all = new List<string>();
-        var path = "tags/list";
-        for (var page = 0; page < MaxPages && path is not null; page++)
+        string? cursor = null;
+        for (var page = 0; page == 0 || (page < MaxPages && cursor is not null); page++)
         {
-            using var response = await repo.Upstream.SendAsync(HttpMethod.Get, repo.Name, path, ["application/json"], ct,
-                originOnly: repo.Upstream.TagsFromOriginOnly);
-            using var doc = JsonDocument.Parse(await response.ReadSmallBodyAsync(MaxPageBytes, ct));
-            if (doc.RootElement.TryGetProperty("tags", out var tags) && tags.ValueKind == JsonValueKind.Array)
-                all.AddRange(tags.EnumerateArray().Select(t => t.GetString()).OfType<string>().Where(Grammar.IsValidTag));
-            path = NextPath(response, repo.Name);
+            var tags = await repo.Upstream.ListTagsPageAsync(repo.Name, cursor, MaxPageBytes, ct);
+            all.AddRange(tags.Tags);
+            cursor = tags.Next;
         }
         return all;
-    }
-
-    // Link: </v2/<name>/tags/list?n=100&last=x>; rel="next" → "tags/list?n=100&last=x"
-    private static string? NextPath(UpstreamResponse response, string name)
-    {
-        if (!response.Message.Headers.TryGetValues("Link", out var links)) return null;
-        foreach (var link in links)
-        {
-            if (!link.Contains("rel=\"next\"", StringComparison.Ordinal)) continue;
-            var start = link.IndexOf('<') + 1;
-            var end = link.IndexOf('>');
-            if (start <= 0 || end < start) continue;
-            var target = link[start..end];
-            var marker = $"/v2/{name}/";
-            var at = target.IndexOf(marker, StringComparison.Ordinal);
-            if (at >= 0) return target[(at + marker.Length)..];
-        }
-        return null;
     }
 
     private static partial class Log

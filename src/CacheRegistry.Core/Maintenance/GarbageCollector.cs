@@ -24,7 +24,7 @@ public sealed partial class GarbageCollector(IMetadataCatalog catalog, IBlobInde
         {
             manifests++;
             referenced.Add(manifest.Digest);
-            referenced.UnionWith(ManifestReferences.Of(manifest.Content));
+            referenced.UnionWith(ManifestDocument.ReferencesOf(manifest.Content));
         }
         progress?.Report($"marked {referenced.Count} digests referenced by {manifests} manifests");
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
+using CacheRegistry.Oci;
 using Microsoft.Extensions.Logging;
 
 namespace CacheRegistry.Upstream;
@@ -49,26 +50,45 @@ public sealed partial class UpstreamClient
     /// <summary>Docker Hub keeps official images under <c>library/</c>.</summary>
     public bool AddsLibraryPrefix => Name == "docker.io";
 
-    /// <summary>
-    /// Sends <c>METHOD /v2/{name}/{path}</c>. Returns a 2xx response (headers read, body not yet);
-    /// throws <see cref="UpstreamException"/> otherwise. <paramref name="deadline"/> bounds the whole
-    /// wait for headers across endpoints (tag revalidation). <paramref name="originOnly"/> asks only
-    /// the last endpoint (tags with TagsFromOriginOnly).
-    /// </summary>
-    public async Task<UpstreamResponse> SendAsync(HttpMethod method, string name, string path, IReadOnlyList<string>? accept,
-        CancellationToken ct, TimeSpan? deadline = null, long? rangeFrom = null, bool originOnly = false)
+    public Task<UpstreamResponse> HeadManifestAsync(string name, string reference, CancellationToken ct) =>
+        SendAsync(new UpstreamRequest(HttpMethod.Head, name, "manifests/" + reference, MediaTypes.ManifestAccept, null, IsOriginOnly(reference)), ct);
+
+    public Task<UpstreamResponse> GetManifestAsync(string name, string reference, CancellationToken ct) =>
+        SendAsync(new UpstreamRequest(HttpMethod.Get, name, "manifests/" + reference, MediaTypes.ManifestAccept, null, IsOriginOnly(reference)), ct);
+
+    public Task<UpstreamResponse> HeadBlobAsync(string name, Digest digest, CancellationToken ct) =>
+        SendAsync(new UpstreamRequest(HttpMethod.Head, name, "blobs/" + digest, null, null, false), ct);
+
+    /// <summary>The blob from byte <paramref name="from"/> on (a Range request when not zero).</summary>
+    public Task<UpstreamResponse> GetBlobAsync(string name, Digest digest, long from, CancellationToken ct) =>
+        SendAsync(new UpstreamRequest(HttpMethod.Get, name, "blobs/" + digest, null, from > 0 ? from : null, false), ct);
+
+    /// <summary>One page of the repository's tags; <paramref name="cursor"/> is the previous page's <see cref="TagsPage.Next"/>.</summary>
+    public async Task<TagsPage> ListTagsPageAsync(string name, string? cursor, int maxBytes, CancellationToken ct)
     {
-        using var deadlineCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        if (deadline is { } d) deadlineCts.CancelAfter(d);
-        var scope = $"repository:{name}:pull";
+        using var response = await SendAsync(new UpstreamRequest(HttpMethod.Get, name, "tags/list" + cursor, ["application/json"], null, _options.TagsFromOriginOnly), ct);
+        return TagsPage.Read(await response.ReadSmallBodyAsync(maxBytes, ct), response.Message, name);
+    }
+
+    // A tag may be stale on a mirror; a digest is verified wherever it comes from.
+    private bool IsOriginOnly(string reference) => _options.TagsFromOriginOnly && !Digest.TryParse(reference, out _);
+
+    /// <summary>
+    /// Sends <c>METHOD /v2/{name}/{path}</c> along the endpoint chain. Returns a 2xx response
+    /// (headers read, body not yet); throws <see cref="UpstreamException"/> otherwise, or
+    /// <see cref="OperationCanceledException"/> when <paramref name="ct"/> ends it.
+    /// </summary>
+    private async Task<UpstreamResponse> SendAsync(UpstreamRequest request, CancellationToken ct)
+    {
+        var scope = $"repository:{request.Name}:pull";
         UpstreamException? last = null;
-        foreach (var endpoint in Order(originOnly))
+        foreach (var endpoint in Order(request.OriginOnly))
         {
-            var url = new Uri(endpoint.BaseUri, $"v2/{name}/{path}");
+            var url = new Uri(endpoint.BaseUri, $"v2/{request.Name}/{request.Path}");
             try
             {
-                var response = await SendToEndpointAsync(endpoint, method, url, scope, accept, rangeFrom, deadlineCts.Token);
-                var failure = await ClassifyAsync(response, endpoint, deadlineCts.Token);
+                var response = await SendToEndpointAsync(endpoint, request, url, scope, ct);
+                var failure = await ClassifyAsync(response, endpoint, ct);
                 if (failure is null || !IsWorthNextEndpoint(failure.Failure)) endpoint.RecordSuccess(_time.GetUtcNow());
                 if (failure is null) return new UpstreamResponse(response, endpoint.BaseUri, _timeouts.Idle);
                 response.Dispose();
@@ -85,7 +105,6 @@ public sealed partial class UpstreamClient
             }
             endpoint.RecordFailure(_time.GetUtcNow(), last.Message, _options.FailuresBeforeCoolDown, _options.CoolDown);
             Log.EndpointFailed(_log, Name, endpoint.Authority, last.Message);
-            if (deadlineCts.IsCancellationRequested) break; // the deadline covers the whole chain
         }
         throw last!;
     }
@@ -103,12 +122,11 @@ public sealed partial class UpstreamClient
     private static bool IsWorthNextEndpoint(UpstreamFailure f) =>
         f is UpstreamFailure.Unavailable or UpstreamFailure.Timeout or UpstreamFailure.BadResponse or UpstreamFailure.RateLimited;
 
-    private async Task<HttpResponseMessage> SendToEndpointAsync(UpstreamEndpoint endpoint, HttpMethod method, Uri url, string scope,
-        IReadOnlyList<string>? accept, long? rangeFrom, CancellationToken ct)
+    private async Task<HttpResponseMessage> SendToEndpointAsync(UpstreamEndpoint endpoint, UpstreamRequest request, Uri url, string scope, CancellationToken ct)
     {
         for (var hop = 0; hop <= MaxRedirects; hop++)
         {
-            var response = await SendWithAuthAsync(endpoint, method, url, scope, accept, rangeFrom, ct);
+            var response = await SendWithAuthAsync(endpoint, request, url, scope, ct);
             if (!IsRedirect(response.StatusCode) || response.Headers.Location is null) return response;
             var next = response.Headers.Location.IsAbsoluteUri ? response.Headers.Location : new Uri(url, response.Headers.Location);
             response.Dispose();
@@ -117,18 +135,17 @@ public sealed partial class UpstreamClient
         throw new HttpRequestException($"more than {MaxRedirects} redirects");
     }
 
-    private async Task<HttpResponseMessage> SendWithAuthAsync(UpstreamEndpoint endpoint, HttpMethod method, Uri url, string scope,
-        IReadOnlyList<string>? accept, long? rangeFrom, CancellationToken ct)
+    private async Task<HttpResponseMessage> SendWithAuthAsync(UpstreamEndpoint endpoint, UpstreamRequest upstreamRequest, Uri url, string scope, CancellationToken ct)
     {
         var credentials = endpoint.Credentials;
         var retriedAuth = false;
         var invalidTokenRetried = false;
         while (true)
         {
-            using var request = new HttpRequestMessage(method, url);
-            if (accept is not null)
+            using var request = new HttpRequestMessage(upstreamRequest.Method, url);
+            if (upstreamRequest.Accept is { } accept)
                 foreach (var a in accept) request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(a));
-            if (rangeFrom is > 0) request.Headers.Range = new RangeHeaderValue(rangeFrom, null);
+            if (upstreamRequest.RangeFrom is { } from) request.Headers.Range = new RangeHeaderValue(from, null);
             request.Headers.Authorization = AuthorizationFor(url, scope, credentials);
 
             using var firstByte = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -137,7 +154,7 @@ public sealed partial class UpstreamClient
             var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, firstByte.Token);
             var remaining = Header(response, "ratelimit-remaining");
             endpoint.RecordRateLimit(remaining, Header(response, "ratelimit-limit"));
-            Log.UpstreamCall(_log, Name, method.Method, url.GetLeftPart(UriPartial.Path), (int)response.StatusCode,
+            Log.UpstreamCall(_log, Name, upstreamRequest.Method.Method, url.GetLeftPart(UriPartial.Path), (int)response.StatusCode,
                 Stopwatch.GetElapsedTime(started).TotalMilliseconds, remaining);
 
             if (response.StatusCode != HttpStatusCode.Unauthorized) return response;

@@ -63,7 +63,7 @@ public sealed class RegistryHandler(UpstreamRouter router, ManifestCache manifes
         {
             // As distribution does for clients that know no indexes: a tag's linux/amd64 image.
             var child = MediaTypes.IsIndex(manifest.MediaType) && accept.AllowsSingleManifest && !Digest.TryParse(reference, out _)
-                ? ManifestReferences.ChildFor(manifest.Content, "linux", "amd64") : null;
+                ? ManifestDocument.TryParse(manifest.Content)?.ChildFor("linux", "amd64") : null;
             if (child is null)
                 throw RegistryError.ManifestUnknown($"manifest {reference} is {manifest.MediaType}, which the request's Accept ({accept}) does not list");
             result = await manifests.GetByDigestAsync(repo, child.Value, ctx.RequestAborted);

@@ -85,7 +85,7 @@ public sealed class BundleImporter(IBlobStore blobs, IMetadataStore metadata, IB
             if (image.Tag is not null) await metadata.PutTagAsync(image.RepositoryKey, image.Tag, new TagRecord(top, time.GetUtcNow()), ct);
             var m = manifests.GetValueOrDefault(top);
             await ledger.AppendAsync(new LedgerEntry(time.GetUtcNow(), image.Registry, image.Repository, image.Tag, top, m?.MediaType ?? "",
-                (m?.Content.Length ?? 0) + (m is null ? 0 : ManifestReferences.ContentSize(m.Content)), "import:" + source), ct);
+                (m?.Content.Length ?? 0) + (m is null ? 0 : ManifestDocument.TryParse(m.Content)?.ContentSize ?? 0), "import:" + source), ct);
             report?.Invoke($"imported {image}");
         }
         return new ImportResult(named.Count, manifests.Count, blobCount, bytes);
@@ -102,7 +102,7 @@ public sealed class BundleImporter(IBlobStore blobs, IMetadataStore metadata, IB
             if (!seen.Add(d)) continue;
             all.Add(d);
             if (manifests.TryGetValue(d, out var m))
-                foreach (var child in ManifestReferences.Of(m.Content)) queue.Enqueue(child);
+                foreach (var child in ManifestDocument.ReferencesOf(m.Content)) queue.Enqueue(child);
         }
         return all;
     }
@@ -138,23 +138,9 @@ public sealed class BundleImporter(IBlobStore blobs, IMetadataStore metadata, IB
         await index.RecordBlobAsync(digest, size, time.GetUtcNow(), ct);
     }
 
-    private static StoredManifest? AsManifest(Digest digest, byte[] content)
-    {
-        try
-        {
-            using var doc = JsonDocument.Parse(content);
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("schemaVersion", out _)) return null;
-            if (!(root.TryGetProperty("layers", out _) || root.TryGetProperty("manifests", out _) || root.TryGetProperty("fsLayers", out _))) return null;
-            var mediaType = root.TryGetProperty("mediaType", out var mt) ? mt.GetString() : null;
-            mediaType ??= root.TryGetProperty("manifests", out _) ? MediaTypes.OciIndex : MediaTypes.OciManifest;
-            return new StoredManifest(digest, mediaType, content);
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
+    /// <summary>A layout blob that is a manifest (by its own mediaType or its shape), or null for config and layer blobs.</summary>
+    private static StoredManifest? AsManifest(Digest digest, byte[] content) =>
+        ManifestDocument.TryParse(content)?.MediaTypeFor("") is { } mediaType ? new StoredManifest(digest, mediaType, content) : null;
 
     private static List<(Digest, string)> ParseIndex(byte[] json)
     {

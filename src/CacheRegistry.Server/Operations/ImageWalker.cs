@@ -20,9 +20,6 @@ public sealed record ImageContent(ImageReference Reference, FetchedManifest Top,
 /// </summary>
 public sealed class ImageWalker(HttpClient http, Uri cache)
 {
-    private static readonly string[] Accept =
-        [MediaTypes.OciIndex, MediaTypes.OciManifest, MediaTypes.DockerManifestList, MediaTypes.DockerManifest, MediaTypes.DockerSchema1Signed];
-
     /// <summary>The image's manifests and blobs; <paramref name="platform"/> (e.g. linux/amd64) narrows an index.</summary>
     public async Task<ImageContent> ResolveAsync(ImageReference image, string? platform, CancellationToken ct)
     {
@@ -31,10 +28,10 @@ public sealed class ImageWalker(HttpClient http, Uri cache)
         var images = new List<FetchedManifest>();
         if (MediaTypes.IsIndex(top.MediaType))
         {
-            foreach (var (digest, childPlatform) in ManifestReferences.Children(top.Content))
+            foreach (var entry in ManifestDocument.TryParse(top.Content)?.Manifests ?? [])
             {
-                if (platform is not null && !childPlatform.StartsWith(platform, StringComparison.Ordinal)) continue;
-                var child = await ManifestAsync(image, digest.ToString(), ct);
+                if (platform is not null && !entry.Platform.StartsWith(platform, StringComparison.Ordinal)) continue;
+                var child = await ManifestAsync(image, entry.Digest.ToString(), ct);
                 manifests.Add(child);
                 images.Add(child);
             }
@@ -44,7 +41,7 @@ public sealed class ImageWalker(HttpClient http, Uri cache)
         {
             images.Add(top);
         }
-        var blobs = images.SelectMany(m => ManifestReferences.ImageBlobs(m.Content)).Select(b => new BlobRef(b.Digest.ToString(), b.Size))
+        var blobs = images.SelectMany(m => ManifestDocument.TryParse(m.Content)?.ImageBlobs ?? []).Select(b => new BlobRef(b.Digest.ToString(), b.Size))
             .DistinctBy(b => b.Digest).ToList();
         return new ImageContent(image, top, manifests, blobs);
     }
@@ -52,7 +49,7 @@ public sealed class ImageWalker(HttpClient http, Uri cache)
     public async Task<FetchedManifest> ManifestAsync(ImageReference image, string reference, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(cache, $"/v2/{image.RepositoryKey}/manifests/{reference}"));
-        foreach (var a in Accept) request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(a));
+        foreach (var a in MediaTypes.ManifestAccept) request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(a));
         using var response = await http.SendAsync(request, ct);
         await EnsureSuccessAsync(response, $"{image.RepositoryKey}:{reference}", ct);
         var content = await response.Content.ReadAsByteArrayAsync(ct);

@@ -21,8 +21,8 @@ public sealed class Purger(IMetadataStore metadata, IMetadataCatalog catalog, IB
             if ((await metadata.GetTagAsync(image.RepositoryKey, tag, ct))?.Digest == top)
                 await catalog.DeleteTagAsync(image.RepositoryKey, tag, ct);
         var manifests = new List<Digest> { top };
-        if (await metadata.GetManifestAsync(top, ct) is { } m)
-            manifests.AddRange(ManifestReferences.Of(m.Content).Where(d => MediaTypes.IsIndex(m.MediaType)));
+        if (await metadata.GetManifestAsync(top, ct) is { } m && MediaTypes.IsIndex(m.MediaType))
+            manifests.AddRange(ManifestDocument.TryParse(m.Content)?.Manifests.Select(c => c.Digest) ?? []);
         await catalog.UnlinkAsync(image.RepositoryKey, manifests, ct);
         foreach (var d in manifests)
             if ((await index.RepositoriesLinkingAsync(d, ct)).Count == 0) await catalog.DeleteManifestAsync(d, ct);

@@ -40,7 +40,7 @@ public sealed class UpstreamClientTests
 
         for (var i = 0; i < 3; i++)
         {
-            using var r = await repo.Upstream.SendAsync(HttpMethod.Get, "library/x", "blobs/sha256:" + new string('a', 64), null, default);
+            using var r = await repo.Upstream.GetBlobAsync("library/x", Oci.Digest.Parse("sha256:" + new string('a', 64)), 0, default);
             Assert.Equal("blob", await r.Message.Content.ReadAsStringAsync());
         }
         Assert.Equal(1, tokenFetches);
@@ -49,7 +49,7 @@ public sealed class UpstreamClientTests
         Assert.All(handler.Requests.Where(r => r.Url.StartsWith("https://cdn.test", StringComparison.Ordinal)), r => Assert.Null(r.Authorization));
 
         _time.Now += TimeSpan.FromMinutes(10); // token expired: fetched again
-        using (await repo.Upstream.SendAsync(HttpMethod.Get, "library/x", "blobs/sha256:" + new string('a', 64), null, default)) { }
+        using (await repo.Upstream.GetBlobAsync("library/x", Oci.Digest.Parse("sha256:" + new string('a', 64)), 0, default)) { }
         Assert.Equal(2, tokenFetches);
     }
 
@@ -60,7 +60,7 @@ public sealed class UpstreamClientTests
             ? new HttpResponseMessage(HttpStatusCode.OK)
             : new HttpResponseMessage(HttpStatusCode.Unauthorized) { Headers = { { "WWW-Authenticate", "Basic realm=\"r\"" } } });
         var repo = Stub.Repo(handler, _time, options: new UpstreamOptions { Endpoints = ["https://registry.test"], Username = "u", Password = "p" });
-        using var r = await repo.Upstream.SendAsync(HttpMethod.Head, "library/x", "manifests/v1", null, default);
+        using var r = await repo.Upstream.HeadManifestAsync("library/x", "v1", default);
         Assert.Equal("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("u:p")), handler.Requests[^1].Authorization);
     }
 
@@ -72,7 +72,7 @@ public sealed class UpstreamClientTests
         var handler = new StubHandler(request => request.RequestUri!.Host == "first.test"
             ? new HttpResponseMessage(failure) : new HttpResponseMessage(HttpStatusCode.OK));
         var repo = Stub.Repo(handler, _time, options: new UpstreamOptions { Endpoints = ["https://first.test", "https://second.test"] });
-        using var r = await repo.Upstream.SendAsync(HttpMethod.Head, "library/x", "manifests/v1", null, default);
+        using var r = await repo.Upstream.HeadManifestAsync("library/x", "v1", default);
         Assert.Equal("second.test", r.Endpoint.Host);
     }
 
@@ -81,7 +81,7 @@ public sealed class UpstreamClientTests
     {
         var handler = new StubHandler(_ => throw new HttpRequestException("Connection refused"));
         var repo = Stub.Repo(handler, _time);
-        var e = await Assert.ThrowsAsync<UpstreamException>(() => repo.Upstream.SendAsync(HttpMethod.Get, "library/x", "manifests/v1", null, default));
+        var e = await Assert.ThrowsAsync<UpstreamException>(() => repo.Upstream.GetManifestAsync("library/x", "v1", default));
         Assert.Equal(UpstreamFailure.Unavailable, e.Failure);
         Assert.Contains("docker.io", e.Message);
         Assert.Contains("registry.test", e.Message);

@@ -46,23 +46,23 @@ public sealed class UpstreamConfigTests
         {
             Endpoints = ["https://bad.test", "https://good.test"], FailuresBeforeCoolDown = 2, CoolDown = TimeSpan.FromMinutes(1),
         });
-        for (var i = 0; i < 2; i++) (await repo.Upstream.SendAsync(HttpMethod.Head, "x", "manifests/1", null, default)).Dispose();
+        for (var i = 0; i < 2; i++) (await repo.Upstream.HeadManifestAsync("x", "1", default)).Dispose();
         var asked = handler.Requests.Count;
-        (await repo.Upstream.SendAsync(HttpMethod.Head, "x", "manifests/1", null, default)).Dispose();
+        (await repo.Upstream.HeadManifestAsync("x", "1", default)).Dispose();
         Assert.Equal(asked + 1, handler.Requests.Count); // the bad endpoint was skipped
         Assert.True(repo.Upstream.Endpoints[0].IsCoolingDown(time.GetUtcNow()));
 
         time.Now += TimeSpan.FromMinutes(2);
-        (await repo.Upstream.SendAsync(HttpMethod.Head, "x", "manifests/1", null, default)).Dispose();
+        (await repo.Upstream.HeadManifestAsync("x", "1", default)).Dispose();
         Assert.Equal("https://bad.test/v2/x/manifests/1", handler.Requests[^2].Url); // probed again
     }
 
     [Fact]
-    public async Task Origin_only_requests_go_to_the_last_endpoint()
+    public async Task Tags_from_origin_only_go_to_the_last_endpoint()
     {
         var handler = new StubHandler(_ => new HttpResponseMessage(HttpStatusCode.OK));
-        var repo = Stub.Repo(handler, TimeProvider.System, options: new UpstreamOptions { Endpoints = ["https://mirror.test", "https://origin.test"] });
-        (await repo.Upstream.SendAsync(HttpMethod.Head, "x", "manifests/1", null, default, originOnly: true)).Dispose();
+        var repo = Stub.Repo(handler, TimeProvider.System, options: new UpstreamOptions { Endpoints = ["https://mirror.test", "https://origin.test"], TagsFromOriginOnly = true });
+        (await repo.Upstream.HeadManifestAsync("x", "1", default)).Dispose();
         Assert.StartsWith("https://origin.test/", handler.Requests.Single().Url);
     }
 
