@@ -11,11 +11,11 @@ public enum FillState { Running, Committed, Failed }
 
 /// <summary>What a fill needs from its surroundings.</summary>
 public sealed record FillContext(IBlobStore Store, IMetadataStore Metadata, IBlobIndex Index, IFillLease Lease, FillOptions Options,
-    string SpoolDir, TimeProvider Time, ILogger Log);
+    SpoolDirectory Spools, TimeProvider Time, ILogger Log);
 
 /// <summary>
 /// One upstream download of one blob, owned by the cache rather than by a request: it writes into
-/// the store's writer (and a readable spool), hashes as bytes land, resumes with Range when the
+/// its spool (which its readers follow and the store takes in), hashes as bytes land, resumes with Range when the
 /// upstream connection drops, and commits only when size and digest match. Any number of readers
 /// follow it from any offset at the upstream's pace. With the blob store down it still streams
 /// (and verifies) to its readers, without storing.
@@ -98,10 +98,12 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, Fi
 
     private async Task DownloadAsync(CancellationToken ct)
     {
+        await using var spool = context.Spools.Create(Digest);
+        _spoolPath = spool.Path;
         IBlobWriter? writer = null;
         try
         {
-            writer = await context.Store.BeginWriteAsync(Digest, ct);
+            writer = await context.Store.BeginWriteAsync(Digest, spool, ct);
         }
         catch (StoreUnavailableException e)
         {
@@ -109,11 +111,9 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, Fi
             Log.StreamingWithoutStore(context.Log, Digest.ToString(), e.Message);
         }
         await using var _ = writer;
-        await using var ownSpool = writer?.LocalPath is null ? OpenOwnSpool() : null;
-        _spoolPath = writer?.LocalPath ?? ownSpool!.Name;
 
         using var hasher = Digest.CreateHasher();
-        var expected = await CopyWithResumeAsync(writer, ownSpool, hasher, ct);
+        var expected = await CopyWithResumeAsync(spool, writer, hasher, ct);
         var where = $"upstream {Repository.Upstream.Name} endpoint {Endpoint}";
         if (expected is long size && _written != size)
             throw new UpstreamException(UpstreamFailure.Corrupt, $"{where} ended {Digest} after {_written} of {size} bytes");
@@ -149,7 +149,7 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, Fi
 
     /// <summary>Copies the upstream body into the writer and spool, resuming from the received offset when the connection drops.</summary>
     /// <returns>The size the upstream announced, if it did.</returns>
-    private async Task<long?> CopyWithResumeAsync(IBlobWriter? writer, FileStream? ownSpool, System.Security.Cryptography.IncrementalHash hasher, CancellationToken ct)
+    private async Task<long?> CopyWithResumeAsync(Spool spool, IBlobWriter? writer, System.Security.Cryptography.IncrementalHash hasher, CancellationToken ct)
     {
         long? expected = null;
         var buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
@@ -182,8 +182,8 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, Fi
                         if (expected is long max && _written + chunk.Length > max)
                             throw new UpstreamException(UpstreamFailure.Corrupt, $"upstream {Repository.Upstream.Name} endpoint {Endpoint} sent more than the {max} bytes it announced for {Digest}");
                         hasher.AppendData(chunk.Span);
-                        if (writer is not null) await writer.WriteAsync(chunk, ct);
-                        if (ownSpool is not null) await ownSpool.WriteAsync(chunk, ct);
+                        await spool.AppendAsync(chunk, ct);
+                        if (writer is not null) await writer.SpoolGrewAsync(ct);
                         Interlocked.Add(ref _written, chunk.Length);
                         Progress.Pulse();
                     }
@@ -216,17 +216,6 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, Fi
         IOException or HttpRequestException or TimeoutException => true,
         _ => false,
     };
-
-    private FileStream OpenOwnSpool()
-    {
-        Directory.CreateDirectory(context.SpoolDir);
-        var path = Path.Combine(context.SpoolDir, $"{Digest.Hex}.{Guid.NewGuid():N}.spool");
-        return new FileStream(path, new FileStreamOptions
-        {
-            Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.ReadWrite | FileShare.Delete,
-            Options = FileOptions.DeleteOnClose | FileOptions.Asynchronous, BufferSize = 0,
-        });
-    }
 
     /// <summary>A stream of the blob from <paramref name="offset"/>: from the spool while it grows, from the store once committed.</summary>
     public async Task<Stream> OpenReaderAsync(long offset, CancellationToken ct)

@@ -10,12 +10,12 @@ namespace CacheRegistry.Cache;
 /// The fills running in this process, one per digest. A fill runs under this registry's token,
 /// not a request's, bounded by the fill timeout; shutdown gives running fills a grace period.
 /// </summary>
-public sealed partial class RunningFills(IBlobStore store, IMetadataStore metadata, IBlobIndex index, IFillLease lease, RegistryOptions options,
-    TimeProvider time, ILogger<RunningFills> log) : IDisposable
+public sealed partial class RunningFills(IBlobStore store, IMetadataStore metadata, IBlobIndex index, IFillLease lease, SpoolDirectory spools,
+    RegistryOptions options, TimeProvider time, ILogger<RunningFills> log) : IDisposable
 {
     private readonly ConcurrentDictionary<Digest, BlobFill> _active = new();
     private readonly CancellationTokenSource _shutdown = new();
-    private readonly FillContext _context = new(store, metadata, index, lease, options.Fill, Path.Combine(options.DataDir, "spool"), time, log);
+    private readonly FillContext _context = new(store, metadata, index, lease, options.Fill, spools, time, log);
 
     public int Count => _active.Count;
 

@@ -13,7 +13,7 @@ public sealed record GcResult(int Manifests, int BlobsSeen, int BlobsRemoved, lo
 /// period and blobs being filled are never removed, and a manifest is stored before its blobs
 /// are fetched.
 /// </summary>
-public sealed partial class GarbageCollector(IMetadataCatalog catalog, IBlobIndex index, IBlobInventory inventory, RunningFills fills,
+public sealed partial class GarbageCollector(IMetadataCatalog catalog, IBlobIndex index, IBlobInventory inventory, RunningFills fills, SpoolDirectory spools,
     RegistryOptions options, TimeProvider time, ILogger<GarbageCollector> log)
 {
     public async Task<GcResult> RunAsync(IProgress<string>? progress, CancellationToken ct)
@@ -40,7 +40,7 @@ public sealed partial class GarbageCollector(IMetadataCatalog catalog, IBlobInde
             removed++;
             bytes += size;
         }
-        var spool = inventory.RemoveOrphanSpoolFiles(options.Timeouts.Fill);
+        var spool = spools.RemoveOlderThan(options.Timeouts.Fill);
         var result = new GcResult(manifests, seen, removed, bytes, spool);
         Log.Collected(log, removed, ByteSize.Format(bytes), seen, manifests, spool);
         progress?.Report($"removed {removed} of {seen} blobs ({ByteSize.Format(bytes)}), {spool} orphan spool files");

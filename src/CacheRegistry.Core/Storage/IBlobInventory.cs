@@ -10,7 +10,4 @@ public interface IBlobInventory
 
     /// <summary>Removes the blob; readers already streaming it finish (files stay readable until closed).</summary>
     Task DeleteAsync(Digest digest, CancellationToken ct);
-
-    /// <summary>Spool and temporary files older than <paramref name="olderThan"/> left by crashes; returns how many were removed.</summary>
-    int RemoveOrphanSpoolFiles(TimeSpan olderThan);
 }

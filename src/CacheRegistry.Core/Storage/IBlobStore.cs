@@ -17,19 +17,18 @@ public interface IBlobStore
     /// </summary>
     Task<Stream?> OpenReadAsync(Digest digest, long offset, long? length, CancellationToken ct);
 
-    Task<IBlobWriter> BeginWriteAsync(Digest digest, CancellationToken ct);
+    /// <summary>Starts taking in a blob that the caller writes into <paramref name="spool"/>.</summary>
+    Task<IBlobWriter> BeginWriteAsync(Digest digest, Spool spool, CancellationToken ct);
 }
 
-/// <summary>Bytes on their way into the store. Disposing without <see cref="CommitAsync"/> aborts.</summary>
+/// <summary>
+/// A blob on its way into the store, read from its spool. Disposing without
+/// <see cref="CommitAsync"/> aborts (nothing becomes visible).
+/// </summary>
 public interface IBlobWriter : IAsyncDisposable
 {
-    /// <summary>
-    /// A local file holding every byte written so far, readable while writing; null when the store
-    /// keeps none (a fill then keeps a spool file of its own for its readers).
-    /// </summary>
-    string? LocalPath { get; }
-
-    ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken ct);
+    /// <summary>The spool has grown; a store that uploads as bytes arrive may start a part.</summary>
+    ValueTask SpoolGrewAsync(CancellationToken ct);
 
     /// <summary>Makes the blob visible. The caller has checked size and digest.</summary>
     Task CommitAsync(CancellationToken ct);

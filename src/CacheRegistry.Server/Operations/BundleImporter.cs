@@ -14,7 +14,8 @@ public sealed record ImportResult(int Images, int Manifests, int Blobs, long Byt
 /// blobs into the blob store, manifests into the metadata store, each image's name as a tag with
 /// its repository links, so an air-gapped instance serves them under their original names.
 /// </summary>
-public sealed class BundleImporter(IBlobStore blobs, IMetadataStore metadata, IBlobIndex index, ILedger ledger, RegistryOptions options, TimeProvider time)
+public sealed class BundleImporter(IBlobStore blobs, SpoolDirectory spools, IMetadataStore metadata, IBlobIndex index, ILedger ledger, RegistryOptions options,
+    TimeProvider time)
 {
     public async Task<ImportResult> ImportAsync(Stream tar, string source, Action<string>? report, CancellationToken ct)
     {
@@ -114,7 +115,8 @@ public sealed class BundleImporter(IBlobStore blobs, IMetadataStore metadata, IB
             await SkipAsync(source, size, ct);
             return;
         }
-        await using var writer = await blobs.BeginWriteAsync(digest, ct);
+        await using var spool = spools.Create(digest);
+        await using var writer = await blobs.BeginWriteAsync(digest, spool, ct);
         using var hasher = digest.CreateHasher();
         var buffer = ArrayPool<byte>.Shared.Rent(256 * 1024);
         try
@@ -125,7 +127,8 @@ public sealed class BundleImporter(IBlobStore blobs, IMetadataStore metadata, IB
                 var n = await source.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, left)), ct);
                 if (n == 0) throw new EndOfStreamException($"the bundle ends inside blob {digest}");
                 hasher.AppendData(buffer, 0, n);
-                await writer.WriteAsync(buffer.AsMemory(0, n), ct);
+                await spool.AppendAsync(buffer.AsMemory(0, n), ct);
+                await writer.SpoolGrewAsync(ct);
                 left -= n;
             }
         }

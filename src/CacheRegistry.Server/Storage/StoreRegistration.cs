@@ -1,4 +1,5 @@
 using CacheRegistry.Cache;
+using CacheRegistry.Storage;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using CacheRegistry.Server.Storage.FileSystem;
 using CacheRegistry.Server.Storage.Redis;
@@ -17,8 +18,8 @@ public static class StoreRegistration
         var metadata = configuration.GetSection(MetadataOptions.Section).Get<MetadataOptions>() ?? new MetadataOptions();
         switch (storage.Kind.ToLowerInvariant())
         {
-            case "filesystem": services.AddFileSystemBlobs(options, server); break;
-            case "s3": services.AddS3Blobs(storage.S3, options, server); break;
+            case "filesystem": services.AddFileSystemBlobs(options); break;
+            case "s3": services.AddS3Blobs(storage.S3, server); break;
             default: throw new InvalidOperationException($"invalid configuration: Registry:Storage:Kind = '{storage.Kind}'; use FileSystem or S3");
         }
         switch (metadata.Kind.ToLowerInvariant())
@@ -28,6 +29,7 @@ public static class StoreRegistration
             default: throw new InvalidOperationException($"invalid configuration: Registry:Metadata:Kind = '{metadata.Kind}'; use Sqlite or Redis");
         }
         services.TryAddSingleton<IFillLease, LocalFillLease>();
+        services.AddSingleton(sp => new SpoolDirectory(options.DataDir, sp.GetRequiredService<TimeProvider>(), clear: server));
     }
 
     /// <summary>

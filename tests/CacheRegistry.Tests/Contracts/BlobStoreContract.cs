@@ -12,9 +12,16 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace CacheRegistry.Tests.Contracts;
 
 /// <summary>What every blob store must do; run against each implementation.</summary>
-public abstract class BlobStoreContract
+public abstract class BlobStoreContract : IDisposable
 {
+    private readonly string _spoolRoot = Net.TempDir("spools");
+    private readonly SpoolDirectory _spools;
+
+    protected BlobStoreContract() => _spools = new SpoolDirectory(_spoolRoot, TimeProvider.System, clear: true);
+
     protected abstract IBlobStore Store { get; }
+
+    public virtual void Dispose() => Directory.Delete(_spoolRoot, recursive: true);
 
     private static (byte[] Bytes, Digest Digest) RandomBlob(int size)
     {
@@ -24,9 +31,13 @@ public abstract class BlobStoreContract
 
     private async Task WriteAsync(byte[] bytes, Digest digest, bool commit)
     {
-        await using var writer = await Store.BeginWriteAsync(digest, default);
+        await using var spool = _spools.Create(digest);
+        await using var writer = await Store.BeginWriteAsync(digest, spool, default);
         for (var offset = 0; offset < bytes.Length; offset += 1024 * 1024)
-            await writer.WriteAsync(bytes.AsMemory(offset, Math.Min(1024 * 1024, bytes.Length - offset)), default);
+        {
+            await spool.AppendAsync(bytes.AsMemory(offset, Math.Min(1024 * 1024, bytes.Length - offset)), default);
+            await writer.SpoolGrewAsync(default);
+        }
         if (commit) await writer.CommitAsync(default);
     }
 
@@ -76,48 +87,48 @@ public abstract class BlobStoreContract
     }
 
     [Fact]
-    public async Task Bytes_written_are_readable_from_the_local_path_before_commit()
+    public async Task Nothing_is_visible_before_commit_and_no_spool_file_is_left_after()
     {
         var (bytes, digest) = RandomBlob(64 * 1024);
-        await using var writer = await Store.BeginWriteAsync(digest, default);
-        await writer.WriteAsync(bytes, default);
-        Assert.NotNull(writer.LocalPath);
-        await using (var spool = new FileStream(writer.LocalPath!, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
+        await using (var spool = _spools.Create(digest))
         {
-            var read = new byte[bytes.Length];
-            await spool.ReadExactlyAsync(read);
-            Assert.Equal(bytes, read);
+            await using var writer = await Store.BeginWriteAsync(digest, spool, default);
+            await spool.AppendAsync(bytes, default);
+            await writer.SpoolGrewAsync(default);
+            Assert.Null(await Store.GetSizeAsync(digest, default));
+            await writer.CommitAsync(default);
         }
-        Assert.Null(await Store.GetSizeAsync(digest, default));
+        Assert.Equal(bytes.Length, await Store.GetSizeAsync(digest, default));
+        await WriteAsync(bytes, RandomBlob(10).Digest, commit: false);
+        Assert.Empty(Directory.EnumerateFiles(_spools.Path));
     }
 }
 
-public sealed class FileSystemBlobStoreContract : BlobStoreContract, IDisposable
+public sealed class FileSystemBlobStoreContract : BlobStoreContract
 {
     private readonly string _dir = Net.TempDir("fs");
     private readonly FileSystemBlobStore _store;
 
     public FileSystemBlobStoreContract() => _store = new FileSystemBlobStore(_dir);
     protected override IBlobStore Store => _store;
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
 }
 
 [Collection(IntegrationCollection.Name)]
-public sealed class S3BlobStoreContract : BlobStoreContract, IDisposable
+public sealed class S3BlobStoreContract(BackendsFixture fx) : BlobStoreContract
 {
-    private readonly string _dir = Net.TempDir("s3spool");
-    private readonly S3BlobStore _store;
-
-    public S3BlobStoreContract(BackendsFixture fx)
-    {
-        _store = new S3BlobStore(fx.S3.Options(prefix: $"contract-{Guid.NewGuid():N}/"), _dir, NullLogger<S3BlobStore>.Instance);
-    }
+    private readonly S3BlobStore _store = new(fx.S3.Options(prefix: $"contract-{Guid.NewGuid():N}/"), NullLogger<S3BlobStore>.Instance);
 
     protected override IBlobStore Store => _store;
 
-    public void Dispose()
+    public override void Dispose()
     {
+        base.Dispose();
         _store.Dispose();
-        Directory.Delete(_dir, recursive: true);
     }
 }

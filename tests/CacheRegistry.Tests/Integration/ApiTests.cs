@@ -172,7 +172,7 @@ public sealed class ApiTests(UpstreamFixture fx) : IAsyncLifetime
         var response = await RawGetAsync(rawPath);
         Assert.StartsWith("HTTP/1.1 400", response);
         Assert.Contains("NAME_INVALID", response);
-        Assert.Empty(Directory.EnumerateFiles(Path.Combine(_cache.DataDir, "tmp")));
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(_cache.DataDir, "spool")));
     }
 
     [Theory]

@@ -50,7 +50,7 @@ public sealed class ResilienceTests(UpstreamFixture fx, BackendsFixture backends
         await Assert.ThrowsAnyAsync<HttpRequestException>(() => http.GetByteArrayAsync($"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}"));
         Assert.Equal(3, upstream.BlobGets);
         Assert.False(File.Exists(BlobPath(cache.DataDir, upstream.LayerDigest)));
-        Assert.Empty(Directory.EnumerateFiles(Path.Combine(cache.DataDir, "tmp")));
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(cache.DataDir, "spool")));
     }
 
     [Theory]
@@ -171,7 +171,7 @@ public sealed class ResilienceTests(UpstreamFixture fx, BackendsFixture backends
         var prefix = $"kill{Guid.NewGuid():N}/";
         string[] args = ["--Registry:Upstreams:docker.io:Endpoints:0=" + upstream.Url, .. s3 ? backends.S3.Args(prefix) : []];
         var dataDir = Net.TempDir("killed");
-        var spoolDir = Path.Combine(dataDir, s3 ? "spool" : "tmp");
+        var spoolDir = Path.Combine(dataDir, "spool");
         await using (var doomed = new CacheProcess(args, dataDir: dataDir))
         {
             await doomed.StartAsync();

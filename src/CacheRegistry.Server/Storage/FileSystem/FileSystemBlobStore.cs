@@ -4,24 +4,18 @@ using CacheRegistry.Storage;
 namespace CacheRegistry.Server.Storage.FileSystem;
 
 /// <summary>
-/// Blobs as files under <c>DataDir/blobs/&lt;algorithm&gt;/&lt;first two hex&gt;/&lt;hex&gt;</c>. A write goes to
-/// <c>DataDir/tmp</c> and is fsynced and renamed into place on commit, so a crash never leaves a
-/// partial blob visible; leftovers in tmp are removed at start.
+/// Blobs as files under <c>DataDir/blobs/&lt;algorithm&gt;/&lt;first two hex&gt;/&lt;hex&gt;</c>. A blob's
+/// spool (in <c>DataDir/spool</c>) is fsynced and renamed into place on commit, so a crash never
+/// leaves a partial blob visible.
 /// </summary>
 public sealed class FileSystemBlobStore : IBlobStore, IBlobInventory, IHealthProbe
 {
     private readonly string _blobs;
-    private readonly string _tmp;
 
-    /// <param name="dataDir">The data dir.</param>
-    /// <param name="clearTmp">True for the server, which owns tmp; false for commands running beside it.</param>
-    public FileSystemBlobStore(string dataDir, bool clearTmp = true)
+    public FileSystemBlobStore(string dataDir)
     {
         _blobs = Path.Combine(dataDir, "blobs");
-        _tmp = Path.Combine(dataDir, "tmp");
         Directory.CreateDirectory(_blobs);
-        if (clearTmp && Directory.Exists(_tmp)) Directory.Delete(_tmp, recursive: true);
-        Directory.CreateDirectory(_tmp);
     }
 
     public string Name => $"blobs (filesystem {_blobs})";
@@ -30,7 +24,7 @@ public sealed class FileSystemBlobStore : IBlobStore, IBlobInventory, IHealthPro
     {
         try
         {
-            var probe = Path.Combine(_tmp, ".ready-" + Guid.NewGuid().ToString("N"));
+            var probe = Path.Combine(_blobs, ".ready-" + Guid.NewGuid().ToString("N"));
             File.WriteAllBytes(probe, []);
             File.Delete(probe);
             return Task.FromResult<string?>(null);
@@ -86,38 +80,22 @@ public sealed class FileSystemBlobStore : IBlobStore, IBlobInventory, IHealthPro
         return Task.CompletedTask;
     }
 
-    public int RemoveOrphanSpoolFiles(TimeSpan olderThan) => SpoolFiles.RemoveOlderThan(_tmp, olderThan);
+    public Task<IBlobWriter> BeginWriteAsync(Digest digest, Spool spool, CancellationToken ct) =>
+        Task.FromResult<IBlobWriter>(new Writer(spool, PathOf(digest)));
 
-    public Task<IBlobWriter> BeginWriteAsync(Digest digest, CancellationToken ct) =>
-        Task.FromResult<IBlobWriter>(new Writer(Path.Combine(_tmp, $"{digest.Hex}.{Guid.NewGuid():N}"), PathOf(digest)));
-
-    private sealed class Writer(string tmpPath, string finalPath) : IBlobWriter
+    private sealed class Writer(Spool spool, string finalPath) : IBlobWriter
     {
-        private readonly FileStream _file = new(tmpPath, new FileStreamOptions
+        public ValueTask SpoolGrewAsync(CancellationToken ct) => ValueTask.CompletedTask;
+
+        public Task CommitAsync(CancellationToken ct)
         {
-            Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.ReadWrite | FileShare.Delete,
-            BufferSize = 0, Options = FileOptions.Asynchronous,
-        });
-        private bool _committed;
-
-        public string LocalPath => tmpPath;
-
-        public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken ct) => _file.WriteAsync(data, ct);
-
-        public async Task CommitAsync(CancellationToken ct)
-        {
-            await _file.FlushAsync(ct);
-            _file.Flush(flushToDisk: true);
+            spool.FlushToDisk();
             Directory.CreateDirectory(Path.GetDirectoryName(finalPath)!);
             // Same content under the same name: a concurrent writer's identical file may be replaced.
-            File.Move(tmpPath, finalPath, overwrite: true);
-            _committed = true;
+            File.Move(spool.Path, finalPath, overwrite: true);
+            return Task.CompletedTask;
         }
 
-        public async ValueTask DisposeAsync()
-        {
-            await _file.DisposeAsync();
-            if (!_committed) File.Delete(tmpPath);
-        }
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the spool's owner removes an uncommitted spool
     }
 }

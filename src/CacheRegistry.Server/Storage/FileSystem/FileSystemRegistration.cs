@@ -3,6 +3,6 @@ namespace CacheRegistry.Server.Storage.FileSystem;
 public static class FileSystemRegistration
 {
     /// <summary>Blobs as files under the data dir (the embedded default).</summary>
-    public static IServiceCollection AddFileSystemBlobs(this IServiceCollection services, RegistryOptions options, bool server) =>
-        services.AddStore(_ => new FileSystemBlobStore(options.DataDir, clearTmp: server));
+    public static IServiceCollection AddFileSystemBlobs(this IServiceCollection services, RegistryOptions options) =>
+        services.AddStore(_ => new FileSystemBlobStore(options.DataDir));
 }

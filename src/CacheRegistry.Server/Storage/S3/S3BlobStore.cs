@@ -9,24 +9,20 @@ namespace CacheRegistry.Server.Storage.S3;
 
 /// <summary>
 /// Blobs in an S3-compatible bucket under <c>&lt;prefix&gt;blobs/&lt;algorithm&gt;/&lt;first two hex&gt;/&lt;hex&gt;</c>.
-/// A write lands in a local spool file and goes up as a multipart upload fed from that file while
-/// the fill runs; it is completed only on commit (after the digest matched) and aborted otherwise.
+/// A blob goes up as a multipart upload fed from its spool while the fill runs; it is completed only
+/// on commit (after the digest matched) and aborted otherwise.
 /// </summary>
 public sealed partial class S3BlobStore : IBlobStore, IBlobInventory, IBlobRedirector, IHealthProbe, IDisposable
 {
     private readonly IAmazonS3 _s3;
     private readonly S3Options _options;
-    private readonly string _spoolDir;
     private readonly ILogger<S3BlobStore> _log;
 
-    public S3BlobStore(S3Options options, string dataDir, ILogger<S3BlobStore> log, bool clearSpool = true)
+    public S3BlobStore(S3Options options, ILogger<S3BlobStore> log)
     {
         if (string.IsNullOrWhiteSpace(options.Bucket)) throw new InvalidOperationException("invalid configuration: Registry:Storage:S3:Bucket is required when Registry:Storage:Kind is S3");
         _options = options;
         _log = log;
-        _spoolDir = Path.Combine(dataDir, "spool");
-        if (clearSpool && Directory.Exists(_spoolDir)) Directory.Delete(_spoolDir, recursive: true);
-        Directory.CreateDirectory(_spoolDir);
         _s3 = CreateClient(options);
     }
 
@@ -149,10 +145,8 @@ public sealed partial class S3BlobStore : IBlobStore, IBlobInventory, IBlobRedir
         }
     }
 
-    public int RemoveOrphanSpoolFiles(TimeSpan olderThan) => SpoolFiles.RemoveOlderThan(_spoolDir, olderThan);
-
-    public Task<IBlobWriter> BeginWriteAsync(Digest digest, CancellationToken ct) =>
-        Task.FromResult<IBlobWriter>(new S3BlobWriter(_s3, _options, KeyOf(digest), Path.Combine(_spoolDir, $"{digest.Hex}.{Guid.NewGuid():N}"), _log));
+    public Task<IBlobWriter> BeginWriteAsync(Digest digest, Spool spool, CancellationToken ct) =>
+        Task.FromResult<IBlobWriter>(new S3BlobWriter(_s3, _options, KeyOf(digest), spool, _log));
 
     public async Task<string?> CheckAsync(CancellationToken ct)
     {

@@ -5,37 +5,27 @@ using CacheRegistry.Storage;
 namespace CacheRegistry.Server.Storage.S3;
 
 /// <summary>
-/// Writes to a local spool file (which the fill's readers follow) and uploads it to S3 part by
-/// part from that file as it grows, so memory stays flat whatever the blob size. Small blobs go up
-/// with one PUT at commit. Nothing is visible in the bucket before <see cref="CommitAsync"/>.
+/// Uploads a blob to S3 part by part from its spool as the spool grows, so memory stays flat
+/// whatever the blob size. Small blobs go up with one PUT at commit. Nothing is visible in the
+/// bucket before <see cref="CommitAsync"/>.
 /// </summary>
-internal sealed class S3BlobWriter(IAmazonS3 s3, S3Options options, string key, string spoolPath, ILogger log) : IBlobWriter
+internal sealed class S3BlobWriter(IAmazonS3 s3, S3Options options, string key, Spool spool, ILogger log) : IBlobWriter
 {
     private const int MaxPartsInFlight = 2;
-    private readonly FileStream _spool = new(spoolPath, new FileStreamOptions
-    {
-        Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.ReadWrite | FileShare.Delete,
-        BufferSize = 0, Options = FileOptions.Asynchronous,
-    });
     private readonly Queue<Task<PartETag>> _inFlight = new();
     private readonly List<PartETag> _parts = [];
     private string? _uploadId;
-    private long _written;
     private long _uploaded;
     private bool _committed;
     // An S3 failure stops the upload but not the spool: the fill's readers still get every byte,
     // and the failure surfaces at commit, so the blob is served verified but not stored.
     private StoreUnavailableException? _failure;
 
-    public string LocalPath => spoolPath;
-
-    public async ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken ct)
+    public async ValueTask SpoolGrewAsync(CancellationToken ct)
     {
-        await _spool.WriteAsync(data, ct);
-        _written += data.Length;
         try
         {
-            while (_failure is null && _written - _uploaded >= options.PartSizeBytes)
+            while (_failure is null && spool.Length - _uploaded >= options.PartSizeBytes)
                 await StartPartAsync(options.PartSizeBytes, ct);
         }
         catch (StoreUnavailableException e)
@@ -51,7 +41,7 @@ internal sealed class S3BlobWriter(IAmazonS3 s3, S3Options options, string key, 
         {
             BucketName = options.Bucket, Key = key, UploadId = _uploadId,
             PartNumber = _parts.Count + _inFlight.Count + 1,
-            FilePath = spoolPath, FilePosition = _uploaded, PartSize = size,
+            FilePath = spool.Path, FilePosition = _uploaded, PartSize = size,
             UseChunkEncoding = false,
         };
         _uploaded += size;
@@ -79,15 +69,14 @@ internal sealed class S3BlobWriter(IAmazonS3 s3, S3Options options, string key, 
 
     public async Task CommitAsync(CancellationToken ct)
     {
-        await _spool.FlushAsync(ct);
         if (_failure is not null) throw _failure;
         if (_uploadId is null)
         {
-            await Guard(() => s3.PutObjectAsync(new PutObjectRequest { BucketName = options.Bucket, Key = key, FilePath = spoolPath, UseChunkEncoding = false }, ct));
+            await Guard(() => s3.PutObjectAsync(new PutObjectRequest { BucketName = options.Bucket, Key = key, FilePath = spool.Path, UseChunkEncoding = false }, ct));
         }
         else
         {
-            if (_written > _uploaded) await StartPartAsync(_written - _uploaded, ct);
+            if (spool.Length > _uploaded) await StartPartAsync(spool.Length - _uploaded, ct);
             while (_inFlight.Count > 0) _parts.Add(await _inFlight.Dequeue());
             await Guard(() => s3.CompleteMultipartUploadAsync(new CompleteMultipartUploadRequest
             {
@@ -100,21 +89,17 @@ internal sealed class S3BlobWriter(IAmazonS3 s3, S3Options options, string key, 
 
     public async ValueTask DisposeAsync()
     {
-        await _spool.DisposeAsync();
-        if (!_committed && _uploadId is not null)
+        if (_committed || _uploadId is null) return;
+        try
         {
-            try
-            {
-                while (_inFlight.Count > 0) await _inFlight.Dequeue().ContinueWith(_ => { }, TaskScheduler.Default);
-                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                await s3.AbortMultipartUploadAsync(options.Bucket, key, _uploadId, cts.Token);
-            }
-            catch (Exception e)
-            {
-                // Left for the stale-upload sweep at the next start.
-                log.LogWarning("s3: could not abort upload {UploadId} of {Key}: {Reason}", _uploadId, key, e.Message);
-            }
+            while (_inFlight.Count > 0) await _inFlight.Dequeue().ContinueWith(_ => { }, TaskScheduler.Default);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await s3.AbortMultipartUploadAsync(options.Bucket, key, _uploadId, cts.Token);
         }
-        File.Delete(spoolPath);
+        catch (Exception e)
+        {
+            // Left for the stale-upload sweep.
+            log.LogWarning("s3: could not abort upload {UploadId} of {Key}: {Reason}", _uploadId, key, e.Message);
+        }
     }
 }

@@ -3,9 +3,9 @@ namespace CacheRegistry.Server.Storage.S3;
 public static class S3Registration
 {
     /// <summary>Blobs in an S3-compatible bucket; the server also sweeps stale multipart uploads.</summary>
-    public static IServiceCollection AddS3Blobs(this IServiceCollection services, S3Options s3, RegistryOptions options, bool server)
+    public static IServiceCollection AddS3Blobs(this IServiceCollection services, S3Options s3, bool server)
     {
-        services.AddStore(sp => new S3BlobStore(s3, options.DataDir, sp.GetRequiredService<ILogger<S3BlobStore>>(), clearSpool: server));
+        services.AddStore(sp => new S3BlobStore(s3, sp.GetRequiredService<ILogger<S3BlobStore>>()));
         if (server) services.AddHostedService<S3UploadSweeper>();
         return services;
     }
