@@ -12,8 +12,8 @@ public sealed record ManifestResult(StoredManifest Manifest, CacheOutcome Outcom
 /// Manifests by digest (immutable: fetched once, kept) and tags (fresh for TagTtl, then
 /// revalidated with a HEAD under a deadline, stale served when the upstream fails).
 /// </summary>
-public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, ILedger ledger, RegistryOptions options, TimeProvider time,
-    ILogger<ManifestCache> log)
+public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, ILedger ledger, BackgroundWork work, RegistryOptions options,
+    TimeProvider time, ILogger<ManifestCache> log)
 {
     private readonly SingleFlight<string, ManifestResult> _flights = new();
 
@@ -24,7 +24,7 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
     {
         var local = await LoadAsync(digest, ct);
         if (local is not null && await IsLinkedAsync(repo, digest, ct)) return new ManifestResult(local, CacheOutcome.Hit);
-        return await _flights.RunAsync($"{repo.Key}@{digest}", () => FetchAsync(repo, digest.ToString(), CancellationToken.None), ct);
+        return await _flights.RunAsync($"{repo.Key}@{digest}", () => Owned(c => FetchAsync(repo, digest.ToString(), c)), ct);
     }
 
     private async Task<ManifestResult> GetByTagAsync(RepositoryRef repo, string tag, CancellationToken ct)
@@ -34,16 +34,24 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
             && await LoadAsync(record.Digest, ct) is { } fresh)
             return new ManifestResult(fresh, CacheOutcome.Hit);
 
-        return await _flights.RunAsync($"{repo.Key}:{tag}", () => record is null
-            ? FetchAsync(repo, tag, CancellationToken.None)
-            : RevalidateAsync(repo, tag, record), ct);
+        return await _flights.RunAsync($"{repo.Key}:{tag}", () => Owned(c => record is null
+            ? FetchAsync(repo, tag, c)
+            : RevalidateAsync(repo, tag, record, c)), ct);
     }
 
-    private async Task<ManifestResult> RevalidateAsync(RepositoryRef repo, string tag, TagRecord stale)
+    // A fetch shared by several requests belongs to none of them: it runs until its own bound or shutdown.
+    private async Task<ManifestResult> Owned(Func<CancellationToken, Task<ManifestResult>> fetch)
     {
-        var staleManifest = await LoadAsync(stale.Digest, CancellationToken.None);
-        if (staleManifest is null) return await FetchAsync(repo, tag, CancellationToken.None);
-        using var deadline = new CancellationTokenSource(options.RevalidateDeadline);
+        using var owner = work.Bounded(options.Timeouts.FirstByte + options.Timeouts.Idle);
+        return await fetch(owner.Token);
+    }
+
+    private async Task<ManifestResult> RevalidateAsync(RepositoryRef repo, string tag, TagRecord stale, CancellationToken ct)
+    {
+        var staleManifest = await LoadAsync(stale.Digest, ct);
+        if (staleManifest is null) return await FetchAsync(repo, tag, ct);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(options.RevalidateDeadline);
         try
         {
             using var head = await repo.Upstream.HeadManifestAsync(repo.Name, tag, deadline.Token);

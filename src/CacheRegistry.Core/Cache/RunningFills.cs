@@ -11,10 +11,10 @@ namespace CacheRegistry.Cache;
 /// not a request's, bounded by the fill timeout; shutdown gives running fills a grace period.
 /// </summary>
 public sealed partial class RunningFills(IBlobStore store, IMetadataStore metadata, IBlobIndex index, IFillLease lease, SpoolDirectory spools,
-    RegistryOptions options, TimeProvider time, ILogger<RunningFills> log) : IDisposable
+    BackgroundWork work, RegistryOptions options, TimeProvider time, ILogger<RunningFills> log)
 {
     private readonly ConcurrentDictionary<Digest, BlobFill> _active = new();
-    private readonly CancellationTokenSource _shutdown = new();
+    private readonly ProgressSignal _ended = new();
     private readonly FillContext _context = new(store, metadata, index, lease, options.Fill, spools, time, log);
 
     public int Count => _active.Count;
@@ -36,8 +36,7 @@ public sealed partial class RunningFills(IBlobStore store, IMetadataStore metada
 
     private async Task RunAsync(BlobFill fill)
     {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token);
-        cts.CancelAfter(options.Timeouts.Fill);
+        using var cts = work.Bounded(options.Timeouts.Fill);
         try
         {
             await fill.RunAsync(cts.Token);
@@ -50,19 +49,24 @@ public sealed partial class RunningFills(IBlobStore store, IMetadataStore metada
         finally
         {
             _active.TryRemove(new KeyValuePair<Digest, BlobFill>(fill.Digest, fill));
+            _ended.Pulse();
         }
     }
 
-    /// <summary>Waits for running fills up to <paramref name="grace"/>, then cancels what is left.</summary>
+    /// <summary>Waits for running fills up to <paramref name="grace"/>, then cancels what is left (and all other background work).</summary>
     public async Task DrainAsync(TimeSpan grace)
     {
-        var deadline = DateTime.UtcNow + grace;
-        while (!_active.IsEmpty && DateTime.UtcNow < deadline) await Task.Delay(100);
+        var deadline = time.GetUtcNow() + grace;
+        while (true)
+        {
+            var next = _ended.NextAsync();
+            var left = deadline - time.GetUtcNow();
+            if (_active.IsEmpty || left <= TimeSpan.Zero) break;
+            await next.WaitAsync(left, time).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
         if (!_active.IsEmpty) Log.CancellingFills(log, _active.Count);
-        await _shutdown.CancelAsync();
+        await work.StopAsync();
     }
-
-    public void Dispose() => _shutdown.Dispose();
 
     private static partial class Log
     {

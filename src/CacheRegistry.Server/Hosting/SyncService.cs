@@ -10,20 +10,20 @@ namespace CacheRegistry.Server.Hosting;
 /// pulled through this server every interval, so tags are revalidated and new layers fetched
 /// before anyone asks for them.
 /// </summary>
-public sealed class SyncService(RegistryOptions options, SelfAddress self, ILogger<SyncService> log) : BackgroundService
+public sealed class SyncService(RegistryOptions options, SelfAddress self, TimeProvider time, ILogger<SyncService> log) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (options.Sync.Count == 0) return;
         using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
         var due = options.Sync.Select(_ => DateTimeOffset.MinValue).ToArray();
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(10));
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(10), time);
         do
         {
             for (var i = 0; i < options.Sync.Count; i++)
             {
-                if (DateTimeOffset.UtcNow < due[i]) continue;
-                due[i] = DateTimeOffset.UtcNow + options.Sync[i].Interval;
+                if (time.GetUtcNow() < due[i]) continue;
+                due[i] = time.GetUtcNow() + options.Sync[i].Interval;
                 try
                 {
                     await SyncAsync(options.Sync[i], new Warmer(new ImageWalker(http, self.Get())), http, stoppingToken);

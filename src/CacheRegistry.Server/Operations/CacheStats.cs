@@ -4,7 +4,7 @@ using CacheRegistry.Cache;
 namespace CacheRegistry.Server.Operations;
 
 /// <summary>Per-upstream request and byte counters of this process, for /admin/stats.</summary>
-public sealed class CacheStats
+public sealed class CacheStats(TimeProvider time)
 {
     public sealed class Counters
     {
@@ -12,7 +12,7 @@ public sealed class CacheStats
     }
 
     private readonly ConcurrentDictionary<string, Counters> _byUpstream = new(StringComparer.Ordinal);
-    public DateTimeOffset Since { get; } = DateTimeOffset.UtcNow;
+    public DateTimeOffset Since { get; } = time.GetUtcNow();
 
     public void Record(string? upstream, CacheOutcome? outcome, long bytes)
     {

@@ -49,8 +49,9 @@ public sealed class BlobFillTests : IDisposable
         using var sqlite = new SqliteMetadataStore(_dir);
         var gated = new GatedLinks(sqlite);
         var options = new RegistryOptions { DataDir = _dir };
-        using var fills = new RunningFills(new FileSystemBlobStore(_dir), gated, sqlite, new LocalFillLease(), new SpoolDirectory(_dir, TimeProvider.System, clear: true),
-            options, TimeProvider.System, NullLogger<RunningFills>.Instance);
+        using var work = new BackgroundWork();
+        var fills = new RunningFills(new FileSystemBlobStore(_dir), gated, sqlite, new LocalFillLease(), new SpoolDirectory(_dir, TimeProvider.System, clear: true),
+            work, options, TimeProvider.System, NullLogger<RunningFills>.Instance);
 
         var (fill, _) = fills.GetOrStart(Stub.Repo(handler, TimeProvider.System), digest);
         await gated.Entered.Task; // renamed into place, not yet marked committed

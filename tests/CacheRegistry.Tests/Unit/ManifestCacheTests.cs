@@ -41,7 +41,7 @@ public sealed class ManifestCacheTests : IDisposable
     private (ManifestCache Cache, StubHandler Handler) Create()
     {
         var handler = new StubHandler(Upstream);
-        return (new ManifestCache(_store, new HotCache(_options), _store, _options, _time, NullLogger<ManifestCache>.Instance), handler);
+        return (new ManifestCache(_store, new HotCache(_options), _store, new BackgroundWork(), _options, _time, NullLogger<ManifestCache>.Instance), handler);
     }
 
     [Fact]

@@ -18,8 +18,11 @@ public sealed partial class S3BlobStore : IBlobStore, IBlobInventory, IBlobRedir
     private readonly S3Options _options;
     private readonly ILogger<S3BlobStore> _log;
 
-    public S3BlobStore(S3Options options, ILogger<S3BlobStore> log)
+    private readonly TimeProvider _time;
+
+    public S3BlobStore(S3Options options, ILogger<S3BlobStore> log, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         if (string.IsNullOrWhiteSpace(options.Bucket)) throw new InvalidOperationException("invalid configuration: Registry:Storage:S3:Bucket is required when Registry:Storage:Kind is S3");
         _options = options;
         _log = log;
@@ -104,7 +107,7 @@ public sealed partial class S3BlobStore : IBlobStore, IBlobInventory, IBlobRedir
         BucketName = _options.Bucket,
         Key = KeyOf(digest),
         Verb = HttpVerb.GET,
-        Expires = DateTime.UtcNow + _options.RedirectExpiry,
+        Expires = _time.GetUtcNow().UtcDateTime + _options.RedirectExpiry,
         Protocol = _options.ServiceUrl?.StartsWith("http://", StringComparison.OrdinalIgnoreCase) == true ? Protocol.HTTP : Protocol.HTTPS,
     });
 
@@ -178,7 +181,7 @@ public sealed partial class S3BlobStore : IBlobStore, IBlobInventory, IBlobRedir
         var listing = await _s3.ListMultipartUploadsAsync(new ListMultipartUploadsRequest { BucketName = _options.Bucket, Prefix = _options.Prefix + "blobs/" }, ct);
         foreach (var upload in listing.MultipartUploads ?? [])
         {
-            if (upload.Initiated is DateTime started && DateTime.UtcNow - started.ToUniversalTime() < olderThan) continue;
+            if (upload.Initiated is DateTime started && _time.GetUtcNow().UtcDateTime - started.ToUniversalTime() < olderThan) continue;
             await _s3.AbortMultipartUploadAsync(_options.Bucket, upload.Key, upload.UploadId, ct);
             aborted++;
         }

@@ -9,8 +9,11 @@ public sealed partial class SqliteMetadataStore : IMetadataStore, IBlobIndex, IM
 {
     private readonly string _connectionString;
 
-    public SqliteMetadataStore(string dataDir)
+    private readonly TimeProvider _time;
+
+    public SqliteMetadataStore(string dataDir, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         Directory.CreateDirectory(dataDir);
         _connectionString = new SqliteConnectionStringBuilder
         {
@@ -82,7 +85,7 @@ public sealed partial class SqliteMetadataStore : IMetadataStore, IBlobIndex, IM
         using var db = Open();
         using var cmd = Command(db, "INSERT OR IGNORE INTO manifests (digest, media_type, content, stored_at) VALUES ($d, $m, $c, $s)",
             ("$d", manifest.Digest.ToString()), ("$m", manifest.MediaType), ("$c", manifest.Content),
-            ("$s", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+            ("$s", _time.GetUtcNow().ToUnixTimeMilliseconds()));
         cmd.ExecuteNonQuery();
         return Task.CompletedTask;
     }

@@ -4,5 +4,5 @@ public static class SqliteRegistration
 {
     /// <summary>Tags, manifests, links, the blob index and the ledger in one SQLite file (the embedded default).</summary>
     public static IServiceCollection AddSqliteMetadata(this IServiceCollection services, RegistryOptions options) =>
-        services.AddStore(_ => new SqliteMetadataStore(options.DataDir));
+        services.AddStore(sp => new SqliteMetadataStore(options.DataDir, sp.GetRequiredService<TimeProvider>()));
 }
