@@ -40,6 +40,15 @@ public sealed class RegistryOptions
     /// <summary>Images kept fresh on a schedule.</summary>
     public List<SyncEntry> Sync { get; set; } = [];
 
+    /// <summary>
+    /// The largest blob the cache takes when neither a manifest nor the upstream gives its size
+    /// (<c>100GiB</c>); a blob whose size is known is cut at that size whatever this says.
+    /// </summary>
+    public string MaxBlobSize { get; set; } = "100GiB";
+
+    /// <summary><see cref="MaxBlobSize"/> in bytes (validated at start).</summary>
+    public long MaxBlobBytes => ByteSize.Parse(MaxBlobSize) ?? long.MaxValue;
+
     /// <summary>Manifests larger than this are refused (distribution uses 4 MiB too).</summary>
     public int MaxManifestBytes { get; set; } = 4 * 1024 * 1024;
 

@@ -5,41 +5,72 @@ using CacheRegistry.Upstream;
 
 namespace CacheRegistry.Cache;
 
-/// <summary>A blob ready to be streamed: its size (null if unknown) and how to read it from an offset.</summary>
-public sealed record BlobSource(long? Size, CacheOutcome Outcome, string? Endpoint, Func<long, CancellationToken, Task<Stream>> OpenAsync)
+/// <summary>
+/// A blob ready to be streamed: its size (null if unknown), and how to read <c>length</c> bytes
+/// (to the end when null) from an offset. Disposing lets go of what it holds (a fill's spool, an
+/// upstream response).
+/// </summary>
+public sealed class BlobSource(long? size, CacheOutcome outcome, string? endpoint, Func<long, long?, CancellationToken, Task<Stream>> open,
+    Action? release = null) : IDisposable
 {
+    public long? Size { get; } = size;
+    public CacheOutcome Outcome { get; } = outcome;
+    public string? Endpoint { get; } = endpoint;
     /// <summary>Where to send the client instead of streaming (presigned storage URL), when the store offers one.</summary>
     public string? RedirectUrl { get; init; }
+
+    public Task<Stream> OpenAsync(long offset, long? length, CancellationToken ct) => open(offset, length, ct);
+
+    public void Dispose() => release?.Invoke();
 }
 
 /// <summary>
-/// Serves blobs: from the store when committed, otherwise by joining or starting a fill. A blob is
-/// served for a repository only when that repository is linked to it (a manifest of it references
-/// it, or the upstream confirmed it).
+/// Serves blobs: from the store when committed, otherwise by joining or starting a fill, or
+/// straight from the upstream (verified) when the local disk cannot spool. A blob is served for a
+/// repository only when that repository is linked to it (a manifest of it references it, or the
+/// upstream confirmed it).
 /// </summary>
-public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, RunningFills fills, AccessTracker accesses)
+public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, RunningFills fills, SpoolDirectory spools, HotCache hot, AccessTracker accesses,
+    RegistryOptions options)
 {
     public async Task<BlobSource> OpenAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
     {
-        if (await store.TryGetSizeAsync(digest, ct) is long size)
+        var declared = hot.GetDeclaredSize(digest);
+        if (await store.TryGetSizeAsync(digest, declared, ct) is long size)
         {
             var endpoint = await EnsureLinkedAsync(repo, digest, ct);
             accesses.Touch(digest);
-            return new BlobSource(size, CacheOutcome.Hit, endpoint, (offset, c) => OpenStoredAsync(digest, offset, c))
+            return new BlobSource(size, CacheOutcome.Hit, endpoint, (offset, length, c) => OpenStoredAsync(digest, offset, length, c))
             {
                 RedirectUrl = (store as IBlobRedirector)?.RedirectUrl(digest),
             };
         }
-        var (fill, started) = fills.GetOrStart(repo, digest);
-        if (!started && fill.Repository.Key != repo.Key) await EnsureLinkedAsync(repo, digest, ct);
-        var total = await fill.Started.WaitAsync(ct);
-        return new BlobSource(total, started ? CacheOutcome.Miss : CacheOutcome.Joined, fill.Endpoint, fill.OpenReaderAsync);
+        if (spools.IsDown) return await PassThroughAsync(repo, digest, ct);
+        var (fill, started) = fills.GetOrStart(repo, digest, declared);
+        try
+        {
+            if (!started && fill.Repository.Key != repo.Key) await EnsureLinkedAsync(repo, digest, ct);
+            var total = await fill.Started.WaitAsync(ct);
+            return new BlobSource(total, started ? CacheOutcome.Miss : CacheOutcome.Joined, fill.Endpoint,
+                (offset, length, _) => Task.FromResult<Stream>(new FillReader(fill, offset, offset + length, (position, check, c) => PassThroughStreamAsync(repo, digest, total, position, offset + length, check, c))),
+                fill.Release);
+        }
+        catch (RegistryError) when (fill.SpoolFailed)
+        {
+            fill.Release();
+            return await PassThroughAsync(repo, digest, ct);
+        }
+        catch
+        {
+            fill.Release();
+            throw;
+        }
     }
 
     /// <summary>Size for HEAD: from the store, a running fill, or an upstream HEAD (nothing is downloaded).</summary>
     public async Task<(long? Size, CacheOutcome Outcome)> StatAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
     {
-        if (await store.TryGetSizeAsync(digest, ct) is long size)
+        if (await store.TryGetSizeAsync(digest, hot.GetDeclaredSize(digest), ct) is long size)
         {
             await EnsureLinkedAsync(repo, digest, ct);
             return (size, CacheOutcome.Hit);
@@ -50,8 +81,50 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, Running
         return (head.ContentLength, CacheOutcome.PassThrough);
     }
 
-    private async Task<Stream> OpenStoredAsync(Digest digest, long offset, CancellationToken ct) =>
-        await store.OpenReadAsync(digest, offset, null, ct) ?? throw RegistryError.BlobUnknown($"blob {digest} left the cache while being opened");
+    private async Task<Stream> OpenStoredAsync(Digest digest, long offset, long? length, CancellationToken ct) =>
+        await store.OpenReadAsync(digest, offset, length, ct) ?? throw RegistryError.BlobUnknown($"blob {digest} left the cache while being opened");
+
+    /// <summary>The blob straight from the upstream to this one client, verified on the way and stored nowhere.</summary>
+    private async Task<BlobSource> PassThroughAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
+    {
+        var response = await GetUpstreamAsync(repo, digest, ct);
+        var size = KnownSize(response, digest);
+        return new BlobSource(size, CacheOutcome.PassThrough, response.Endpoint.Authority,
+            async (offset, length, c) => new VerifiedUpstreamStream(response, await response.OpenBodyAsync(c), digest, size, offset, offset + (length ?? size - offset)),
+            response.Dispose);
+    }
+
+    /// <summary>For a fill's reader whose local disk failed: the blob from the upstream again, from <paramref name="position"/>.</summary>
+    private async Task<Stream> PassThroughStreamAsync(RepositoryRef repo, Digest digest, long? total, long position, long? end,
+        Func<long, ReadOnlyMemory<byte>, ValueTask>? checkSent, CancellationToken ct)
+    {
+        var response = await GetUpstreamAsync(repo, digest, ct);
+        try
+        {
+            var size = KnownSize(response, digest);
+            if (total is long t && t != size)
+                throw new RegistryError(502, "UNAVAILABLE", $"upstream endpoint {response.Endpoint.Authority} announced {size} bytes for {digest} after {t}");
+            return new VerifiedUpstreamStream(response, await response.OpenBodyAsync(ct), digest, size, position, end ?? size, checkSent);
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
+    }
+
+    private long KnownSize(UpstreamResponse response, Digest digest)
+    {
+        var declared = hot.GetDeclaredSize(digest);
+        var size = response.ContentLength ?? declared
+            ?? throw new RegistryError(502, "UNAVAILABLE", $"upstream endpoint {response.Endpoint.Authority} gave no size for {digest}, and the local disk cannot spool it; retry when the disk is back");
+        if ((declared is long d && d != size) || size > options.MaxBlobBytes)
+        {
+            response.Dispose();
+            throw new RegistryError(502, "UNAVAILABLE", $"upstream endpoint {response.Endpoint.Authority} announced {size} bytes for {digest}, which its manifest or Registry:MaxBlobSize does not allow");
+        }
+        return size;
+    }
 
     /// <returns>The upstream endpoint asked, when one was.</returns>
     private async Task<string?> EnsureLinkedAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
@@ -80,6 +153,18 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, Running
         try
         {
             return await repo.Upstream.HeadBlobAsync(repo.Name, digest, ct);
+        }
+        catch (UpstreamException e)
+        {
+            throw e.ToRegistryError("BLOB_UNKNOWN");
+        }
+    }
+
+    private static async Task<UpstreamResponse> GetUpstreamAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
+    {
+        try
+        {
+            return await repo.Upstream.GetBlobAsync(repo.Name, digest, 0, ct);
         }
         catch (UpstreamException e)
         {

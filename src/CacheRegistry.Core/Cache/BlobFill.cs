@@ -1,8 +1,6 @@
-using System.Buffers;
 using CacheRegistry.Oci;
 using CacheRegistry.Routing;
 using CacheRegistry.Storage;
-using CacheRegistry.Upstream;
 using Microsoft.Extensions.Logging;
 
 namespace CacheRegistry.Cache;
@@ -11,37 +9,46 @@ public enum FillState { Running, Committed, Failed }
 
 /// <summary>What a fill needs from its surroundings.</summary>
 public sealed record FillContext(IBlobStore Store, IMetadataStore Metadata, IBlobIndex Index, IFillLease Lease, FillOptions Options,
-    SpoolDirectory Spools, TimeProvider Time, ILogger Log);
+    SpoolDirectory Spools, long MaxBlobBytes, TimeProvider Time, ILogger Log);
 
 /// <summary>
 /// One upstream download of one blob, owned by the cache rather than by a request: it writes into
-/// its spool (which its readers follow and the store takes in), hashes as bytes land, resumes with Range when the
-/// upstream connection drops, and commits only when size and digest match. Any number of readers
-/// follow it from any offset at the upstream's pace. With the blob store down it still streams
-/// (and verifies) to its readers, without storing.
+/// its spool (which its readers follow and the store takes in), hashes as bytes land, resumes with
+/// Range when the upstream connection drops, and commits only when size and digest match. Any
+/// number of readers follow it from any offset at the upstream's pace. With the blob store down it
+/// still streams (and verifies) to its readers, without storing. Across replicas that share a blob
+/// store, a lease lets one of them download while the others wait for its commit.
 /// </summary>
-public sealed partial class BlobFill(RepositoryRef repository, Digest digest, FillContext context)
+public sealed partial class BlobFill(RepositoryRef repository, Digest digest, long? declaredSize, FillContext context)
 {
-    private const int ChunkSize = 64 * 1024;
     private readonly TaskCompletionSource<long?> _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _written;
+    private volatile bool _verified;
     private volatile FillState _state;
-    private string? _spoolPath;
+    private volatile string? _spoolPath;
+    private Spool? _spool;
+    // The fill holds its spool, and so does every reader until it has opened it: the last one to
+    // let go removes a spool that the store did not take.
+    private int _holds = 1;
 
     public RepositoryRef Repository { get; } = repository;
     public Digest Digest { get; } = digest;
     public ProgressSignal Progress { get; } = new();
     public FillState State => _state;
     public long Written => Interlocked.Read(ref _written);
+    /// <summary>Size and digest matched: readers may have their final byte. Set after the final <see cref="Written"/>.</summary>
+    public bool Verified => _verified;
+    public string? SpoolPath => _spoolPath;
     public Exception? Failure { get; private set; }
+    /// <summary>The fill failed because the local disk did (full, read-only, I/O error), not because of the upstream.</summary>
+    public bool SpoolFailed { get; private set; }
     /// <summary>The upstream endpoint that serves the bytes.</summary>
     public string? Endpoint { get; private set; }
     /// <summary>True when the blob came through but could not be stored (blob store down).</summary>
     public bool NotStored { get; private set; }
     /// <summary>Times the upstream connection was resumed.</summary>
     public int Resumes { get; private set; }
-    /// <summary>Completes with the blob size (null if the upstream gave none) once bytes are on their way.</summary>
+    /// <summary>Completes with the blob size (null if nobody gave one) once bytes are on their way.</summary>
     public Task<long?> Started => _started.Task;
 
     internal async Task RunAsync(CancellationToken ct)
@@ -49,40 +56,63 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, Fi
         try
         {
             var waitUntil = context.Time.GetUtcNow() + context.Options.LeaseWait;
+            string? waitingFor = null;
             while (true)
             {
-                if (await context.Store.TryGetSizeAsync(Digest, ct) is long stored)
+                if (await StoredSizeAsync(ct)) return;
+                var lease = await AcquireLeaseAsync(ct);
+                if (lease.Held is { } held)
                 {
-                    // Committed by a fill that just ended here or on another replica.
-                    _written = stored;
-                    _state = FillState.Committed;
-                    _started.TrySetResult(stored);
+                    await using (held)
+                    {
+                        // Another replica may have committed between the check above and the lease.
+                        if (!await StoredSizeAsync(ct)) await DownloadAsync(held, ct);
+                    }
                     return;
                 }
-                await using var lease = await AcquireLeaseAsync(ct);
-                if (lease is not null || context.Time.GetUtcNow() > waitUntil)
+                if (context.Time.GetUtcNow() > waitUntil)
                 {
-                    await DownloadAsync(ct);
+                    Log.WaitedTooLong(context.Log, Digest.ToString(), lease.Holder, context.Options.LeaseWait);
+                    await DownloadAsync(null, ct);
                     return;
                 }
-                await Task.Delay(context.Options.LeasePoll, ct); // another replica is downloading it
+                if (waitingFor != lease.Holder)
+                {
+                    waitingFor = lease.Holder;
+                    Log.WaitingForReplica(context.Log, Digest.ToString(), lease.Holder, context.Options.LeaseWait);
+                    await AnnounceSizeAsync(ct);
+                }
+                await Task.Delay(context.Options.LeasePoll, context.Time, ct);
             }
         }
         catch (Exception e)
         {
             Failure = e;
+            SpoolFailed = e is StoreUnavailableException s && s.Store == context.Spools.Name;
+            if (SpoolFailed) Log.SpoolFailed(context.Log, Digest.ToString(), e.Message);
             _state = FillState.Failed;
             _started.TrySetException(AsRegistryError(e));
             throw;
         }
         finally
         {
-            _finished.TrySetResult();
             Progress.Pulse();
+            Release();
         }
     }
 
-    private async Task<IAsyncDisposable?> AcquireLeaseAsync(CancellationToken ct)
+    /// <summary>True (and the fill is over) when the blob is already in the store, committed by a fill here or on another replica.</summary>
+    private async Task<bool> StoredSizeAsync(CancellationToken ct)
+    {
+        if (await context.Store.TryGetSizeAsync(Digest, declaredSize, ct) is not long stored) return false;
+        _written = stored;
+        _verified = true;
+        _state = FillState.Committed;
+        _started.TrySetResult(stored);
+        return true;
+    }
+
+    private async Task<FillLeaseResult> AcquireLeaseAsync(CancellationToken ct)
     {
         try
         {
@@ -92,39 +122,44 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, Fi
         {
             // Without the coordinator, a duplicate download beats no download.
             Log.LeaseUnavailable(context.Log, Digest.ToString(), e.Message);
-            return LocalFillLease.Granted;
+            return new FillLeaseResult(LocalFillLease.Granted, null);
         }
     }
 
-    private async Task DownloadAsync(CancellationToken ct)
+    /// <summary>
+    /// While another replica downloads, the waiting clients get their headers now rather than at
+    /// its commit: the size comes from the manifest or an upstream HEAD (free on Docker Hub).
+    /// </summary>
+    private async Task AnnounceSizeAsync(CancellationToken ct)
     {
-        await using var spool = context.Spools.Create(Digest);
-        _spoolPath = spool.Path;
-        IBlobWriter? writer = null;
+        if (_started.Task.IsCompleted) return;
+        if (declaredSize is long declared)
+        {
+            _started.TrySetResult(declared);
+            return;
+        }
         try
         {
-            writer = await context.Store.BeginWriteAsync(Digest, spool, ct);
+            using var head = await Repository.Upstream.HeadBlobAsync(Repository.Name, Digest, ct);
+            if (head.ContentLength is long size) _started.TrySetResult(size);
         }
-        catch (StoreUnavailableException e)
+        catch (Upstream.UpstreamException)
         {
-            NotStored = true;
-            Log.StreamingWithoutStore(context.Log, Digest.ToString(), e.Message);
+            // The headers then wait for the other replica's commit.
         }
-        await using var _ = writer;
-
-        using var hasher = Digest.CreateHasher();
-        var expected = await CopyWithResumeAsync(spool, writer, hasher, ct);
-        var where = $"upstream {Repository.Upstream.Name} endpoint {Endpoint}";
-        if (expected is long size && _written != size)
-            throw new UpstreamException(UpstreamFailure.Corrupt, $"{where} ended {Digest} after {_written} of {size} bytes");
-        if (!Digest.Matches(hasher.GetHashAndReset()))
-            throw new UpstreamException(UpstreamFailure.Corrupt, $"{where} sent bytes that do not hash to {Digest}; discarded");
-        if (writer is not null) await CommitAsync(writer, ct);
-        _state = FillState.Committed;
     }
 
-    private async Task CommitAsync(IBlobWriter writer, CancellationToken ct)
+    private async Task CommitAsync(IBlobWriter writer, IHeldLease? lease, CancellationToken ct)
     {
+        if (lease is not null && !await StillHeldAsync(lease, ct))
+        {
+            if (await context.Store.TryGetSizeAsync(Digest, declaredSize, ct) is not null)
+            {
+                Log.LostLeaseDiscarded(context.Log, Digest.ToString());
+                return; // the other replica's copy is the same verified content
+            }
+            Log.LostLeaseCommitting(context.Log, Digest.ToString());
+        }
         try
         {
             await writer.CommitAsync(ct);
@@ -147,103 +182,45 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, Fi
         }
     }
 
-    /// <summary>Copies the upstream body into the writer and spool, resuming from the received offset when the connection drops.</summary>
-    /// <returns>The size the upstream announced, if it did.</returns>
-    private async Task<long?> CopyWithResumeAsync(Spool spool, IBlobWriter? writer, System.Security.Cryptography.IncrementalHash hasher, CancellationToken ct)
+    private static async Task<bool> StillHeldAsync(IHeldLease lease, CancellationToken ct)
     {
-        long? expected = null;
-        var buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
-        var backoff = context.Options.ResumeBackoff;
         try
         {
-            while (true)
-            {
-                UpstreamResponse? response = null;
-                try
-                {
-                    response = await Repository.Upstream.GetBlobAsync(Repository.Name, Digest, _written, ct);
-                    Endpoint = response.Endpoint.Authority;
-                    expected ??= response.ContentLength;
-                    _started.TrySetResult(expected);
-                    await using var body = await response.OpenBodyAsync(ct);
-                    // A resumed request answered 200 (Range ignored) repeats bytes we hold: drop them.
-                    var skip = _written > 0 && !response.IsPartial ? _written : 0;
-                    int n;
-                    while ((n = await body.ReadAsync(buffer.AsMemory(0, ChunkSize), ct)) > 0)
-                    {
-                        var chunk = buffer.AsMemory(0, n);
-                        if (skip > 0)
-                        {
-                            var dropped = (int)Math.Min(skip, n);
-                            skip -= dropped;
-                            chunk = chunk[dropped..];
-                            if (chunk.IsEmpty) continue;
-                        }
-                        if (expected is long max && _written + chunk.Length > max)
-                            throw new UpstreamException(UpstreamFailure.Corrupt, $"upstream {Repository.Upstream.Name} endpoint {Endpoint} sent more than the {max} bytes it announced for {Digest}");
-                        hasher.AppendData(chunk.Span);
-                        await spool.AppendAsync(chunk, ct);
-                        if (writer is not null) await writer.SpoolGrewAsync(ct);
-                        Interlocked.Add(ref _written, chunk.Length);
-                        Progress.Pulse();
-                    }
-                    if (expected is null || _written >= expected) return expected;
-                    throw new IOException($"upstream body ended after {_written} of {expected} bytes");
-                }
-                catch (Exception e) when (IsResumable(e) && !ct.IsCancellationRequested && Resumes < context.Options.ResumeAttempts
-                                          && (_written > 0 || e is not UpstreamException))
-                {
-                    Resumes++;
-                    Log.Resuming(context.Log, Digest.ToString(), _written, Resumes, context.Options.ResumeAttempts, e.Message);
-                    await Task.Delay(backoff, ct);
-                    backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
-                }
-                finally
-                {
-                    response?.Dispose();
-                }
-            }
+            return await lease.IsStillHeldAsync(ct);
         }
-        finally
+        catch (StoreUnavailableException)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            return true; // nobody can have taken it over while the coordinator is away
         }
     }
 
-    private static bool IsResumable(Exception e) => e switch
+    /// <summary>Takes a hold on the spool for a reader; false once the fill and all its readers let go.</summary>
+    internal bool TryHold()
     {
-        UpstreamException u => u.Failure is UpstreamFailure.Unavailable or UpstreamFailure.Timeout or UpstreamFailure.BadResponse or UpstreamFailure.RateLimited,
-        IOException or HttpRequestException or TimeoutException => true,
-        _ => false,
-    };
-
-    /// <summary>A stream of the blob from <paramref name="offset"/>: from the spool while it grows, from the store once committed.</summary>
-    public async Task<Stream> OpenReaderAsync(long offset, CancellationToken ct)
-    {
-        if (_state == FillState.Committed && !NotStored) return await OpenCommittedAsync(offset, ct);
-        try
+        var holds = Volatile.Read(ref _holds);
+        while (holds > 0)
         {
-            var handle = File.OpenHandle(_spoolPath!, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.Asynchronous);
-            return new FillReader(this, handle, offset);
+            var seen = Interlocked.CompareExchange(ref _holds, holds + 1, holds);
+            if (seen == holds) return true;
+            holds = seen;
         }
-        catch (FileNotFoundException)
-        {
-            // The spool was renamed into place (commit) or removed (failure) between the state check
-            // and the open: the fill's outcome is moments away.
-            await _finished.Task.WaitAsync(ct);
-            if (_state == FillState.Committed && !NotStored) return await OpenCommittedAsync(offset, ct);
-            throw Failure is null ? new IOException($"blob {Digest} is no longer available") : AsRegistryError(Failure);
-        }
+        return false;
     }
 
-    private async Task<Stream> OpenCommittedAsync(long offset, CancellationToken ct) =>
-        await context.Store.OpenReadAsync(Digest, offset, null, ct)
+    internal void Release()
+    {
+        if (Interlocked.Decrement(ref _holds) == 0) _spool?.Delete();
+    }
+
+    /// <summary>The committed blob from the store, from <paramref name="offset"/>.</summary>
+    internal async Task<Stream> OpenCommittedAsync(long offset, long? length, CancellationToken ct) =>
+        await context.Store.OpenReadAsync(Digest, offset, length, ct)
         ?? throw new IOException($"blob {Digest} was committed but is no longer in storage");
 
     internal static RegistryError AsRegistryError(Exception e) => e switch
     {
         RegistryError r => r,
-        UpstreamException u => u.ToRegistryError("BLOB_UNKNOWN"),
+        Upstream.UpstreamException u => u.ToRegistryError("BLOB_UNKNOWN"),
         StoreUnavailableException s => new RegistryError(503, "UNAVAILABLE", s.Message) { RetryAfterSeconds = 5 },
         OperationCanceledException => new RegistryError(503, "UNAVAILABLE", "the blob fill was cancelled (timeout or shutdown)"),
         _ => new RegistryError(500, "UNKNOWN", $"storing the blob failed: {e.Message}"),
@@ -259,5 +236,20 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, Fi
 
         [LoggerMessage(EventId = 312, Level = LogLevel.Warning, Message = "fill {Digest}: lease coordinator unavailable, downloading here: {Reason}")]
         public static partial void LeaseUnavailable(ILogger logger, string digest, string reason);
+
+        [LoggerMessage(EventId = 313, Level = LogLevel.Information, Message = "fill {Digest}: replica {Holder} is downloading it; waiting for its commit (at most {Wait})")]
+        public static partial void WaitingForReplica(ILogger logger, string digest, string? holder, TimeSpan wait);
+
+        [LoggerMessage(EventId = 314, Level = LogLevel.Warning, Message = "fill {Digest}: replica {Holder} did not commit within {Wait}; downloading here too")]
+        public static partial void WaitedTooLong(ILogger logger, string digest, string? holder, TimeSpan wait);
+
+        [LoggerMessage(EventId = 315, Level = LogLevel.Warning, Message = "fill {Digest}: this replica lost its lease and another one committed the blob; this verified copy is not uploaded again")]
+        public static partial void LostLeaseDiscarded(ILogger logger, string digest);
+
+        [LoggerMessage(EventId = 316, Level = LogLevel.Warning, Message = "fill {Digest}: this replica lost its lease but the blob is not stored yet; committing this verified copy")]
+        public static partial void LostLeaseCommitting(ILogger logger, string digest);
+
+        [LoggerMessage(EventId = 317, Level = LogLevel.Warning, Message = "fill {Digest}: the local disk failed ({Reason}); its readers go on straight from the upstream")]
+        public static partial void SpoolFailed(ILogger logger, string digest, string reason);
     }
 }

@@ -26,6 +26,14 @@ public sealed class HotCache(RegistryOptions options) : IDisposable
     public void SetLinked(string repository, Digest digest) =>
         _cache.Set(("l", repository, digest), Linked, new MemoryCacheEntryOptions { Size = 150 + repository.Length });
 
+    /// <summary>
+    /// The size a manifest declares for a blob: a fill stops there, and replicas waiting for another
+    /// one's fill can answer with headers at once. Clients fetch the manifest before its blobs.
+    /// </summary>
+    public long? GetDeclaredSize(Digest digest) => _cache.TryGetValue(("s", digest), out long size) ? size : null;
+    public void SetDeclaredSize(Digest digest, long size) =>
+        _cache.Set(("s", digest), size, new MemoryCacheEntryOptions { Size = 120 });
+
     /// <summary>Forgets everything (after a purge), so the next request reads the store.</summary>
     public void Clear() => _cache.Clear();
 

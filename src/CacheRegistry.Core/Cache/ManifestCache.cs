@@ -93,6 +93,7 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
 
             hot.SetManifest(manifest);
             hot.SetLinked(repo.Key, digest);
+            RememberSizes(document);
             var stored = await TryStoreAsync(async () =>
             {
                 var known = await store.GetManifestAsync(digest, CancellationToken.None) is not null;
@@ -133,8 +134,17 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
     {
         if (hot.GetManifest(digest) is { } m) return m;
         m = await TryReadAsync(() => store.GetManifestAsync(digest, ct));
-        if (m is not null) hot.SetManifest(m);
+        if (m is null) return null;
+        hot.SetManifest(m);
+        RememberSizes(ManifestDocument.TryParse(m.Content));
         return m;
+    }
+
+    // Blob fills stop at the size the manifest declares, and waiting replicas answer with it.
+    private void RememberSizes(ManifestDocument? document)
+    {
+        foreach (var blob in document?.ImageBlobs ?? [])
+            if (blob.Size >= 0) hot.SetDeclaredSize(blob.Digest, blob.Size);
     }
 
     private async Task<bool> IsLinkedAsync(RepositoryRef repo, Digest digest, CancellationToken ct)

@@ -7,25 +7,35 @@ using Microsoft.Extensions.Logging;
 namespace CacheRegistry.Cache;
 
 /// <summary>
-/// The fills running in this process, one per digest. A fill runs under this registry's token,
-/// not a request's, bounded by the fill timeout; shutdown gives running fills a grace period.
+/// The fills running in this process, one per digest. A fill runs under the background-work
+/// owner, not a request, bounded by the fill timeout; shutdown gives running fills a grace period.
 /// </summary>
 public sealed partial class RunningFills(IBlobStore store, IMetadataStore metadata, IBlobIndex index, IFillLease lease, SpoolDirectory spools,
     BackgroundWork work, RegistryOptions options, TimeProvider time, ILogger<RunningFills> log)
 {
     private readonly ConcurrentDictionary<Digest, BlobFill> _active = new();
     private readonly ProgressSignal _ended = new();
-    private readonly FillContext _context = new(store, metadata, index, lease, options.Fill, spools, time, log);
+    private readonly FillContext _context = new(store, metadata, index, lease, options.Fill, spools, options.MaxBlobBytes, time, log);
 
     public int Count => _active.Count;
 
-    /// <summary>The running fill for the digest, or a new one started for <paramref name="repository"/>.</summary>
-    public (BlobFill Fill, bool Started) GetOrStart(RepositoryRef repository, Digest digest)
+    /// <summary>
+    /// The running fill for the digest, or a new one started for <paramref name="repository"/>,
+    /// with a hold on its spool that the caller must <see cref="BlobFill.Release"/>.
+    /// </summary>
+    /// <param name="declaredSize">The size a manifest declares for the blob, when one is known.</param>
+    public (BlobFill Fill, bool Started) GetOrStart(RepositoryRef repository, Digest digest, long? declaredSize)
     {
         while (true)
         {
-            if (_active.TryGetValue(digest, out var running)) return (running, false);
-            var fill = new BlobFill(repository, digest, _context);
+            if (_active.TryGetValue(digest, out var running))
+            {
+                if (running.TryHold()) return (running, false);
+                _active.TryRemove(new KeyValuePair<Digest, BlobFill>(digest, running)); // over, and its spool gone
+                continue;
+            }
+            var fill = new BlobFill(repository, digest, declaredSize, _context);
+            fill.TryHold();
             if (!_active.TryAdd(digest, fill)) continue;
             _ = Task.Run(() => RunAsync(fill));
             return (fill, true);

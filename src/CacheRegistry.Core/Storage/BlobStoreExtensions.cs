@@ -2,12 +2,18 @@ namespace CacheRegistry.Storage;
 
 public static class BlobStoreExtensions
 {
-    /// <summary>The stored size; null when the blob is not stored or the blob store is down (callers then stream without storing).</summary>
-    public static async Task<long?> TryGetSizeAsync(this IBlobStore store, Oci.Digest digest, CancellationToken ct)
+    /// <summary>
+    /// The stored size; null when the blob is not stored, the blob store is down (callers then
+    /// stream without storing), or the stored size is not the <paramref name="declaredSize"/> a
+    /// manifest gives (an object still being completed by a store whose multipart completion is
+    /// not atomic, or a damaged one: never served).
+    /// </summary>
+    public static async Task<long?> TryGetSizeAsync(this IBlobStore store, Oci.Digest digest, long? declaredSize, CancellationToken ct)
     {
         try
         {
-            return await store.GetSizeAsync(digest, ct);
+            var size = await store.GetSizeAsync(digest, ct);
+            return declaredSize is long declared && size is long stored && stored != declared ? null : size;
         }
         catch (StoreUnavailableException)
         {

@@ -5,16 +5,19 @@ namespace CacheRegistry.Storage;
 /// <summary>
 /// The one local file a blob is written to on its way into the store. Readers follow it while it
 /// grows; the blob store takes it at commit (the filesystem store renames it into place, the S3
-/// store uploads parts from it). Disposing closes it and removes it unless the store took it.
+/// store uploads parts from it). Disposing closes it and removes it unless the store took it; a
+/// fill whose readers may still open it closes it first and removes it after the last of them.
 /// </summary>
 public sealed class Spool : IAsyncDisposable
 {
     private readonly FileStream _file;
+    private readonly StoreCircuit _disk;
     private long _length;
 
-    internal Spool(string path)
+    internal Spool(string path, StoreCircuit disk)
     {
         Path = path;
+        _disk = disk;
         _file = new FileStream(path, new FileStreamOptions
         {
             Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.ReadWrite | FileShare.Delete,
@@ -27,18 +30,52 @@ public sealed class Spool : IAsyncDisposable
     /// <summary>Bytes written so far; readers may read this many.</summary>
     public long Length => Interlocked.Read(ref _length);
 
+    /// <summary>Appends bytes; a disk error is a <see cref="StoreUnavailableException"/> naming the local disk, never an upstream fault.</summary>
     public async ValueTask AppendAsync(ReadOnlyMemory<byte> data, CancellationToken ct)
     {
-        await _file.WriteAsync(data, ct);
+        try
+        {
+            await _file.WriteAsync(data, ct);
+        }
+        catch (Exception e) when (_disk.IsOutage(e))
+        {
+            throw _disk.Failed($"writing {Path}: {e.Message}", e);
+        }
         Interlocked.Add(ref _length, data.Length);
     }
 
     /// <summary>Makes every byte durable before the store publishes the blob.</summary>
-    public void FlushToDisk() => _file.Flush(flushToDisk: true);
+    public void FlushToDisk()
+    {
+        try
+        {
+            _file.Flush(flushToDisk: true);
+        }
+        catch (Exception e) when (_disk.IsOutage(e))
+        {
+            throw _disk.Failed($"syncing {Path}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Closes the file for writing; readers that opened it go on reading.</summary>
+    public async ValueTask CloseAsync()
+    {
+        try
+        {
+            await _file.DisposeAsync();
+        }
+        catch (IOException)
+        {
+            // A full disk may fail the last flush: those bytes were never handed to readers or the store.
+        }
+    }
+
+    /// <summary>Removes the file; nothing happens when the store renamed it into place.</summary>
+    public void Delete() => File.Delete(Path);
 
     public async ValueTask DisposeAsync()
     {
-        await _file.DisposeAsync();
-        File.Delete(Path); // nothing happens when the store renamed it into place
+        await CloseAsync();
+        Delete();
     }
 }

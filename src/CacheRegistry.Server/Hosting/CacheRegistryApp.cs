@@ -3,6 +3,7 @@ using CacheRegistry.Routing;
 using CacheRegistry.Server.Http;
 using CacheRegistry.Server.Storage;
 using CacheRegistry.Server.Operations;
+using CacheRegistry.Storage;
 using CacheRegistry.Upstream;
 using Microsoft.Extensions.Logging.Console;
 
@@ -62,6 +63,7 @@ public static class CacheRegistryApp
         services.AddSingleton(options);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<BackgroundWork>();
+        services.AddSingleton(sp => StoreHealth.From(options.Timeouts, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<UpstreamSet>();
         services.AddSingleton<UpstreamRouter>();
         services.AddSingleton<HotCache>();

@@ -99,7 +99,7 @@ public sealed class RegistryHandler(UpstreamRouter router, ManifestCache manifes
             return;
         }
 
-        var source = await blobs.OpenAsync(repo, digest, ctx.RequestAborted);
+        using var source = await blobs.OpenAsync(repo, digest, ctx.RequestAborted);
         outcome.Cache = source.Outcome;
         outcome.Endpoint = source.Endpoint;
         if (source.RedirectUrl is { } redirect)
@@ -109,16 +109,16 @@ public sealed class RegistryHandler(UpstreamRouter router, ManifestCache manifes
             return;
         }
         long start = 0;
-        long? length = source.Size;
+        long? length = null;
         if (source.Size is long total && ByteRange.Parse(rangeHeader, total) is { } range)
         {
             response.StatusCode = StatusCodes.Status206PartialContent;
             response.Headers.ContentRange = $"bytes {range.Start}-{range.End}/{total}";
             (start, length) = (range.Start, range.Length);
         }
-        response.ContentLength = length;
-        await using var stream = await source.OpenAsync(start, ctx.RequestAborted);
-        outcome.Bytes = await CopyAsync(stream, response.BodyWriter, length, ctx.RequestAborted);
+        response.ContentLength = length ?? source.Size;
+        await using var stream = await source.OpenAsync(start, length, ctx.RequestAborted);
+        outcome.Bytes = await CopyAsync(stream, response.BodyWriter, length ?? source.Size, ctx.RequestAborted);
     }
 
     /// <summary>

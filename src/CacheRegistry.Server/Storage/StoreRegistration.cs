@@ -29,7 +29,7 @@ public static class StoreRegistration
             default: throw new InvalidOperationException($"invalid configuration: Registry:Metadata:Kind = '{metadata.Kind}'; use Sqlite or Redis");
         }
         services.TryAddSingleton<IFillLease, LocalFillLease>();
-        services.AddSingleton(sp => new SpoolDirectory(options.DataDir, sp.GetRequiredService<TimeProvider>(), clear: server));
+        services.AddStore(sp => new SpoolDirectory(options.DataDir, sp.GetRequiredService<StoreHealth>(), clear: server));
     }
 
     /// <summary>

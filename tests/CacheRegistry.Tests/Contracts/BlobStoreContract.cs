@@ -17,7 +17,7 @@ public abstract class BlobStoreContract : IDisposable
     private readonly string _spoolRoot = Net.TempDir("spools");
     private readonly SpoolDirectory _spools;
 
-    protected BlobStoreContract() => _spools = new SpoolDirectory(_spoolRoot, TimeProvider.System, clear: true);
+    protected BlobStoreContract() => _spools = new SpoolDirectory(_spoolRoot, StoreHealth.Default, clear: true);
 
     protected abstract IBlobStore Store { get; }
 

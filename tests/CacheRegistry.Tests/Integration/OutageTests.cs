@@ -90,7 +90,8 @@ public sealed class OutageTests
 
         upstream.Fault = BlobFault.None;
         Assert.Equal(upstream.Layer, await http.GetByteArrayAsync(path));
-        Assert.True(File.Exists(BlobPath(cache, upstream.LayerDigest)));
+        // The client has every verified byte before the store commit ends.
+        await Net.WaitUntilAsync(() => Task.FromResult(File.Exists(BlobPath(cache, upstream.LayerDigest))), TimeSpan.FromSeconds(20), "committed blob");
     }
 
     [Fact]

@@ -40,6 +40,50 @@ public sealed class BlobFillTests : IDisposable
         public Task<bool> IsLinkedAsync(string repository, Digest digest, CancellationToken ct) => inner.IsLinkedAsync(repository, digest, ct);
     }
 
+    /// <summary>
+    /// A response body that streams as it is written (HttpContent of an in-memory handler would be
+    /// buffered whole): <paramref name="first"/>, then after <paramref name="gate"/> the rest, or a
+    /// cut connection when <paramref name="second"/> is null. Without Content-Length when asked.
+    /// </summary>
+    private static HttpContent Streamed(byte[] first, byte[]? second, Task gate, bool announceLength)
+    {
+        var pipe = new System.IO.Pipelines.Pipe();
+        _ = Task.Run(async () =>
+        {
+            await pipe.Writer.WriteAsync(first);
+            await gate;
+            if (second is null)
+            {
+                await pipe.Writer.CompleteAsync(new IOException("connection reset by peer"));
+                return;
+            }
+            await pipe.Writer.WriteAsync(second);
+            await pipe.Writer.CompleteAsync();
+        });
+        var content = new StreamContent(pipe.Reader.AsStream());
+        if (announceLength) content.Headers.ContentLength = first.Length + (second?.Length ?? 0);
+        return content;
+    }
+
+    private (RunningFills Fills, BackgroundWork Work) Fills(IMetadataStore? metadata = null, RegistryOptions? options = null)
+    {
+        var sqlite = new SqliteMetadataStore(_dir);
+        options ??= new RegistryOptions { DataDir = _dir, Fill = { ResumeBackoff = TimeSpan.FromMilliseconds(10) } };
+        var work = new BackgroundWork();
+        return (new RunningFills(new FileSystemBlobStore(_dir), metadata ?? sqlite, sqlite, new LocalFillLease(), new SpoolDirectory(_dir, StoreHealth.Default, clear: true),
+            work, options, TimeProvider.System, NullLogger<RunningFills>.Instance), work);
+    }
+
+    private static FillReader Reader(BlobFill fill, long offset = 0, long? end = null) =>
+        new(fill, offset, end, (_, _, _) => throw new InvalidOperationException("no pass-through expected"));
+
+    private static async Task<byte[]> ReadAllAsync(Stream reader)
+    {
+        using var copy = new MemoryStream();
+        await reader.CopyToAsync(copy);
+        return copy.ToArray();
+    }
+
     [Fact]
     public async Task A_reader_opening_between_rename_and_commit_reads_the_committed_blob()
     {
@@ -48,19 +92,92 @@ public sealed class BlobFillTests : IDisposable
         var handler = new StubHandler(_ => new HttpResponseMessage(HttpStatusCode.OK) { Content = new ByteArrayContent(content) });
         using var sqlite = new SqliteMetadataStore(_dir);
         var gated = new GatedLinks(sqlite);
-        var options = new RegistryOptions { DataDir = _dir };
-        using var work = new BackgroundWork();
-        var fills = new RunningFills(new FileSystemBlobStore(_dir), gated, sqlite, new LocalFillLease(), new SpoolDirectory(_dir, TimeProvider.System, clear: true),
-            work, options, TimeProvider.System, NullLogger<RunningFills>.Instance);
+        var (fills, work) = Fills(gated);
+        using var _ = work;
 
-        var (fill, _) = fills.GetOrStart(Stub.Repo(handler, TimeProvider.System), digest);
+        var (fill, _) = fills.GetOrStart(Stub.Repo(handler, TimeProvider.System), digest, null);
         await gated.Entered.Task; // renamed into place, not yet marked committed
-        var opening = fill.OpenReaderAsync(0, default);
+        await using var reader = Reader(fill);
+        var reading = ReadAllAsync(reader);
         gated.Gate.SetResult();
+        Assert.Equal(content, await reading);
+        fill.Release();
+    }
 
-        await using var reader = await opening;
-        using var copy = new MemoryStream();
-        await reader.CopyToAsync(copy);
-        Assert.Equal(content, copy.ToArray());
+    [Fact]
+    public async Task A_range_that_ends_before_the_blob_gets_its_last_byte_only_after_the_digest_matched()
+    {
+        var content = RandomNumberGenerator.GetBytes(200_000);
+        var digest = Digest.Sha256Of(content);
+        var corrupt = (byte[])content.Clone();
+        corrupt[150_000] ^= 0xFF;
+        var gate = new TaskCompletionSource();
+        var handler = new StubHandler(_ => new HttpResponseMessage(HttpStatusCode.OK)
+        {
+            Content = Streamed(corrupt[..100_000], corrupt[100_000..], gate.Task, announceLength: true),
+        });
+        var (fills, work) = Fills();
+        using var _ = work;
+        var (fill, _) = fills.GetOrStart(Stub.Repo(handler, TimeProvider.System), digest, null);
+        await fill.Started;
+
+        // The range lies wholly in the bytes that arrived: all but its last byte flow at once; the
+        // rest of the blob is let through only then, and does not hash to the digest.
+        await using var reader = Reader(fill, 1000, 2000);
+        var received = new MemoryStream();
+        var buffer = new byte[4096];
+        var failure = await Record.ExceptionAsync(async () =>
+        {
+            int n;
+            while ((n = await reader.ReadAsync(buffer)) > 0)
+            {
+                received.Write(buffer, 0, n);
+                if (received.Length >= 999) gate.TrySetResult();
+            }
+        }).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.IsAssignableFrom<IOException>(failure);
+        Assert.Equal(content[1000..1999], received.ToArray());
+        Assert.Equal(FillState.Failed, fill.State);
+        fill.Release();
+    }
+
+    [Fact]
+    public async Task A_chunked_first_response_resumed_with_206_takes_the_size_from_Content_Range()
+    {
+        var content = RandomNumberGenerator.GetBytes(300_000);
+        var digest = Digest.Sha256Of(content);
+        var handler = new StubHandler(request =>
+        {
+            if (request.Headers.Range is null) return new HttpResponseMessage(HttpStatusCode.OK) { Content = Streamed(content[..120_000], null, Task.CompletedTask, announceLength: false) };
+            var from = (int)request.Headers.Range.Ranges.Single().From!.Value;
+            var partial = new HttpResponseMessage(HttpStatusCode.PartialContent) { Content = new ByteArrayContent(content[from..]) };
+            partial.Content.Headers.ContentRange = new System.Net.Http.Headers.ContentRangeHeaderValue(from, content.Length - 1, content.Length);
+            return partial;
+        });
+        var (fills, work) = Fills();
+        using var _ = work;
+        var (fill, _) = fills.GetOrStart(Stub.Repo(handler, TimeProvider.System), digest, null);
+        await using var reader = Reader(fill);
+        Assert.Equal(content, await ReadAllAsync(reader));
+        Assert.Equal(1, fill.Resumes);
+        fill.Release();
+    }
+
+    [Fact]
+    public async Task A_blob_longer_than_its_manifest_declares_is_cut_at_that_size_and_nothing_is_kept()
+    {
+        var declared = RandomNumberGenerator.GetBytes(100_000);
+        var digest = Digest.Sha256Of(declared);
+        var endless = new byte[2_000_000]; // no Content-Length: only the manifest's size bounds it
+        var handler = new StubHandler(_ => new HttpResponseMessage(HttpStatusCode.OK) { Content = Streamed(endless, [], Task.CompletedTask, announceLength: false) });
+        var (fills, work) = Fills();
+        using var _ = work;
+        var (fill, _) = fills.GetOrStart(Stub.Repo(handler, TimeProvider.System), digest, declared.Length);
+        await using var reader = Reader(fill);
+        await Assert.ThrowsAnyAsync<IOException>(() => ReadAllAsync(reader));
+        Assert.Contains("more than the 100000 bytes", fill.Failure!.Message);
+        Assert.InRange(fill.Written, 0, declared.Length);
+        fill.Release();
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(_dir, "spool")));
     }
 }

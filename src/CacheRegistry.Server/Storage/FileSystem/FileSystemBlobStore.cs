@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using CacheRegistry.Oci;
 using CacheRegistry.Storage;
 
@@ -5,45 +6,46 @@ namespace CacheRegistry.Server.Storage.FileSystem;
 
 /// <summary>
 /// Blobs as files under <c>DataDir/blobs/&lt;algorithm&gt;/&lt;first two hex&gt;/&lt;hex&gt;</c>. A blob's
-/// spool (in <c>DataDir/spool</c>) is fsynced and renamed into place on commit, so a crash never
-/// leaves a partial blob visible.
+/// spool (in <c>DataDir/spool</c>) is fsynced and renamed into place on commit, and the directory
+/// fsynced after it, so a crash never leaves a partial blob visible nor loses a committed one.
+/// Disk errors (full, read-only, I/O) mark the store down like any other store outage.
 /// </summary>
 public sealed class FileSystemBlobStore : IBlobStore, IBlobInventory, IHealthProbe
 {
     private readonly string _blobs;
+    private readonly StoreCircuit _circuit;
 
-    public FileSystemBlobStore(string dataDir)
+    public FileSystemBlobStore(string dataDir, StoreHealth? health = null)
     {
         _blobs = Path.Combine(dataDir, "blobs");
         Directory.CreateDirectory(_blobs);
+        _circuit = new StoreCircuit(Name, _ => ProbeAsync(), _ => false, health ?? StoreHealth.Default);
     }
 
     public string Name => $"blobs (filesystem {_blobs})";
 
-    public Task<string?> CheckAsync(CancellationToken ct)
+    /// <summary>The directory whose file system holds the blobs, for free-space checks.</summary>
+    public string? Volume => _blobs;
+
+    public Task<string?> CheckAsync(CancellationToken ct) => _circuit.CheckAsync(ct);
+
+    private Task ProbeAsync()
     {
-        try
-        {
-            var probe = Path.Combine(_blobs, ".ready-" + Guid.NewGuid().ToString("N"));
-            File.WriteAllBytes(probe, []);
-            File.Delete(probe);
-            return Task.FromResult<string?>(null);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return Task.FromResult<string?>(e.Message);
-        }
+        var probe = Path.Combine(_blobs, ".ready-" + Guid.NewGuid().ToString("N"));
+        File.WriteAllBytes(probe, []);
+        File.Delete(probe);
+        return Task.CompletedTask;
     }
 
     public string PathOf(Digest digest) => Path.Combine(_blobs, digest.Algorithm, digest.Hex[..2], digest.Hex);
 
-    public Task<long?> GetSizeAsync(Digest digest, CancellationToken ct)
+    public Task<long?> GetSizeAsync(Digest digest, CancellationToken ct) => _circuit.Run(() =>
     {
         var info = new FileInfo(PathOf(digest));
-        return Task.FromResult(info.Exists ? info.Length : (long?)null);
-    }
+        return info.Exists ? info.Length : (long?)null;
+    });
 
-    public Task<Stream?> OpenReadAsync(Digest digest, long offset, long? length, CancellationToken ct)
+    public Task<Stream?> OpenReadAsync(Digest digest, long offset, long? length, CancellationToken ct) => _circuit.Run<Stream?>(() =>
     {
         try
         {
@@ -53,48 +55,69 @@ public sealed class FileSystemBlobStore : IBlobStore, IBlobInventory, IHealthPro
                 BufferSize = 0, Options = FileOptions.SequentialScan,
             });
             stream.Seek(offset, SeekOrigin.Begin);
-            return Task.FromResult<Stream?>(stream);
+            return stream;
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
-            return Task.FromResult<Stream?>(null);
+            return null;
         }
-    }
+    });
 
-    public async IAsyncEnumerable<(Digest Digest, long Size, DateTimeOffset Written)> ListAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    public async IAsyncEnumerable<(Digest Digest, long Size, DateTimeOffset Written)> ListAsync([EnumeratorCancellation] CancellationToken ct)
     {
-        foreach (var algorithmDir in Directory.EnumerateDirectories(_blobs))
-            foreach (var file in Directory.EnumerateFiles(algorithmDir, "*", SearchOption.AllDirectories))
-            {
-                ct.ThrowIfCancellationRequested();
-                var info = new FileInfo(file);
-                if (info.Exists && Digest.TryParse(Path.GetFileName(algorithmDir) + ":" + info.Name, out var digest))
-                    yield return (digest, info.Length, info.LastWriteTimeUtc);
-            }
-        await Task.CompletedTask;
+        foreach (var algorithmDir in await _circuit.Run(() => Directory.GetDirectories(_blobs)))
+            foreach (var prefixDir in await _circuit.Run(() => Directory.GetDirectories(algorithmDir)))
+                foreach (var (digest, size, written) in await _circuit.Run(() => Blobs(algorithmDir, prefixDir)))
+                {
+                    ct.ThrowIfCancellationRequested();
+                    yield return (digest, size, written);
+                }
     }
 
-    public Task DeleteAsync(Digest digest, CancellationToken ct)
+    private static List<(Digest, long, DateTimeOffset)> Blobs(string algorithmDir, string prefixDir)
     {
-        File.Delete(PathOf(digest));
-        return Task.CompletedTask;
+        var list = new List<(Digest, long, DateTimeOffset)>();
+        foreach (var file in Directory.EnumerateFiles(prefixDir))
+        {
+            var info = new FileInfo(file);
+            if (info.Exists && Digest.TryParse(Path.GetFileName(algorithmDir) + ":" + info.Name, out var digest))
+                list.Add((digest, info.Length, info.LastWriteTimeUtc));
+        }
+        return list;
     }
 
-    public Task<IBlobWriter> BeginWriteAsync(Digest digest, Spool spool, CancellationToken ct) =>
-        Task.FromResult<IBlobWriter>(new Writer(spool, PathOf(digest)));
+    public Task DeleteAsync(Digest digest, CancellationToken ct) => _circuit.Run(() =>
+    {
+        try
+        {
+            File.Delete(PathOf(digest));
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
+        return true;
+    });
 
-    private sealed class Writer(Spool spool, string finalPath) : IBlobWriter
+    public Task<IBlobWriter> BeginWriteAsync(Digest digest, Spool spool, CancellationToken ct)
+    {
+        _circuit.ThrowIfDown();
+        return Task.FromResult<IBlobWriter>(new Writer(spool, PathOf(digest), _circuit));
+    }
+
+    private sealed class Writer(Spool spool, string finalPath, StoreCircuit circuit) : IBlobWriter
     {
         public ValueTask SpoolGrewAsync(CancellationToken ct) => ValueTask.CompletedTask;
 
-        public Task CommitAsync(CancellationToken ct)
+        public Task CommitAsync(CancellationToken ct) => circuit.Run(() =>
         {
             spool.FlushToDisk();
-            Directory.CreateDirectory(Path.GetDirectoryName(finalPath)!);
+            var dir = Path.GetDirectoryName(finalPath)!;
+            Directory.CreateDirectory(dir);
             // Same content under the same name: a concurrent writer's identical file may be replaced.
             File.Move(spool.Path, finalPath, overwrite: true);
-            return Task.CompletedTask;
-        }
+            DirectorySync.Flush(dir); // the rename itself must survive a power loss
+            return true;
+        });
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the spool's owner removes an uncommitted spool
     }

@@ -1,8 +1,10 @@
+using CacheRegistry.Storage;
+
 namespace CacheRegistry.Server.Storage.FileSystem;
 
 public static class FileSystemRegistration
 {
     /// <summary>Blobs as files under the data dir (the embedded default).</summary>
     public static IServiceCollection AddFileSystemBlobs(this IServiceCollection services, RegistryOptions options) =>
-        services.AddStore(_ => new FileSystemBlobStore(options.DataDir));
+        services.AddStore(sp => new FileSystemBlobStore(options.DataDir, sp.GetRequiredService<StoreHealth>()));
 }

@@ -1,81 +1,94 @@
 using CacheRegistry.Cache;
 using CacheRegistry.Oci;
-using CacheRegistry.Storage;
 using StackExchange.Redis;
 
 namespace CacheRegistry.Server.Storage.Redis;
 
 /// <summary>
-/// A lease per digest in Redis (SET NX PX with this replica's id), renewed at a third of its
-/// lifetime while the fill runs and released at its end. If the holder dies the key expires and
-/// a waiting replica takes over.
+/// A lease per digest in Redis (SET NX PX with this replica's name), renewed at a third of its
+/// lifetime while the fill runs and released at its end. If the holder dies the key expires and a
+/// waiting replica takes over. A holder that paused past the lifetime finds out at commit
+/// (<see cref="IHeldLease.IsStillHeldAsync"/>) or at its next renewal, which logs the loss.
 /// </summary>
-public sealed class RedisFillLease(RedisMetadataStore redis, RegistryOptions options, ILogger<RedisFillLease> log) : IFillLease
+public sealed partial class RedisFillLease(RedisMetadataStore redis, RegistryOptions options, ILogger<RedisFillLease> log) : IFillLease
 {
     private readonly string _owner = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
 
-    public async Task<IAsyncDisposable?> TryAcquireAsync(Digest digest, CancellationToken ct)
+    public async Task<FillLeaseResult> TryAcquireAsync(Digest digest, CancellationToken ct)
     {
         var key = (RedisKey)(redis.KeyPrefix + "fill:" + digest);
         var ttl = options.Fill.LeaseTtl;
-        try
-        {
-            if (!await redis.Connection.GetDatabase().LockTakeAsync(key, _owner, ttl)) return null;
-        }
-        catch (Exception e) when (e is RedisException or TimeoutException)
-        {
-            throw new StoreUnavailableException(redis.Name, e.Message, e);
-        }
-        return new Held(redis.Connection.GetDatabase(), key, _owner, ttl, log);
+        var db = redis.Connection.GetDatabase();
+        if (await redis.Guard(() => db.LockTakeAsync(key, _owner, ttl))) return new FillLeaseResult(new Held(redis, key, _owner, ttl, log), null);
+        var holder = await redis.Guard(() => db.LockQueryAsync(key));
+        return new FillLeaseResult(null, holder.IsNull ? "another replica" : (string?)holder);
     }
 
-    private sealed class Held : IAsyncDisposable
+    private sealed class Held : IHeldLease
     {
-        private readonly IDatabase _db;
+        private readonly RedisMetadataStore _redis;
         private readonly RedisKey _key;
         private readonly string _owner;
+        private readonly ILogger _log;
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _renewal;
 
-        public Held(IDatabase db, RedisKey key, string owner, TimeSpan ttl, ILogger log)
+        public Held(RedisMetadataStore redis, RedisKey key, string owner, TimeSpan ttl, ILogger log)
         {
-            (_db, _key, _owner) = (db, key, owner);
-            _renewal = Task.Run(async () =>
+            (_redis, _key, _owner, _log) = (redis, key, owner, log);
+            _renewal = Task.Run(() => RenewAsync(ttl));
+        }
+
+        private IDatabase Db => _redis.Connection.GetDatabase();
+
+        private async Task RenewAsync(TimeSpan ttl)
+        {
+            using var timer = new PeriodicTimer(ttl / 3);
+            try
             {
-                using var timer = new PeriodicTimer(ttl / 3);
-                while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+                while (await timer.WaitForNextTickAsync(_stop.Token))
                 {
                     try
                     {
-                        if (!await _db.LockExtendAsync(_key, _owner, ttl)) log.LogWarning("fill lease {Key} was lost; another replica may download it too", (string?)_key);
+                        if (!await _redis.Guard(() => Db.LockExtendAsync(_key, _owner, ttl))) Log.Lost(_log, (string?)_key);
                     }
-                    catch (Exception e) when (e is RedisException or TimeoutException)
+                    catch (Exception e)
                     {
-                        log.LogWarning("fill lease {Key} could not be renewed: {Reason}", (string?)_key, e.Message);
+                        Log.NotRenewed(_log, (string?)_key, e.Message);
                     }
                 }
-            });
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _stop.CancelAsync();
-            try
-            {
-                await _renewal;
             }
             catch (OperationCanceledException)
             {
             }
+        }
+
+        public async Task<bool> IsStillHeldAsync(CancellationToken ct) =>
+            (string?)await _redis.Guard(() => Db.LockQueryAsync(_key)) == _owner;
+
+        /// <summary>Never throws: a committed fill must not be reported as failed because the coordinator went away.</summary>
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            await _renewal;
             try
             {
-                await _db.LockReleaseAsync(_key, _owner);
+                await _redis.Guard(() => Db.LockReleaseAsync(_key, _owner));
             }
-            catch (Exception e) when (e is RedisException or TimeoutException)
+            catch (Exception)
             {
                 // It expires on its own.
             }
             _stop.Dispose();
         }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 320, Level = LogLevel.Warning, Message = "fill lease {Key} was taken by another replica while this one held it (a pause longer than the lease)")]
+        public static partial void Lost(ILogger logger, string? key);
+
+        [LoggerMessage(EventId = 321, Level = LogLevel.Warning, Message = "fill lease {Key} could not be renewed: {Reason}")]
+        public static partial void NotRenewed(ILogger logger, string? key, string reason);
     }
 }

@@ -51,7 +51,7 @@ public sealed partial class RedisMetadataStore : IBlobIndex, IMetadataCatalog, I
 
     public async IAsyncEnumerable<StoredManifest> AllManifestsAsync([EnumeratorCancellation] CancellationToken ct)
     {
-        foreach (var key in ScanKeys("manifest:"))
+        foreach (var key in await ScanAsync("manifest:"))
         {
             ct.ThrowIfCancellationRequested();
             if (!Digest.TryParse(((string)key!)[(_prefix.Length + "manifest:".Length)..], out var digest)) continue;
@@ -59,8 +59,8 @@ public sealed partial class RedisMetadataStore : IBlobIndex, IMetadataCatalog, I
         }
     }
 
-    public Task<IReadOnlyList<string>> ListRepositoriesAsync(CancellationToken ct) => Guard(() =>
-        Task.FromResult((IReadOnlyList<string>)ScanKeys("tags:").Select(k => ((string)k!)[(_prefix.Length + "tags:".Length)..]).Order(StringComparer.Ordinal).ToList()));
+    public async Task<IReadOnlyList<string>> ListRepositoriesAsync(CancellationToken ct) =>
+        (await ScanAsync("tags:")).Select(k => ((string)k!)[(_prefix.Length + "tags:".Length)..]).Order(StringComparer.Ordinal).ToList();
 
     public Task DeleteTagAsync(string repository, string tag, CancellationToken ct) => Guard(() => Db.HashDeleteAsync(TagsKey(repository), tag));
 
@@ -87,17 +87,27 @@ public sealed partial class RedisMetadataStore : IBlobIndex, IMetadataCatalog, I
             .ToList();
     });
 
-    private IEnumerable<RedisKey> ScanKeys(string kind)
+    /// <summary>
+    /// Every key of a kind on every master. A master that is not connected makes the scan fail:
+    /// GC and eviction delete on the strength of a complete view, never of a partial one.
+    /// </summary>
+    private Task<List<RedisKey>> ScanAsync(string kind) => Guard(() => Task.Run(() =>
     {
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var endpoint in _redis.GetEndPoints())
+        var endpoints = _redis.GetEndPoints();
+        if (endpoints.Length == 0) throw new StoreUnavailableException(Name, "no Redis endpoint is known");
+        var keys = new HashSet<RedisKey>();
+        foreach (var endpoint in endpoints)
         {
             var server = _redis.GetServer(endpoint);
-            if (!server.IsConnected || server.IsSlave) continue;
-            foreach (var key in server.Keys(pattern: _prefix + kind + "*", pageSize: 500))
-                if (seen.Add(key!)) yield return key;
+            if (server.IsConnected && server.IsSlave) continue;
+            if (!server.IsConnected) throw new StoreUnavailableException(Name, $"node {endpoint} is not connected, so a scan of {kind} keys would be incomplete");
+            foreach (var key in server.Keys(pattern: _prefix + kind + "*", pageSize: 500)) keys.Add(key);
         }
-    }
+        return keys.ToList();
+    }), ScanTimeout);
+
+    // A scan pages through the whole keyspace; each page is bounded by the connection's sync timeout.
+    private static readonly TimeSpan ScanTimeout = TimeSpan.FromMinutes(10);
 
     private sealed record LedgerJson(long Time, string Upstream, string Repository, string? Tag, string Digest, string MediaType, long Size, string Endpoint);
 }

@@ -8,15 +8,17 @@ namespace CacheRegistry.Server.Storage.Redis;
 /// <summary>
 /// Tags, manifests and links in Redis, shared by every replica. Every operation touches one key,
 /// so Redis Cluster works as is. The connection is made in the background and remade after a
-/// loss; while Redis is unreachable, calls fail at once with a 503 naming it.
+/// loss. Every call goes through the store's circuit: a call Redis does not answer within the
+/// store deadline marks it down, and while it is down calls fail at once naming it.
 /// </summary>
 public sealed partial class RedisMetadataStore : IMetadataStore, IHealthProbe, IDisposable
 {
     private readonly ConnectionMultiplexer _redis;
     private readonly string _prefix;
     private readonly string _endpoints;
+    private readonly StoreCircuit _circuit;
 
-    public RedisMetadataStore(MetadataOptions options)
+    public RedisMetadataStore(MetadataOptions options, StoreHealth? health = null)
     {
         var config = ConfigurationOptions.Parse(options.Configuration);
         config.AbortOnConnectFail = false; // start and stay up without Redis; reconnect when it is back
@@ -26,6 +28,7 @@ public sealed partial class RedisMetadataStore : IMetadataStore, IHealthProbe, I
         _endpoints = string.Join(",", config.EndPoints.Select(e => e.ToString()));
         _redis = ConnectionMultiplexer.Connect(config);
         _prefix = options.KeyPrefix;
+        _circuit = new StoreCircuit(Name, _ => Db.PingAsync(), e => e is RedisException, health ?? StoreHealth.Default);
     }
 
     public string Name => $"metadata (redis {_endpoints})";
@@ -69,34 +72,14 @@ public sealed partial class RedisMetadataStore : IMetadataStore, IHealthProbe, I
     public Task<bool> IsLinkedAsync(string repository, Digest digest, CancellationToken ct) => Guard(() =>
         Db.SetContainsAsync(LinksKey(repository), digest.ToString()));
 
-    public async Task<string?> CheckAsync(CancellationToken ct)
-    {
-        try
-        {
-            await Db.PingAsync();
-            return null;
-        }
-        catch (Exception e) when (e is RedisException or TimeoutException)
-        {
-            return e.Message;
-        }
-    }
+    public Task<string?> CheckAsync(CancellationToken ct) => _circuit.CheckAsync(ct);
 
     /// <summary>The connection, for the blob-fill lease and other coordination between replicas.</summary>
     public IConnectionMultiplexer Connection => _redis;
     public string KeyPrefix => _prefix;
 
-    internal async Task<T> Guard<T>(Func<Task<T>> operation)
-    {
-        try
-        {
-            return await operation();
-        }
-        catch (Exception e) when (e is RedisException or TimeoutException)
-        {
-            throw new StoreUnavailableException($"metadata store (redis {_endpoints})", e.Message, e);
-        }
-    }
+    /// <summary>One Redis call under the store's deadline and circuit.</summary>
+    internal Task<T> Guard<T>(Func<Task<T>> operation, TimeSpan? timeout = null) => _circuit.RunAsync(_ => operation(), CancellationToken.None, timeout);
 
     internal Task Guard(Func<Task> operation) => Guard(async () =>
     {

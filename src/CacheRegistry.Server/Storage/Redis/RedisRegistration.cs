@@ -1,4 +1,5 @@
 using CacheRegistry.Cache;
+using CacheRegistry.Storage;
 
 namespace CacheRegistry.Server.Storage.Redis;
 
@@ -7,7 +8,7 @@ public static class RedisRegistration
     /// <summary>Metadata in Redis, shared by replicas, which also share one download per digest through a lease.</summary>
     public static IServiceCollection AddRedisMetadata(this IServiceCollection services, MetadataOptions metadata)
     {
-        services.AddStore(_ => new RedisMetadataStore(metadata));
+        services.AddStore(sp => new RedisMetadataStore(metadata, sp.GetRequiredService<StoreHealth>()));
         services.AddSingleton<IFillLease, RedisFillLease>();
         return services;
     }

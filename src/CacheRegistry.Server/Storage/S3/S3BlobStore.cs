@@ -17,16 +17,20 @@ public sealed partial class S3BlobStore : IBlobStore, IBlobInventory, IBlobRedir
     private readonly IAmazonS3 _s3;
     private readonly S3Options _options;
     private readonly ILogger<S3BlobStore> _log;
-
     private readonly TimeProvider _time;
+    private readonly StoreCircuit _circuit;
 
-    public S3BlobStore(S3Options options, ILogger<S3BlobStore> log, TimeProvider? time = null)
+    public S3BlobStore(S3Options options, ILogger<S3BlobStore> log, StoreHealth? health = null)
     {
-        _time = time ?? TimeProvider.System;
         if (string.IsNullOrWhiteSpace(options.Bucket)) throw new InvalidOperationException("invalid configuration: Registry:Storage:S3:Bucket is required when Registry:Storage:Kind is S3");
+        health ??= StoreHealth.Default;
         _options = options;
         _log = log;
+        _time = health.Time;
         _s3 = CreateClient(options);
+        // A GET of a key that does not exist: NoSuchKey proves reach, credentials and bucket
+        // without listing, which some S3-compatible services do slowly or badly.
+        _circuit = new StoreCircuit(Name, ProbeAsync, e => e is AmazonServiceException, health);
     }
 
     public string Name => $"blobs (s3 {_options.ServiceUrl ?? "aws"}/{_options.Bucket})";
@@ -62,42 +66,33 @@ public sealed partial class S3BlobStore : IBlobStore, IBlobInventory, IBlobRedir
 
     private string KeyOf(Digest digest) => $"{_options.Prefix}blobs/{digest.Algorithm}/{digest.Hex[..2]}/{digest.Hex}";
 
-    public async Task<long?> GetSizeAsync(Digest digest, CancellationToken ct)
+    public Task<long?> GetSizeAsync(Digest digest, CancellationToken ct) => _circuit.RunAsync<long?>(async c =>
     {
         try
         {
-            var head = await _s3.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = _options.Bucket, Key = KeyOf(digest) }, ct);
-            return head.ContentLength;
+            return (await _s3.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = _options.Bucket, Key = KeyOf(digest) }, c)).ContentLength;
         }
         catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
         {
             return null;
         }
-        catch (Exception e) when (e is AmazonServiceException or HttpRequestException or IOException or TaskCanceledException && !ct.IsCancellationRequested)
-        {
-            throw Unavailable(e);
-        }
-    }
+    }, ct);
 
-    public async Task<Stream?> OpenReadAsync(Digest digest, long offset, long? length, CancellationToken ct)
+    public Task<Stream?> OpenReadAsync(Digest digest, long offset, long? length, CancellationToken ct) => _circuit.RunAsync<Stream?>(async c =>
     {
         var request = new GetObjectRequest { BucketName = _options.Bucket, Key = KeyOf(digest) };
         if (offset > 0 || length is not null)
             request.ByteRange = new Amazon.S3.Model.ByteRange(offset, length is long n ? offset + n - 1 : long.MaxValue);
         try
         {
-            var response = await _s3.GetObjectAsync(request, ct);
-            return new OwningStream(response.ResponseStream, response);
+            var response = await _s3.GetObjectAsync(request, c);
+            return new StoreReadStream(response.ResponseStream, _circuit, response);
         }
         catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
         {
             return null;
         }
-        catch (Exception e) when (e is AmazonServiceException or HttpRequestException or IOException or TaskCanceledException && !ct.IsCancellationRequested)
-        {
-            throw Unavailable(e);
-        }
-    }
+    }, ct);
 
     /// <summary>A presigned GET for a blob when <c>RedirectBlobs</c> is on (clients must reach the bucket).</summary>
     public string? RedirectUrl(Digest digest) => _options.RedirectBlobs ? PresignedUrl(digest) : null;
@@ -116,15 +111,7 @@ public sealed partial class S3BlobStore : IBlobStore, IBlobInventory, IBlobRedir
         var request = new ListObjectsV2Request { BucketName = _options.Bucket, Prefix = _options.Prefix + "blobs/" };
         while (true)
         {
-            ListObjectsV2Response page;
-            try
-            {
-                page = await _s3.ListObjectsV2Async(request, ct);
-            }
-            catch (Exception e) when (e is AmazonServiceException or HttpRequestException or IOException)
-            {
-                throw Unavailable(e);
-            }
+            var page = await _circuit.RunAsync(c => _s3.ListObjectsV2Async(request, c), ct);
             foreach (var o in page.S3Objects ?? [])
             {
                 var parts = o.Key[(_options.Prefix.Length + "blobs/".Length)..].Split('/');
@@ -136,61 +123,52 @@ public sealed partial class S3BlobStore : IBlobStore, IBlobInventory, IBlobRedir
         }
     }
 
-    public async Task DeleteAsync(Digest digest, CancellationToken ct)
+    public Task DeleteAsync(Digest digest, CancellationToken ct) => _circuit.RunAsync(c => _s3.DeleteObjectAsync(_options.Bucket, KeyOf(digest), c), ct);
+
+    public Task<IBlobWriter> BeginWriteAsync(Digest digest, Spool spool, CancellationToken ct)
     {
-        try
-        {
-            await _s3.DeleteObjectAsync(_options.Bucket, KeyOf(digest), ct);
-        }
-        catch (Exception e) when (e is AmazonServiceException or HttpRequestException or IOException)
-        {
-            throw Unavailable(e);
-        }
+        _circuit.ThrowIfDown();
+        return Task.FromResult<IBlobWriter>(new S3BlobWriter(_s3, _options, KeyOf(digest), spool, _circuit, _log));
     }
 
-    public Task<IBlobWriter> BeginWriteAsync(Digest digest, Spool spool, CancellationToken ct) =>
-        Task.FromResult<IBlobWriter>(new S3BlobWriter(_s3, _options, KeyOf(digest), spool, _log));
+    public Task<string?> CheckAsync(CancellationToken ct) => _circuit.CheckAsync(ct);
 
-    public async Task<string?> CheckAsync(CancellationToken ct)
+    private async Task ProbeAsync(CancellationToken ct)
     {
-        // A GET of a key that does not exist: NoSuchKey proves reach, credentials and bucket
-        // without listing, which some S3-compatible services do slowly or badly.
         try
         {
             using var _ = await _s3.GetObjectAsync(new GetObjectRequest { BucketName = _options.Bucket, Key = _options.Prefix + ".readyz" }, ct);
-            return null;
         }
         catch (AmazonS3Exception e) when (e.ErrorCode == "NoSuchKey")
         {
-            return null;
-        }
-        catch (Exception e)
-        {
-            return e.Message;
         }
     }
 
     /// <summary>
-    /// Aborts multipart uploads left by crashed processes. Only uploads older than
+    /// Aborts multipart uploads left by crashed processes, page after page. Only uploads older than
     /// <paramref name="olderThan"/> (the fill timeout) are touched: younger ones may belong to a
     /// live fill on another replica.
     /// </summary>
     public async Task<int> AbortStaleUploadsAsync(TimeSpan olderThan, CancellationToken ct)
     {
         var aborted = 0;
-        var listing = await _s3.ListMultipartUploadsAsync(new ListMultipartUploadsRequest { BucketName = _options.Bucket, Prefix = _options.Prefix + "blobs/" }, ct);
-        foreach (var upload in listing.MultipartUploads ?? [])
+        var request = new ListMultipartUploadsRequest { BucketName = _options.Bucket, Prefix = _options.Prefix + "blobs/" };
+        while (true)
         {
-            if (upload.Initiated is DateTime started && _time.GetUtcNow().UtcDateTime - started.ToUniversalTime() < olderThan) continue;
-            await _s3.AbortMultipartUploadAsync(_options.Bucket, upload.Key, upload.UploadId, ct);
-            aborted++;
+            var listing = await _s3.ListMultipartUploadsAsync(request, ct);
+            foreach (var upload in listing.MultipartUploads ?? [])
+            {
+                if (upload.Initiated is DateTime started && _time.GetUtcNow().UtcDateTime - started.ToUniversalTime() < olderThan) continue;
+                await _s3.AbortMultipartUploadAsync(_options.Bucket, upload.Key, upload.UploadId, ct);
+                aborted++;
+            }
+            if (listing.IsTruncated != true) break;
+            request.KeyMarker = listing.NextKeyMarker;
+            request.UploadIdMarker = listing.NextUploadIdMarker;
         }
         if (aborted > 0) Log.AbortedStale(_log, aborted);
         return aborted;
     }
-
-    private StoreUnavailableException Unavailable(Exception e) =>
-        new($"blob storage (s3 {_options.ServiceUrl ?? "aws"}, bucket {_options.Bucket})", e.Message, e);
 
     public void Dispose() => _s3.Dispose();
 
@@ -198,20 +176,5 @@ public sealed partial class S3BlobStore : IBlobStore, IBlobInventory, IBlobRedir
     {
         [LoggerMessage(EventId = 500, Level = LogLevel.Information, Message = "s3: aborted {Count} stale multipart uploads")]
         public static partial void AbortedStale(ILogger logger, int count);
-    }
-
-    /// <summary>Disposes the S3 response with its stream.</summary>
-    private sealed class OwningStream(Stream inner, IDisposable owner) : ReadOnlyStream
-    {
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => inner.ReadAsync(buffer, ct);
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-                owner.Dispose();
-            }
-            base.Dispose(disposing);
-        }
     }
 }

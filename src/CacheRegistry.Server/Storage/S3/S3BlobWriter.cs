@@ -6,83 +6,86 @@ namespace CacheRegistry.Server.Storage.S3;
 
 /// <summary>
 /// Uploads a blob to S3 part by part from its spool as the spool grows, so memory stays flat
-/// whatever the blob size. Small blobs go up with one PUT at commit. Nothing is visible in the
+/// whatever the blob size, and a slow or hung S3 never slows the fill: parts that cannot start
+/// yet wait in the spool. Small blobs go up with one PUT at commit. Nothing is visible in the
 /// bucket before <see cref="CommitAsync"/>.
 /// </summary>
-internal sealed class S3BlobWriter(IAmazonS3 s3, S3Options options, string key, Spool spool, ILogger log) : IBlobWriter
+internal sealed class S3BlobWriter(IAmazonS3 s3, S3Options options, string key, Spool spool, StoreCircuit circuit, ILogger log) : IBlobWriter
 {
     private const int MaxPartsInFlight = 2;
     private readonly Queue<Task<PartETag>> _inFlight = new();
     private readonly List<PartETag> _parts = [];
-    private string? _uploadId;
+    private Task<string>? _uploadId;
+    private int _partNumber;
     private long _uploaded;
     private bool _committed;
     // An S3 failure stops the upload but not the spool: the fill's readers still get every byte,
     // and the failure surfaces at commit, so the blob is served verified but not stored.
     private StoreUnavailableException? _failure;
 
-    public async ValueTask SpoolGrewAsync(CancellationToken ct)
+    public ValueTask SpoolGrewAsync(CancellationToken ct)
     {
-        try
+        CollectFinishedParts();
+        while (_failure is null && _inFlight.Count < MaxPartsInFlight && spool.Length - _uploaded >= options.PartSizeBytes)
+            StartPart(options.PartSizeBytes, ct);
+        return ValueTask.CompletedTask;
+    }
+
+    private void CollectFinishedParts()
+    {
+        while (_inFlight.TryPeek(out var head) && head.IsCompleted)
         {
-            while (_failure is null && spool.Length - _uploaded >= options.PartSizeBytes)
-                await StartPartAsync(options.PartSizeBytes, ct);
-        }
-        catch (StoreUnavailableException e)
-        {
-            _failure = e;
+            _inFlight.Dequeue();
+            if (head.IsCompletedSuccessfully) _parts.Add(head.Result);
+            else _failure ??= head.Exception?.InnerException as StoreUnavailableException
+                ?? new StoreUnavailableException(circuit.Name, head.Exception?.InnerException?.Message ?? "part upload cancelled");
         }
     }
 
-    private async Task StartPartAsync(long size, CancellationToken ct)
+    private void StartPart(long size, CancellationToken ct)
     {
-        _uploadId ??= (await Guard(() => s3.InitiateMultipartUploadAsync(new InitiateMultipartUploadRequest { BucketName = options.Bucket, Key = key }, ct))).UploadId;
+        _uploadId ??= Guard(async c => (await s3.InitiateMultipartUploadAsync(new InitiateMultipartUploadRequest { BucketName = options.Bucket, Key = key }, c)).UploadId, ct);
         var request = new UploadPartRequest
         {
-            BucketName = options.Bucket, Key = key, UploadId = _uploadId,
-            PartNumber = _parts.Count + _inFlight.Count + 1,
+            BucketName = options.Bucket, Key = key, PartNumber = ++_partNumber,
             FilePath = spool.Path, FilePosition = _uploaded, PartSize = size,
             UseChunkEncoding = false,
         };
         _uploaded += size;
-        _inFlight.Enqueue(UploadAsync(request, ct));
-        while (_inFlight.Count >= MaxPartsInFlight) _parts.Add(await _inFlight.Dequeue());
+        _inFlight.Enqueue(UploadAsync(request, _uploadId, ct));
     }
 
-    private async Task<PartETag> UploadAsync(UploadPartRequest request, CancellationToken ct)
+    private async Task<PartETag> UploadAsync(UploadPartRequest request, Task<string> uploadId, CancellationToken ct)
     {
-        var response = await Guard(() => s3.UploadPartAsync(request, ct));
+        request.UploadId = await uploadId;
+        var response = await Guard(c => s3.UploadPartAsync(request, c), ct);
         return new PartETag(request.PartNumber ?? 0, response.ETag);
     }
 
-    private async Task<T> Guard<T>(Func<Task<T>> call)
-    {
-        try
-        {
-            return await call();
-        }
-        catch (Exception e) when (e is Amazon.Runtime.AmazonServiceException or HttpRequestException or IOException)
-        {
-            throw new StoreUnavailableException($"blob storage (s3 {options.ServiceUrl ?? "aws"}, bucket {options.Bucket})", e.Message, e);
-        }
-    }
+    // Part and object uploads move data, so they get the S3 request timeout rather than the store deadline.
+    private Task<T> Guard<T>(Func<CancellationToken, Task<T>> call, CancellationToken ct) => circuit.RunAsync(call, ct, options.RequestTimeout);
 
     public async Task CommitAsync(CancellationToken ct)
     {
         if (_failure is not null) throw _failure;
         if (_uploadId is null)
         {
-            await Guard(() => s3.PutObjectAsync(new PutObjectRequest { BucketName = options.Bucket, Key = key, FilePath = spool.Path, UseChunkEncoding = false }, ct));
+            await Guard(c => s3.PutObjectAsync(new PutObjectRequest { BucketName = options.Bucket, Key = key, FilePath = spool.Path, UseChunkEncoding = false }, c), ct);
         }
         else
         {
-            if (spool.Length > _uploaded) await StartPartAsync(spool.Length - _uploaded, ct);
-            while (_inFlight.Count > 0) _parts.Add(await _inFlight.Dequeue());
-            await Guard(() => s3.CompleteMultipartUploadAsync(new CompleteMultipartUploadRequest
+            while (spool.Length > _uploaded)
             {
-                BucketName = options.Bucket, Key = key, UploadId = _uploadId,
+                if (_inFlight.Count >= MaxPartsInFlight) _parts.Add(await _inFlight.Dequeue());
+                StartPart(Math.Min(options.PartSizeBytes, spool.Length - _uploaded), ct);
+            }
+            while (_inFlight.Count > 0) _parts.Add(await _inFlight.Dequeue());
+            var uploadId = await _uploadId;
+            await Guard(c => s3.CompleteMultipartUploadAsync(new CompleteMultipartUploadRequest
+            {
+                BucketName = options.Bucket, Key = key, UploadId = uploadId,
                 PartETags = _parts.OrderBy(p => p.PartNumber).ToList(),
-            }, ct));
+            }, c), ct);
         }
         _committed = true;
     }
@@ -93,13 +96,14 @@ internal sealed class S3BlobWriter(IAmazonS3 s3, S3Options options, string key, 
         try
         {
             while (_inFlight.Count > 0) await _inFlight.Dequeue().ContinueWith(_ => { }, TaskScheduler.Default);
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            await s3.AbortMultipartUploadAsync(options.Bucket, key, _uploadId, cts.Token);
+            var uploadId = await _uploadId;
+            using var cts = new CancellationTokenSource(options.RequestTimeout);
+            await s3.AbortMultipartUploadAsync(options.Bucket, key, uploadId, cts.Token);
         }
         catch (Exception e)
         {
             // Left for the stale-upload sweep.
-            log.LogWarning("s3: could not abort upload {UploadId} of {Key}: {Reason}", _uploadId, key, e.Message);
+            log.LogWarning("s3: could not abort the upload of {Key}: {Reason}", key, e.Message);
         }
     }
 }

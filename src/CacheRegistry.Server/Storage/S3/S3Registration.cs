@@ -1,3 +1,5 @@
+using CacheRegistry.Storage;
+
 namespace CacheRegistry.Server.Storage.S3;
 
 public static class S3Registration
@@ -5,7 +7,7 @@ public static class S3Registration
     /// <summary>Blobs in an S3-compatible bucket; the server also sweeps stale multipart uploads.</summary>
     public static IServiceCollection AddS3Blobs(this IServiceCollection services, S3Options s3, bool server)
     {
-        services.AddStore(sp => new S3BlobStore(s3, sp.GetRequiredService<ILogger<S3BlobStore>>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddStore(sp => new S3BlobStore(s3, sp.GetRequiredService<ILogger<S3BlobStore>>(), sp.GetRequiredService<StoreHealth>()));
         if (server) services.AddHostedService<S3UploadSweeper>();
         return services;
     }

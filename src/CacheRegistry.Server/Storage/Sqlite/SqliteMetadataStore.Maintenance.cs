@@ -1,25 +1,20 @@
 using System.Runtime.CompilerServices;
 using CacheRegistry.Oci;
 using CacheRegistry.Storage;
-using Microsoft.Data.Sqlite;
 
 namespace CacheRegistry.Server.Storage.Sqlite;
 
 // The blob index, catalog and ledger of the embedded store.
 public sealed partial class SqliteMetadataStore
 {
-    public Task RecordBlobAsync(Digest digest, long size, DateTimeOffset at, CancellationToken ct)
-    {
-        using var db = Open();
-        using var cmd = Command(db, """
-            INSERT INTO blobs (digest, size, last_access) VALUES ($d, $s, $a)
-            ON CONFLICT (digest) DO UPDATE SET size = excluded.size, last_access = max(last_access, excluded.last_access)
-            """, ("$d", digest.ToString()), ("$s", size), ("$a", at.ToUnixTimeMilliseconds()));
-        cmd.ExecuteNonQuery();
-        return Task.CompletedTask;
-    }
+    private const int ManifestPage = 500;
 
-    public Task TouchBlobsAsync(IReadOnlyCollection<KeyValuePair<Digest, DateTimeOffset>> accesses, CancellationToken ct)
+    public Task RecordBlobAsync(Digest digest, long size, DateTimeOffset at, CancellationToken ct) => Run("""
+        INSERT INTO blobs (digest, size, last_access) VALUES ($d, $s, $a)
+        ON CONFLICT (digest) DO UPDATE SET size = excluded.size, last_access = max(last_access, excluded.last_access)
+        """, ("$d", digest.ToString()), ("$s", size), ("$a", at.ToUnixTimeMilliseconds()));
+
+    public Task TouchBlobsAsync(IReadOnlyCollection<KeyValuePair<Digest, DateTimeOffset>> accesses, CancellationToken ct) => _circuit.Run(() =>
     {
         using var db = Open();
         using var tx = db.BeginTransaction();
@@ -32,10 +27,10 @@ public sealed partial class SqliteMetadataStore
             cmd.ExecuteNonQuery();
         }
         tx.Commit();
-        return Task.CompletedTask;
-    }
+        return true;
+    });
 
-    public Task<IReadOnlyList<BlobRecord>> OldestBlobsAsync(int limit, int skip, CancellationToken ct)
+    public Task<IReadOnlyList<BlobRecord>> OldestBlobsAsync(int limit, int skip, CancellationToken ct) => _circuit.Run<IReadOnlyList<BlobRecord>>(() =>
     {
         using var db = Open();
         using var cmd = Command(db, "SELECT digest, size, last_access FROM blobs ORDER BY last_access, digest LIMIT $l OFFSET $o", ("$l", limit), ("$o", skip));
@@ -43,53 +38,68 @@ public sealed partial class SqliteMetadataStore
         var list = new List<BlobRecord>();
         while (reader.Read())
             list.Add(new BlobRecord(Digest.Parse(reader.GetString(0)), reader.GetInt64(1), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2))));
-        return Task.FromResult<IReadOnlyList<BlobRecord>>(list);
-    }
+        return list;
+    });
 
-    public Task<(long Count, long Bytes)> TotalsAsync(CancellationToken ct)
+    public Task<(long Count, long Bytes)> TotalsAsync(CancellationToken ct) => _circuit.Run(() =>
     {
         using var db = Open();
         using var cmd = Command(db, "SELECT count(*), coalesce(sum(size), 0) FROM blobs");
         using var reader = cmd.ExecuteReader();
         reader.Read();
-        return Task.FromResult((reader.GetInt64(0), reader.GetInt64(1)));
-    }
+        return (reader.GetInt64(0), reader.GetInt64(1));
+    });
 
-    public Task ForgetBlobAsync(Digest digest, CancellationToken ct)
-    {
-        using var db = Open();
-        using var cmd = Command(db, "DELETE FROM blobs WHERE digest = $d", ("$d", digest.ToString()));
-        cmd.ExecuteNonQuery();
-        return Task.CompletedTask;
-    }
+    public Task ForgetBlobAsync(Digest digest, CancellationToken ct) => Run("DELETE FROM blobs WHERE digest = $d", ("$d", digest.ToString()));
 
     public Task<IReadOnlyList<string>> RepositoriesLinkingAsync(Digest digest, CancellationToken ct) =>
-        Task.FromResult(Strings("SELECT repository FROM links WHERE digest = $d ORDER BY repository", ("$d", digest.ToString())));
+        Strings("SELECT repository FROM links WHERE digest = $d ORDER BY repository", ("$d", digest.ToString()));
 
+    /// <summary>Page by page, so no read transaction stays open for the whole walk.</summary>
     public async IAsyncEnumerable<StoredManifest> AllManifestsAsync([EnumeratorCancellation] CancellationToken ct)
     {
-        using var db = Open();
-        using var cmd = Command(db, "SELECT digest, media_type, content FROM manifests");
-        using var reader = cmd.ExecuteReader();
-        while (reader.Read())
+        var after = "";
+        while (true)
         {
-            ct.ThrowIfCancellationRequested();
-            yield return new StoredManifest(Digest.Parse(reader.GetString(0)), reader.GetString(1), (byte[])reader.GetValue(2));
+            var page = await _circuit.Run(() =>
+            {
+                using var db = Open();
+                using var cmd = Command(db, "SELECT digest, media_type, content FROM manifests WHERE digest > $a ORDER BY digest LIMIT $l", ("$a", after), ("$l", ManifestPage));
+                using var reader = cmd.ExecuteReader();
+                var list = new List<StoredManifest>();
+                while (reader.Read()) list.Add(new StoredManifest(Digest.Parse(reader.GetString(0)), reader.GetString(1), (byte[])reader.GetValue(2)));
+                return list;
+            });
+            foreach (var m in page)
+            {
+                ct.ThrowIfCancellationRequested();
+                yield return m;
+            }
+            if (page.Count < ManifestPage) yield break;
+            after = page[^1].DigestText;
         }
-        await Task.CompletedTask;
     }
 
     public Task<IReadOnlyList<string>> ListRepositoriesAsync(CancellationToken ct) =>
-        Task.FromResult(Strings("SELECT DISTINCT repository FROM tags UNION SELECT DISTINCT repository FROM links ORDER BY 1"));
+        Strings("SELECT DISTINCT repository FROM tags UNION SELECT DISTINCT repository FROM links ORDER BY 1");
 
     public Task DeleteTagAsync(string repository, string tag, CancellationToken ct) =>
         Run("DELETE FROM tags WHERE repository = $r AND tag = $t", ("$r", repository), ("$t", tag));
 
-    public Task UnlinkAsync(string repository, IReadOnlyCollection<Digest> digests, CancellationToken ct)
+    public Task UnlinkAsync(string repository, IReadOnlyCollection<Digest> digests, CancellationToken ct) => _circuit.Run(() =>
     {
-        foreach (var d in digests) Run("DELETE FROM links WHERE repository = $r AND digest = $d", ("$r", repository), ("$d", d.ToString()));
-        return Task.CompletedTask;
-    }
+        using var db = Open();
+        using var tx = db.BeginTransaction();
+        using var cmd = Command(db, "DELETE FROM links WHERE repository = $r AND digest = $d", ("$r", repository), ("$d", ""));
+        cmd.Transaction = tx;
+        foreach (var d in digests)
+        {
+            cmd.Parameters["$d"].Value = d.ToString();
+            cmd.ExecuteNonQuery();
+        }
+        tx.Commit();
+        return true;
+    });
 
     public Task DeleteManifestAsync(Digest digest, CancellationToken ct) =>
         Run("DELETE FROM manifests WHERE digest = $d", ("$d", digest.ToString()));
@@ -100,7 +110,7 @@ public sealed partial class SqliteMetadataStore
         """, ("$t", entry.Time.ToUnixTimeMilliseconds()), ("$u", entry.Upstream), ("$r", entry.Repository), ("$g", (object?)entry.Tag ?? DBNull.Value),
         ("$d", entry.Digest.ToString()), ("$m", entry.MediaType), ("$s", entry.Size), ("$e", entry.Endpoint));
 
-    public Task<IReadOnlyList<LedgerEntry>> ReadAsync(DateTimeOffset? since, int limit, CancellationToken ct)
+    public Task<IReadOnlyList<LedgerEntry>> ReadAsync(DateTimeOffset? since, int limit, CancellationToken ct) => _circuit.Run<IReadOnlyList<LedgerEntry>>(() =>
     {
         using var db = Open();
         using var cmd = Command(db, """
@@ -112,24 +122,6 @@ public sealed partial class SqliteMetadataStore
         while (reader.Read())
             list.Add(new LedgerEntry(DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(0)), reader.GetString(1), reader.GetString(2),
                 reader.IsDBNull(3) ? null : reader.GetString(3), Digest.Parse(reader.GetString(4)), reader.GetString(5), reader.GetInt64(6), reader.GetString(7)));
-        return Task.FromResult<IReadOnlyList<LedgerEntry>>(list);
-    }
-
-    private Task Run(string sql, params (string Name, object Value)[] parameters)
-    {
-        using var db = Open();
-        using var cmd = Command(db, sql, parameters);
-        cmd.ExecuteNonQuery();
-        return Task.CompletedTask;
-    }
-
-    private IReadOnlyList<string> Strings(string sql, params (string Name, object Value)[] parameters)
-    {
-        using var db = Open();
-        using var cmd = Command(db, sql, parameters);
-        using var reader = cmd.ExecuteReader();
-        var list = new List<string>();
-        while (reader.Read()) list.Add(reader.GetString(0));
         return list;
-    }
+    });
 }

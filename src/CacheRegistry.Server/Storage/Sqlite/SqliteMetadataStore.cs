@@ -4,23 +4,33 @@ using Microsoft.Data.Sqlite;
 
 namespace CacheRegistry.Server.Storage.Sqlite;
 
-/// <summary>Tags, manifests and repository links in one SQLite file (WAL mode) under the data dir.</summary>
+/// <summary>
+/// Tags, manifests and repository links in one SQLite file (WAL mode) under the data dir. Every
+/// call goes through the store's circuit: a busy or failing database (locked by another process,
+/// disk full, read-only, I/O errors) answers 503 naming it instead of 500, and is skipped until a
+/// probe finds it working again.
+/// </summary>
 public sealed partial class SqliteMetadataStore : IMetadataStore, IBlobIndex, IMetadataCatalog, ILedger, IHealthProbe, IDisposable
 {
     private readonly string _connectionString;
-
     private readonly TimeProvider _time;
+    private readonly StoreCircuit _circuit;
 
-    public SqliteMetadataStore(string dataDir, TimeProvider? time = null)
+    public SqliteMetadataStore(string dataDir, StoreHealth? health = null)
     {
-        _time = time ?? TimeProvider.System;
+        health ??= StoreHealth.Default;
+        _time = health.Time;
         Directory.CreateDirectory(dataDir);
+        var path = Path.Combine(dataDir, "metadata.db");
         _connectionString = new SqliteConnectionStringBuilder
         {
-            DataSource = Path.Combine(dataDir, "metadata.db"),
+            DataSource = path,
             Pooling = true,
-            DefaultTimeout = 30,
+            // How long a statement waits for a lock held by another connection or process.
+            DefaultTimeout = Math.Max(1, (int)health.CallTimeout.TotalSeconds),
         }.ToString();
+        Name = $"metadata (sqlite {path})";
+        _circuit = new StoreCircuit(Name, ct => Task.Run(() => Execute("BEGIN IMMEDIATE; ROLLBACK;"), ct), e => e is SqliteException, health);
         using var db = Open();
         Execute(db, """
             PRAGMA journal_mode = WAL;
@@ -39,58 +49,39 @@ public sealed partial class SqliteMetadataStore : IMetadataStore, IBlobIndex, IM
             """);
     }
 
-    public Task<TagRecord?> GetTagAsync(string repository, string tag, CancellationToken ct)
+    public string Name { get; }
+
+    public Task<TagRecord?> GetTagAsync(string repository, string tag, CancellationToken ct) => _circuit.Run(() =>
     {
         using var db = Open();
         using var cmd = Command(db, "SELECT digest, fetched_at FROM tags WHERE repository = $r AND tag = $t", ("$r", repository), ("$t", tag));
         using var reader = cmd.ExecuteReader();
-        TagRecord? record = reader.Read()
+        return reader.Read()
             ? new TagRecord(Digest.Parse(reader.GetString(0)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)))
             : null;
-        return Task.FromResult(record);
-    }
+    });
 
-    public Task PutTagAsync(string repository, string tag, TagRecord record, CancellationToken ct)
-    {
-        using var db = Open();
-        using var cmd = Command(db, """
-            INSERT INTO tags (repository, tag, digest, fetched_at) VALUES ($r, $t, $d, $f)
-            ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest, fetched_at = excluded.fetched_at
-            """, ("$r", repository), ("$t", tag), ("$d", record.Digest.ToString()), ("$f", record.FetchedAt.ToUnixTimeMilliseconds()));
-        cmd.ExecuteNonQuery();
-        return Task.CompletedTask;
-    }
+    public Task PutTagAsync(string repository, string tag, TagRecord record, CancellationToken ct) => Run("""
+        INSERT INTO tags (repository, tag, digest, fetched_at) VALUES ($r, $t, $d, $f)
+        ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest, fetched_at = excluded.fetched_at
+        """, ("$r", repository), ("$t", tag), ("$d", record.Digest.ToString()), ("$f", record.FetchedAt.ToUnixTimeMilliseconds()));
 
-    public Task<IReadOnlyList<string>> ListTagsAsync(string repository, CancellationToken ct)
-    {
-        using var db = Open();
-        using var cmd = Command(db, "SELECT tag FROM tags WHERE repository = $r ORDER BY tag", ("$r", repository));
-        using var reader = cmd.ExecuteReader();
-        var tags = new List<string>();
-        while (reader.Read()) tags.Add(reader.GetString(0));
-        return Task.FromResult<IReadOnlyList<string>>(tags);
-    }
+    public Task<IReadOnlyList<string>> ListTagsAsync(string repository, CancellationToken ct) =>
+        Strings("SELECT tag FROM tags WHERE repository = $r ORDER BY tag", ("$r", repository));
 
-    public Task<StoredManifest?> GetManifestAsync(Digest digest, CancellationToken ct)
+    public Task<StoredManifest?> GetManifestAsync(Digest digest, CancellationToken ct) => _circuit.Run(() =>
     {
         using var db = Open();
         using var cmd = Command(db, "SELECT media_type, content FROM manifests WHERE digest = $d", ("$d", digest.ToString()));
         using var reader = cmd.ExecuteReader();
-        StoredManifest? m = reader.Read() ? new StoredManifest(digest, reader.GetString(0), (byte[])reader.GetValue(1)) : null;
-        return Task.FromResult(m);
-    }
+        return reader.Read() ? new StoredManifest(digest, reader.GetString(0), (byte[])reader.GetValue(1)) : null;
+    });
 
-    public Task PutManifestAsync(StoredManifest manifest, CancellationToken ct)
-    {
-        using var db = Open();
-        using var cmd = Command(db, "INSERT OR IGNORE INTO manifests (digest, media_type, content, stored_at) VALUES ($d, $m, $c, $s)",
-            ("$d", manifest.Digest.ToString()), ("$m", manifest.MediaType), ("$c", manifest.Content),
-            ("$s", _time.GetUtcNow().ToUnixTimeMilliseconds()));
-        cmd.ExecuteNonQuery();
-        return Task.CompletedTask;
-    }
+    public Task PutManifestAsync(StoredManifest manifest, CancellationToken ct) =>
+        Run("INSERT OR IGNORE INTO manifests (digest, media_type, content, stored_at) VALUES ($d, $m, $c, $s)",
+            ("$d", manifest.Digest.ToString()), ("$m", manifest.MediaType), ("$c", manifest.Content), ("$s", _time.GetUtcNow().ToUnixTimeMilliseconds()));
 
-    public Task LinkAsync(string repository, IReadOnlyCollection<Digest> digests, CancellationToken ct)
+    public Task LinkAsync(string repository, IReadOnlyCollection<Digest> digests, CancellationToken ct) => _circuit.Run(() =>
     {
         using var db = Open();
         using var tx = db.BeginTransaction();
@@ -102,31 +93,17 @@ public sealed partial class SqliteMetadataStore : IMetadataStore, IBlobIndex, IM
             cmd.ExecuteNonQuery();
         }
         tx.Commit();
-        return Task.CompletedTask;
-    }
+        return true;
+    });
 
-    public Task<bool> IsLinkedAsync(string repository, Digest digest, CancellationToken ct)
+    public Task<bool> IsLinkedAsync(string repository, Digest digest, CancellationToken ct) => _circuit.Run(() =>
     {
         using var db = Open();
         using var cmd = Command(db, "SELECT 1 FROM links WHERE repository = $r AND digest = $d", ("$r", repository), ("$d", digest.ToString()));
-        return Task.FromResult(cmd.ExecuteScalar() is not null);
-    }
+        return cmd.ExecuteScalar() is not null;
+    });
 
-    public string Name => "metadata (sqlite)";
-
-    public Task<string?> CheckAsync(CancellationToken ct)
-    {
-        try
-        {
-            using var db = Open();
-            Execute(db, "SELECT 1");
-            return Task.FromResult<string?>(null);
-        }
-        catch (SqliteException e)
-        {
-            return Task.FromResult<string?>(e.Message);
-        }
-    }
+    public Task<string?> CheckAsync(CancellationToken ct) => _circuit.CheckAsync(ct);
 
     /// <summary>Closes pooled connections, so the file is released when the host stops.</summary>
     public void Dispose()
@@ -150,10 +127,33 @@ public sealed partial class SqliteMetadataStore : IMetadataStore, IBlobIndex, IM
         return cmd;
     }
 
+    private void Execute(string sql)
+    {
+        using var db = Open();
+        Execute(db, sql);
+    }
+
     private static void Execute(SqliteConnection db, string sql)
     {
         using var cmd = db.CreateCommand();
         cmd.CommandText = sql;
         cmd.ExecuteNonQuery();
     }
+
+    private Task Run(string sql, params (string Name, object Value)[] parameters) => _circuit.Run(() =>
+    {
+        using var db = Open();
+        using var cmd = Command(db, sql, parameters);
+        return cmd.ExecuteNonQuery();
+    });
+
+    private Task<IReadOnlyList<string>> Strings(string sql, params (string Name, object Value)[] parameters) => _circuit.Run<IReadOnlyList<string>>(() =>
+    {
+        using var db = Open();
+        using var cmd = Command(db, sql, parameters);
+        using var reader = cmd.ExecuteReader();
+        var list = new List<string>();
+        while (reader.Read()) list.Add(reader.GetString(0));
+        return list;
+    });
 }

@@ -1,8 +1,10 @@
+using CacheRegistry.Storage;
+
 namespace CacheRegistry.Server.Storage.Sqlite;
 
 public static class SqliteRegistration
 {
     /// <summary>Tags, manifests, links, the blob index and the ledger in one SQLite file (the embedded default).</summary>
     public static IServiceCollection AddSqliteMetadata(this IServiceCollection services, RegistryOptions options) =>
-        services.AddStore(sp => new SqliteMetadataStore(options.DataDir, sp.GetRequiredService<TimeProvider>()));
+        services.AddStore(sp => new SqliteMetadataStore(options.DataDir, sp.GetRequiredService<StoreHealth>()));
 }

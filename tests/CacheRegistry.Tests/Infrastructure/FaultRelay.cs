@@ -1,0 +1,190 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace CacheRegistry.Tests.Infrastructure;
+
+/// <summary>How a <see cref="FaultRelay"/> treats traffic.</summary>
+public enum RelayMode
+{
+    /// <summary>Bytes flow both ways.</summary>
+    Pass,
+    /// <summary>The port is closed: new connections are refused, open ones reset (a stopped process).</summary>
+    Refuse,
+    /// <summary>Connections are accepted but nothing flows either way (a dropped route, a frozen peer).</summary>
+    Blackhole,
+    /// <summary>Requests reach the peer but its answers stop, mid-stream if one was flowing (a hung peer).</summary>
+    Stall,
+    /// <summary>Every connection, open or new, is reset.</summary>
+    Reset,
+}
+
+/// <summary>
+/// A TCP relay in front of a real server (Redis, S3, an upstream registry) that turns faults on
+/// and off: refusal, blackhole, stall and reset. Bytes held back by a blackhole or stall flow
+/// again when the mode goes back to <see cref="RelayMode.Pass"/>, as after a network recovers.
+/// </summary>
+public sealed class FaultRelay : IAsyncDisposable
+{
+    private readonly int _target;
+    private readonly object _lock = new();
+    private readonly List<(TcpClient Client, TcpClient? Server)> _connections = [];
+    private readonly CancellationTokenSource _stop = new(); // never disposed: relay tasks may still look at it
+    private TcpListener? _listener;
+    private RelayMode _mode;
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public FaultRelay(int targetPort)
+    {
+        _target = targetPort;
+        Port = Net.FreePort();
+        Listen();
+    }
+
+    public int Port { get; }
+    public string Address => $"127.0.0.1:{Port}";
+    public string Url => $"http://{Address}";
+
+    public RelayMode Mode
+    {
+        get => _mode;
+        set
+        {
+            lock (_lock)
+            {
+                if (_mode == value) return;
+                var was = _mode;
+                _mode = value;
+                if (value is RelayMode.Refuse or RelayMode.Reset) ResetAll();
+                if (value == RelayMode.Refuse) { _listener?.Stop(); _listener = null; }
+                if (was == RelayMode.Refuse) Listen();
+                _changed.TrySetResult();
+                _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+    }
+
+    private void Listen()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, Port);
+        listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        listener.Start();
+        _listener = listener;
+        _ = Task.Run(() => AcceptAsync(listener));
+    }
+
+    private async Task AcceptAsync(TcpListener listener)
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            TcpClient client;
+            try
+            {
+                client = await listener.AcceptTcpClientAsync(_stop.Token);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
+            {
+                return; // stopped (Refuse) or disposed
+            }
+            _ = Task.Run(() => RelayAsync(client));
+        }
+    }
+
+    private async Task RelayAsync(TcpClient client)
+    {
+        var entry = (client, (TcpClient?)null);
+        lock (_lock)
+        {
+            if (_mode is RelayMode.Reset or RelayMode.Refuse) { Abort(client); return; }
+            _connections.Add(entry);
+        }
+        try
+        {
+            // A blackholed connection never reaches the server, until the blackhole lifts.
+            while (Mode == RelayMode.Blackhole) await WaitForChangeAsync();
+            var server = new TcpClient();
+            await server.ConnectAsync(IPAddress.Loopback, _target, _stop.Token);
+            lock (_lock)
+            {
+                _connections.Remove(entry);
+                entry = (client, server);
+                _connections.Add(entry);
+            }
+            using (server)
+            {
+                await Task.WhenAny(
+                    PumpAsync(client.GetStream(), server.GetStream(), toServer: true),
+                    PumpAsync(server.GetStream(), client.GetStream(), toServer: false));
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+        }
+        finally
+        {
+            lock (_lock) _connections.Remove(entry);
+            client.Dispose();
+        }
+    }
+
+    private async Task PumpAsync(Stream from, Stream to, bool toServer)
+    {
+        var buffer = new byte[64 * 1024];
+        while (true)
+        {
+            var n = await from.ReadAsync(buffer, _stop.Token);
+            if (n == 0)
+            {
+                return;
+            }
+            while (!Forwards(toServer)) await WaitForChangeAsync();
+            await to.WriteAsync(buffer.AsMemory(0, n), _stop.Token);
+        }
+    }
+
+    private bool Forwards(bool toServer) => Mode switch
+    {
+        RelayMode.Pass => true,
+        RelayMode.Stall => toServer,
+        _ => false,
+    };
+
+    private Task WaitForChangeAsync()
+    {
+        Task changed;
+        lock (_lock) changed = _changed.Task;
+        return changed.WaitAsync(_stop.Token);
+    }
+
+    private void ResetAll()
+    {
+        foreach (var (c, s) in _connections)
+        {
+            Abort(c);
+            if (s is not null) Abort(s);
+        }
+        _connections.Clear();
+    }
+
+    private static void Abort(TcpClient c)
+    {
+        try
+        {
+            c.Client.LingerState = new LingerOption(true, 0); // close with RST
+            c.Dispose();
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        lock (_lock)
+        {
+            _listener?.Stop();
+            ResetAll();
+        }
+        return ValueTask.CompletedTask;
+    }
+}
