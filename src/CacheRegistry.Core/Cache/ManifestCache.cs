@@ -30,13 +30,23 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
     private async Task<ManifestResult> GetByTagAsync(RepositoryRef repo, string tag, CancellationToken ct)
     {
         var record = await GetTagAsync(repo, tag, ct);
-        if (record is not null && time.GetUtcNow() - record.FetchedAt < options.TagTtl
-            && await LoadAsync(record.Digest, ct) is { } fresh)
-            return new ManifestResult(fresh, CacheOutcome.Hit);
+        var cached = record is null ? null : await LoadAsync(record.Digest, ct);
+        if (cached is not null && time.GetUtcNow() - record!.FetchedAt < options.TagTtl) return new ManifestResult(cached, CacheOutcome.Hit);
 
-        return await _flights.RunAsync($"{repo.Key}:{tag}", () => Owned(c => record is null
+        var flight = _flights.RunAsync($"{repo.Key}:{tag}", () => Owned(c => cached is null
             ? FetchAsync(repo, tag, c)
-            : RevalidateAsync(repo, tag, record, c)), ct);
+            : RevalidateAsync(repo, tag, record!, cached, c)), ct);
+        if (cached is null) return await flight;
+        try
+        {
+            return await flight.WaitAsync(options.RevalidateDeadline, time, ct);
+        }
+        catch (TimeoutException)
+        {
+            // The revalidation goes on (single-flight, bounded); the next request sees its result.
+            Log.ServingStale(log, repo.Key, tag, record!.Digest.ToString(), $"the upstream did not confirm the tag within {options.RevalidateDeadline.TotalSeconds:0.#} s");
+            return new ManifestResult(cached, CacheOutcome.Stale);
+        }
     }
 
     // A fetch shared by several requests belongs to none of them: it runs until its own bound or shutdown.
@@ -46,16 +56,17 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
         return await fetch(owner.Token);
     }
 
-    private async Task<ManifestResult> RevalidateAsync(RepositoryRef repo, string tag, TagRecord stale, CancellationToken ct)
+    /// <summary>
+    /// HEAD (free on Docker Hub) for the tag's digest, then a GET when it moved. Whatever fails on
+    /// the way (refusal, timeout, 429, 5xx, a manifest that does not verify) leaves the stale
+    /// digest in place; only an upstream that says the tag is gone gets a 404 through.
+    /// </summary>
+    private async Task<ManifestResult> RevalidateAsync(RepositoryRef repo, string tag, TagRecord stale, StoredManifest staleManifest, CancellationToken ct)
     {
-        var staleManifest = await LoadAsync(stale.Digest, ct);
-        if (staleManifest is null) return await FetchAsync(repo, tag, ct);
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        deadline.CancelAfter(options.RevalidateDeadline);
         try
         {
-            using var head = await repo.Upstream.HeadManifestAsync(repo.Name, tag, deadline.Token);
-            if (Digest.TryParse(head.DockerContentDigest, out var current) && await LoadAsync(current, deadline.Token) is { } known)
+            using var head = await repo.Upstream.HeadManifestAsync(repo.Name, tag, ct);
+            if (Digest.TryParse(head.DockerContentDigest, out var current) && await LoadAsync(current, ct) is { } known)
             {
                 await TryStoreAsync(async () =>
                 {
@@ -64,14 +75,18 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
                 });
                 return new ManifestResult(known, CacheOutcome.Revalidated, head.Endpoint.Authority);
             }
-            var fetched = await FetchAsync(repo, tag, deadline.Token);
+            var fetched = await FetchAsync(repo, tag, ct);
             return fetched with { Outcome = CacheOutcome.Revalidated };
         }
         catch (UpstreamException e) when (e.Failure == UpstreamFailure.NotFound)
         {
             throw e.ToRegistryError();
         }
-        catch (Exception e) when (e is UpstreamException or OperationCanceledException or HttpRequestException or IOException or TimeoutException)
+        catch (RegistryError e) when (e.Status == 404)
+        {
+            throw;
+        }
+        catch (Exception e) when (e is UpstreamException or RegistryError or OperationCanceledException or HttpRequestException or IOException or TimeoutException)
         {
             Log.ServingStale(log, repo.Key, tag, stale.Digest.ToString(), e.Message);
             return new ManifestResult(staleManifest, CacheOutcome.Stale);

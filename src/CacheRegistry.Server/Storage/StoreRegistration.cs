@@ -25,7 +25,7 @@ public static class StoreRegistration
         switch (metadata.Kind.ToLowerInvariant())
         {
             case "sqlite": services.AddSqliteMetadata(options); break;
-            case "redis": services.AddRedisMetadata(metadata); break;
+            case "redis": services.AddRedisMetadata(metadata, sharedBlobs: storage.Kind.Equals("s3", StringComparison.OrdinalIgnoreCase)); break;
             default: throw new InvalidOperationException($"invalid configuration: Registry:Metadata:Kind = '{metadata.Kind}'; use Sqlite or Redis");
         }
         services.TryAddSingleton<IFillLease, LocalFillLease>();

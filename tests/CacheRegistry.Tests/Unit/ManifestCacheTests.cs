@@ -19,6 +19,10 @@ public sealed class ManifestCacheTests : IDisposable
     private readonly SqliteMetadataStore _store;
     private byte[] _current = StubHandler.ManifestBytes("one");
     private bool _upstreamDown;
+    // Answers a manifest GET instead of the upstream (a 429, say); HEADs still see the current digest.
+    private Func<HttpResponseMessage>? _getAnswer;
+    // How long every upstream request takes.
+    private TimeSpan _latency;
 
     public ManifestCacheTests() => _store = new SqliteMetadataStore(_dir);
 
@@ -31,6 +35,8 @@ public sealed class ManifestCacheTests : IDisposable
     private HttpResponseMessage Upstream(HttpRequestMessage request)
     {
         if (_upstreamDown) throw new HttpRequestException("connection refused");
+        if (_latency > TimeSpan.Zero) Thread.Sleep(_latency);
+        if (_getAnswer is not null && request.Method == HttpMethod.Get) return _getAnswer();
         var path = request.RequestUri!.AbsolutePath;
         if (path.EndsWith("/manifests/v1", StringComparison.Ordinal) || path.EndsWith("/manifests/" + StubHandler.DigestOf(_current), StringComparison.Ordinal))
             return StubHandler.Manifest(_current);
@@ -87,6 +93,44 @@ public sealed class ManifestCacheTests : IDisposable
 
         // Cached digests never go upstream again, whatever the upstream's state.
         Assert.Equal(CacheOutcome.Hit, (await cache.GetAsync(repo, old.Manifest.Digest.ToString(), default)).Outcome);
+    }
+
+    [Fact]
+    public async Task A_moved_tag_whose_get_is_rate_limited_serves_the_stale_digest()
+    {
+        var (cache, handler) = Create();
+        var repo = Stub.Repo(handler, _time);
+        var old = await cache.GetAsync(repo, "v1", default);
+
+        // Docker Hub's usual shape: the HEAD is free and shows a new digest, the GET gets 429.
+        _current = StubHandler.ManifestBytes("two");
+        _getAnswer = () => new HttpResponseMessage(HttpStatusCode.TooManyRequests);
+        _time.Now += TimeSpan.FromMinutes(6);
+        var answer = await cache.GetAsync(repo, "v1", default);
+        Assert.Equal(CacheOutcome.Stale, answer.Outcome);
+        Assert.Equal(old.Manifest.Digest, answer.Manifest.Digest);
+        Assert.Equal(["GET", "HEAD", "GET"], handler.Requests.Select(r => r.Method));
+    }
+
+    [Fact]
+    public async Task A_slow_revalidation_serves_stale_at_the_deadline_and_finishes_for_the_next_request()
+    {
+        var (cache, handler) = Create();
+        var repo = Stub.Repo(handler, _time);
+        var old = await cache.GetAsync(repo, "v1", default);
+
+        // Each round trip fits the 1 s deadline, HEAD and GET together do not: cancelled at the
+        // deadline, such a tag would stay stale for ever.
+        _current = StubHandler.ManifestBytes("two");
+        _latency = TimeSpan.FromMilliseconds(700);
+        _time.Now += TimeSpan.FromMinutes(6);
+        var answer = await cache.GetAsync(repo, "v1", default);
+        Assert.Equal(CacheOutcome.Stale, answer.Outcome);
+        Assert.Equal(old.Manifest.Digest, answer.Manifest.Digest);
+
+        var expected = StubHandler.DigestOf(_current);
+        await Infrastructure.Net.WaitUntilAsync(async () => (await cache.GetAsync(repo, "v1", default)).Manifest.Digest.ToString() == expected,
+            TimeSpan.FromSeconds(20), "the new digest");
     }
 
     [Fact]

@@ -5,11 +5,15 @@ namespace CacheRegistry.Server.Storage.Redis;
 
 public static class RedisRegistration
 {
-    /// <summary>Metadata in Redis, shared by replicas, which also share one download per digest through a lease.</summary>
-    public static IServiceCollection AddRedisMetadata(this IServiceCollection services, MetadataOptions metadata)
+    /// <summary>
+    /// Metadata in Redis, shared by replicas. When they share the blob store too, they share one
+    /// download per digest through a lease; with blobs on each replica's own disk they could not
+    /// use each other's download, so each fills on its own.
+    /// </summary>
+    public static IServiceCollection AddRedisMetadata(this IServiceCollection services, MetadataOptions metadata, bool sharedBlobs)
     {
         services.AddStore(sp => new RedisMetadataStore(metadata, sp.GetRequiredService<StoreHealth>()));
-        services.AddSingleton<IFillLease, RedisFillLease>();
+        if (sharedBlobs) services.AddSingleton<IFillLease, RedisFillLease>();
         return services;
     }
 }
