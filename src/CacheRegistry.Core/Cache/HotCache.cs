@@ -34,6 +34,10 @@ public sealed class HotCache(RegistryOptions options) : IDisposable
     public void SetDeclaredSize(Digest digest, long size) =>
         _cache.Set(("s", digest), size, new MemoryCacheEntryOptions { Size = 120 });
 
+    public TagListing? GetTagList(string repository) => _cache.Get<TagListing>(("tl", repository));
+    public void SetTagList(string repository, TagListing listing) =>
+        _cache.Set(("tl", repository), listing, new MemoryCacheEntryOptions { Size = 200 + listing.Tags.Sum(t => 40L + t.Length * 2) });
+
     /// <summary>Forgets everything (after a purge), so the next request reads the store.</summary>
     public void Clear() => _cache.Clear();
 

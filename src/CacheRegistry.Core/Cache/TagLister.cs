@@ -1,4 +1,3 @@
-using CacheRegistry.Oci;
 using CacheRegistry.Routing;
 using CacheRegistry.Storage;
 using CacheRegistry.Upstream;
@@ -6,57 +5,88 @@ using Microsoft.Extensions.Logging;
 
 namespace CacheRegistry.Cache;
 
-/// <summary>A repository's tags: the upstream's list when it answers, the cached tags when it does not.</summary>
-public sealed partial class TagLister(IMetadataStore store, ILogger<TagLister> log)
-{
-    private const int MaxPages = 50;
-    private const int MaxPageBytes = 8 * 1024 * 1024;
+/// <summary>A repository's tags as the upstream listed them, and when.</summary>
+public sealed record TagListing(IReadOnlyList<string> Tags, DateTimeOffset FetchedAt);
 
-    /// <returns>All tags in ordinal order, and whether they came from the upstream.</returns>
+/// <summary>
+/// A repository's tags: the upstream's whole list (every page), kept for the tag freshness window
+/// and fetched once however many clients ask; when the upstream fails, the last list it gave, or
+/// the tags the cache holds.
+/// </summary>
+public sealed partial class TagLister(IMetadataStore store, HotCache hot, BackgroundWork work, RegistryOptions options, TimeProvider time, ILogger<TagLister> log)
+{
+    /// <summary>Pages followed at most; each page is at most <see cref="MaxPageBytes"/>.</summary>
+    public const int MaxPages = 1000;
+    /// <summary>Tags kept at most per repository; past it the list is cut and a warning logged.</summary>
+    public const int MaxTags = 100_000;
+    private const int MaxPageBytes = 8 * 1024 * 1024;
+    private readonly SingleFlight<string, TagListing> _flights = new();
+
+    /// <returns>All tags in ordinal order, and where they came from.</returns>
     public async Task<(IReadOnlyList<string> Tags, CacheOutcome Outcome)> ListAsync(RepositoryRef repo, CancellationToken ct)
     {
+        var cached = hot.GetTagList(repo.Key);
+        if (cached is not null && time.GetUtcNow() - cached.FetchedAt < options.TagTtl) return (cached.Tags, CacheOutcome.Hit);
         try
         {
-            var tags = await FetchAllAsync(repo, ct);
-            return (tags.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList(), CacheOutcome.Miss);
+            var listing = await _flights.RunAsync(repo.Key, () => FetchAsync(repo), ct);
+            return (listing.Tags, CacheOutcome.Miss);
         }
-        catch (UpstreamException e) when (e.Failure != UpstreamFailure.NotFound)
-        {
-            IReadOnlyList<string> cached;
-            try
-            {
-                cached = await store.ListTagsAsync(repo.Key, ct);
-            }
-            catch (StoreUnavailableException)
-            {
-                throw e.ToRegistryError("NAME_UNKNOWN");
-            }
-            if (cached.Count == 0) throw e.ToRegistryError("NAME_UNKNOWN");
-            Log.CachedTags(log, repo.Key, e.Message);
-            return (cached.Order(StringComparer.Ordinal).ToList(), CacheOutcome.Stale);
-        }
-        catch (UpstreamException e)
+        catch (UpstreamException e) when (e.Failure == UpstreamFailure.NotFound)
         {
             throw e.ToRegistryError("NAME_UNKNOWN");
         }
+        catch (Exception e) when (e is UpstreamException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            if (cached is not null)
+            {
+                Log.StaleList(log, repo.Key, cached.FetchedAt, e.Message);
+                return (cached.Tags, CacheOutcome.Stale);
+            }
+            IReadOnlyList<string> known;
+            try
+            {
+                known = await store.ListTagsAsync(repo.Key, ct);
+            }
+            catch (StoreUnavailableException)
+            {
+                known = [];
+            }
+            if (known.Count == 0) throw e is UpstreamException u ? u.ToRegistryError("NAME_UNKNOWN") : new Oci.RegistryError(504, "UNAVAILABLE", $"upstream {repo.Upstream.Name} did not list the tags of {repo.Name} in time");
+            Log.CachedTags(log, repo.Key, e.Message);
+            return (known.Order(StringComparer.Ordinal).ToList(), CacheOutcome.Stale);
+        }
     }
 
-    private static async Task<List<string>> FetchAllAsync(RepositoryRef repo, CancellationToken ct)
+    private async Task<TagListing> FetchAsync(RepositoryRef repo)
     {
-        var all = new List<string>();
+        using var owner = work.Bounded(options.Timeouts.FirstByte + options.Timeouts.Idle);
+        var all = new HashSet<string>(StringComparer.Ordinal);
         string? cursor = null;
-        for (var page = 0; page == 0 || (page < MaxPages && cursor is not null); page++)
+        var pages = 0;
+        do
         {
-            var tags = await repo.Upstream.ListTagsPageAsync(repo.Name, cursor, MaxPageBytes, ct);
-            all.AddRange(tags.Tags);
-            cursor = tags.Next;
+            var page = await repo.Upstream.ListTagsPageAsync(repo.Name, cursor, MaxPageBytes, owner.Token);
+            all.UnionWith(page.Tags);
+            cursor = page.Next;
+            pages++;
         }
-        return all;
+        while (cursor is not null && pages < MaxPages && all.Count < MaxTags);
+        if (cursor is not null) Log.ListCut(log, repo.Key, pages, all.Count, MaxPages, MaxTags);
+        var listing = new TagListing(all.Order(StringComparer.Ordinal).Take(MaxTags).ToList(), time.GetUtcNow());
+        hot.SetTagList(repo.Key, listing);
+        return listing;
     }
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 400, Level = LogLevel.Warning, Message = "tags of {Repository} served from cache: upstream failed: {Reason}")]
+        [LoggerMessage(EventId = 400, Level = LogLevel.Warning, Message = "tags of {Repository} served from the tags the cache holds: upstream failed: {Reason}")]
         public static partial void CachedTags(ILogger logger, string repository, string reason);
+
+        [LoggerMessage(EventId = 401, Level = LogLevel.Warning, Message = "tags of {Repository} served from the list fetched at {FetchedAt:u}: upstream failed: {Reason}")]
+        public static partial void StaleList(ILogger logger, string repository, DateTimeOffset fetchedAt, string reason);
+
+        [LoggerMessage(EventId = 402, Level = LogLevel.Warning, Message = "tags of {Repository}: stopped after {Pages} pages and {Tags} tags (at most {MaxPages} pages, {MaxTags} tags); the list is cut")]
+        public static partial void ListCut(ILogger logger, string repository, int pages, int tags, int maxPages, int maxTags);
     }
 }

@@ -20,6 +20,8 @@ public enum BlobFault
     CutOnceThenIgnoreRange,
     ServerError,
     RateLimited,
+    /// <summary>Half the bytes, then nothing until <see cref="FaultyUpstream.Gate"/> is opened, then the rest.</summary>
+    Gated,
 }
 
 /// <summary>
@@ -41,8 +43,8 @@ public sealed class FaultyUpstream : IAsyncDisposable
     public int BlobGets => Volatile.Read(ref _blobGets);
     /// <summary>The Range header of every blob GET, in order.</summary>
     public IReadOnlyList<string?> Ranges { get { lock (_ranges) return _ranges.ToList(); } }
-    /// <summary>Set when a GET has sent the last byte of the blob.</summary>
-    public TaskCompletionSource LastByteSent { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>Holds a <see cref="BlobFault.Gated"/> blob in the middle until opened.</summary>
+    public TaskCompletionSource Gate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     public string Url { get; private set; } = "";
 
     private FaultyUpstream()
@@ -118,6 +120,12 @@ public sealed class FaultyUpstream : IAsyncDisposable
                 await ctx.Response.Body.FlushAsync();
                 await Task.Delay(Timeout.Infinite, ctx.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
                 return;
+            case BlobFault.Gated:
+                await ctx.Response.Body.WriteAsync(Layer.AsMemory(start, Math.Max(0, half - start)));
+                await ctx.Response.Body.FlushAsync();
+                await Gate.Task;
+                await ctx.Response.Body.WriteAsync(Layer.AsMemory(Math.Max(start, half)));
+                break;
             case BlobFault.SlowDrip:
                 for (var offset = start; offset < Layer.Length; offset += 32 * 1024)
                 {
@@ -130,7 +138,6 @@ public sealed class FaultyUpstream : IAsyncDisposable
                 await ctx.Response.Body.WriteAsync(Layer.AsMemory(start));
                 break;
         }
-        LastByteSent.TrySetResult();
     }
 
     public ValueTask DisposeAsync() => LoopbackApp.StopAsync(_app);

@@ -51,13 +51,42 @@ public sealed class UpstreamRegistry : IAsyncDisposable
 
     private IEnumerable<string> AccessLog => _process?.Output ?? Enumerable.Empty<string>();
 
-    /// <summary>Access-log lines seen so far; take <see cref="Mark"/> before an action and count after it.</summary>
+    /// <summary>Log lines seen so far; take a mark before an action and count requests after it.</summary>
     public int Mark => AccessLog.Count();
 
-    public IReadOnlyList<string> RequestsSince(int mark, string method, string pathPart) =>
-        AccessLog.Skip(mark).Where(l => l.Contains($"\"{method} ", StringComparison.Ordinal) && l.Contains(pathPart, StringComparison.Ordinal)).ToList();
+    /// <summary>
+    /// Waits until every request sent before now is in the access log, which the process writes
+    /// and this test reads asynchronously: a marker request is sent and its line awaited. Counting
+    /// requests (above all, asserting that none came) is only sound after a fence.
+    /// </summary>
+    public async Task FenceAsync()
+    {
+        var id = Guid.NewGuid().ToString("N");
+        using (var http = Net.NewHttpClient())
+        using (await http.GetAsync($"{Url}/v2/?fence={id}")) { }
+        await Net.WaitUntilAsync(() => Task.FromResult(AccessLog.Any(l => IsRequest(l) && l.Contains(id, StringComparison.Ordinal))), TimeSpan.FromSeconds(10), "the fence in the registry's access log");
+    }
 
-    public int BlobGetsSince(int mark, string repository) => RequestsSince(mark, "GET", $"/v2/{repository}/blobs/").Count;
+    // Access-log lines look like: 127.0.0.1 - - [date] "GET /v2/... HTTP/1.1" 200 ...; fences are left out.
+    private static bool IsRequest(string line) => line.Contains(" HTTP/1.1\" ", StringComparison.Ordinal) && line.Contains("] \"", StringComparison.Ordinal);
+
+    private static bool IsFence(string line) => line.Contains("/v2/?fence=", StringComparison.Ordinal);
+
+    /// <summary>Requests since <paramref name="mark"/> (after a fence) whose method and path match.</summary>
+    public async Task<IReadOnlyList<string>> RequestsSinceAsync(int mark, string method, string pathPart)
+    {
+        await FenceAsync();
+        return AccessLog.Skip(mark).Where(l => IsRequest(l) && !IsFence(l) && l.Contains($"\"{method} ", StringComparison.Ordinal) && l.Contains(pathPart, StringComparison.Ordinal)).ToList();
+    }
+
+    /// <summary>Every request since <paramref name="mark"/> (after a fence).</summary>
+    public async Task<IReadOnlyList<string>> AllRequestsSinceAsync(int mark)
+    {
+        await FenceAsync();
+        return AccessLog.Skip(mark).Where(l => IsRequest(l) && !IsFence(l)).ToList();
+    }
+
+    public async Task<int> BlobGetsSinceAsync(int mark, string repository) => (await RequestsSinceAsync(mark, "GET", $"/v2/{repository}/blobs/")).Count;
 
     public async ValueTask DisposeAsync()
     {

@@ -150,7 +150,7 @@ public sealed class ApiTests(UpstreamFixture fx) : IAsyncLifetime
         var mark = fx.Upstream.Mark;
         using var response = await _http.GetAsync(Url(path));
         await AssertErrorAsync(response, status, code);
-        if (status == HttpStatusCode.BadRequest) Assert.Equal(mark, fx.Upstream.Mark);
+        if (status == HttpStatusCode.BadRequest) Assert.Empty(await fx.Upstream.AllRequestsSinceAsync(mark));
     }
 
     [Fact]
@@ -159,7 +159,7 @@ public sealed class ApiTests(UpstreamFixture fx) : IAsyncLifetime
         var mark = fx.Upstream.Mark;
         using var response = await _http.GetAsync(Url($"/v2/{new string('a', 256)}/manifests/latest"));
         await AssertErrorAsync(response, HttpStatusCode.BadRequest, "NAME_INVALID");
-        Assert.Equal(mark, fx.Upstream.Mark);
+        Assert.Empty(await fx.Upstream.AllRequestsSinceAsync(mark));
     }
 
     [Theory]
@@ -197,7 +197,7 @@ public sealed class ApiTests(UpstreamFixture fx) : IAsyncLifetime
             using var r = await SendAsync(HttpMethod.Head, $"/v2/small/manifests/{image.Tag}");
             Assert.Equal(image.Digest, r.Headers.GetValues("Docker-Content-Digest").Single());
         }
-        Assert.Equal(mark, fx.Upstream.Mark);
+        Assert.Empty(await fx.Upstream.AllRequestsSinceAsync(mark));
     }
 
     [Fact]

@@ -37,6 +37,33 @@ public sealed class OutageTests
     }
 
     [Fact]
+    public async Task Tag_lists_are_fetched_once_per_freshness_window_and_served_stale_when_the_upstream_fails()
+    {
+        var (upstream, _) = await SeededUpstreamAsync();
+        await using var _ = upstream;
+        using var http = Net.NewHttpClient();
+
+        // Twenty clients at once, then five more: one upstream listing in the freshness window.
+        await using (var cache = await CacheServer.StartAsync(upstream.Url))
+        {
+            var mark = upstream.Mark;
+            var lists = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => http.GetStringAsync($"{cache.Url}/v2/outage/tags/list")));
+            for (var i = 0; i < 5; i++) lists = [.. lists, await http.GetStringAsync($"{cache.Url}/v2/outage/tags/list")];
+            Assert.All(lists, l => Assert.Equal("""{"name":"outage","tags":["1"]}""", l));
+            Assert.Single(await upstream.RequestsSinceAsync(mark, "GET", "/v2/library/outage/tags/list"));
+        }
+
+        // A list past its window, with the upstream gone: the last list is served (no tag of it
+        // was ever pulled through this cache, so the cache's own tags would be none).
+        await using var stale = await CacheServer.StartAsync(upstream.Url, "--Registry:TagTtl=00:00:00");
+        Assert.Contains("\"1\"", await http.GetStringAsync($"{stale.Url}/v2/outage/tags/list"));
+        await upstream.StopAsync();
+        using var answer = await http.GetAsync($"{stale.Url}/v2/outage/tags/list");
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        Assert.Equal("""{"name":"outage","tags":["1"]}""", await answer.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task Restart_with_the_upstream_down_serves_everything_cached()
     {
         var (upstream, image) = await SeededUpstreamAsync();

@@ -20,13 +20,13 @@ public sealed class RealClientTests(UpstreamFixture fx)
         await containerd.PullAsync(reference); // arrives as /v2/library/ctr-img/...?ns=docker.io
         Assert.Equal(image.Digest, await containerd.DigestOfAsync(reference));
         // One platform's config and layers, each fetched from the upstream exactly once.
-        Assert.Equal(image.Platforms["linux/amd64"].Blobs.Count, fx.Upstream.BlobGetsSince(mark, image.Repository));
+        Assert.Equal(image.Platforms["linux/amd64"].Blobs.Count, await fx.Upstream.BlobGetsSinceAsync(mark, image.Repository));
 
         await containerd.CtrAsync("images", "rm", "--sync", reference);
         mark = fx.Upstream.Mark;
         await containerd.PullAsync(reference);
         Assert.Equal(image.Digest, await containerd.DigestOfAsync(reference));
-        Assert.Equal(0, fx.Upstream.BlobGetsSince(mark, image.Repository));
+        Assert.Equal(0, await fx.Upstream.BlobGetsSinceAsync(mark, image.Repository));
     }
 
     [Fact]
@@ -43,12 +43,12 @@ public sealed class RealClientTests(UpstreamFixture fx)
         var mark = fx.Upstream.Mark;
         await docker.DockerAsync("pull", $"{name}:{image.Tag}");
         Assert.Equal(image.Digest, await docker.RepoDigestAsync($"{name}:{image.Tag}"));
-        Assert.Equal(image.Platforms["linux/amd64"].Blobs.Count, fx.Upstream.BlobGetsSince(mark, image.Repository));
+        Assert.Equal(image.Platforms["linux/amd64"].Blobs.Count, await fx.Upstream.BlobGetsSinceAsync(mark, image.Repository));
 
         await docker.DockerAsync("rmi", $"{name}:{image.Tag}");
         mark = fx.Upstream.Mark;
         await docker.DockerAsync("pull", $"{name}:{image.Tag}");
         Assert.Equal(image.Digest, await docker.RepoDigestAsync($"{name}:{image.Tag}"));
-        Assert.Equal(0, fx.Upstream.BlobGetsSince(mark, image.Repository));
+        Assert.Equal(0, await fx.Upstream.BlobGetsSinceAsync(mark, image.Repository));
     }
 }

@@ -18,9 +18,9 @@ public sealed class SkopeoPullTests(UpstreamFixture fx)
 
         var mark = fx.Upstream.Mark;
         Assert.Equal(image.Digest, await Skopeo.PullAsync(cache.Address, $"{image.Repository}:{image.Tag}"));
-        Assert.Equal(0, fx.Upstream.BlobGetsSince(mark, image.Repository));
-        Assert.Empty(fx.Upstream.RequestsSince(mark, "GET", $"/v2/{image.Repository}/manifests/"));
-        Assert.Empty(fx.Upstream.RequestsSince(mark, "HEAD", $"/v2/{image.Repository}/manifests/"));
+        Assert.Equal(0, await fx.Upstream.BlobGetsSinceAsync(mark, image.Repository));
+        Assert.Empty(await fx.Upstream.RequestsSinceAsync(mark, "GET", $"/v2/{image.Repository}/manifests/"));
+        Assert.Empty(await fx.Upstream.RequestsSinceAsync(mark, "HEAD", $"/v2/{image.Repository}/manifests/"));
     }
 
     [Fact]
@@ -32,11 +32,11 @@ public sealed class SkopeoPullTests(UpstreamFixture fx)
 
         // "big" is an official-image name: the cache adds library/ like Docker Hub.
         Assert.Equal(image.Digest, await Skopeo.PullAsync(cache.Address, "big:1"));
-        Assert.Equal(image.AllBlobs.Count(), fx.Upstream.BlobGetsSince(mark, image.Repository));
+        Assert.Equal(image.AllBlobs.Count(), await fx.Upstream.BlobGetsSinceAsync(mark, image.Repository));
 
         mark = fx.Upstream.Mark;
         Assert.Equal(image.Digest, await Skopeo.PullAsync(cache.Address, $"{image.Repository}:{image.Tag}"));
-        Assert.Equal(0, fx.Upstream.BlobGetsSince(mark, image.Repository));
+        Assert.Equal(0, await fx.Upstream.BlobGetsSinceAsync(mark, image.Repository));
     }
 
     [Fact]
