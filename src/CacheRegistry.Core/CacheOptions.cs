@@ -9,6 +9,11 @@ public sealed class CacheOptions
     public double HighWatermark { get; set; } = 0.90;
     /// <summary>…and stops below this one.</summary>
     public double LowWatermark { get; set; } = 0.80;
+    /// <summary>
+    /// With a size limit, eviction also keeps this much free on the disk that holds the blobs
+    /// (filesystem store), and runs at once when the disk fills up.
+    /// </summary>
+    public string MinFreeSpace { get; set; } = "1GiB";
     /// <summary>Repositories never evicted: <c>docker.io/library/nginx</c>, <c>registry.k8s.io/**</c>.</summary>
     public List<string> Pinned { get; set; } = [];
     /// <summary>How often last-access times are written and the size limit is checked.</summary>

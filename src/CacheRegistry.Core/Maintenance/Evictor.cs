@@ -9,8 +9,9 @@ public sealed record EvictionResult(long BytesBefore, long BytesAfter, int Evict
 
 /// <summary>
 /// Keeps stored blobs under <c>Registry:Cache:MaxSize</c>: above the high watermark, least recently
-/// used blobs are removed until usage is below the low watermark. Blobs of pinned repositories
-/// and blobs being filled are kept. A pull that needs an evicted blob fetches it again.
+/// used blobs are removed until usage is below the low watermark; on a local disk, also until
+/// <c>Registry:Cache:MinFreeSpace</c> is free. Blobs of pinned repositories and blobs being filled
+/// are kept. A pull that needs an evicted blob fetches it again.
 /// </summary>
 public sealed partial class Evictor(IBlobIndex index, IBlobInventory inventory, AccessTracker accesses, RunningFills fills,
     RegistryOptions options, ILogger<Evictor> log)
@@ -25,8 +26,9 @@ public sealed partial class Evictor(IBlobIndex index, IBlobInventory inventory, 
 
         var (_, bytes) = await index.TotalsAsync(ct);
         var before = bytes;
-        if (bytes <= max * options.Cache.HighWatermark) return new EvictionResult(before, bytes, 0, 0);
-        var target = (long)(max * options.Cache.LowWatermark);
+        var toFree = Math.Max(0, (ByteSize.Parse(options.Cache.MinFreeSpace) ?? 0) - FreeSpace());
+        if (bytes <= max * options.Cache.HighWatermark && toFree == 0) return new EvictionResult(before, bytes, 0, 0);
+        var target = Math.Min((long)(max * options.Cache.LowWatermark), bytes - toFree);
         int evicted = 0, kept = 0, skip = 0;
         while (bytes > target)
         {
@@ -47,9 +49,11 @@ public sealed partial class Evictor(IBlobIndex index, IBlobInventory inventory, 
                 evicted++;
             }
         }
-        Log.Evicted(log, evicted, ByteSize.Format(before), ByteSize.Format(bytes), ByteSize.Format(max), kept);
+        Log.Evicted(log, evicted, ByteSize.Format(before), ByteSize.Format(bytes), ByteSize.Format(max), ByteSize.Format(toFree), kept);
         return new EvictionResult(before, bytes, evicted, kept);
     }
+
+    private long FreeSpace() => inventory.Volume is { } dir ? new DriveInfo(Path.GetFullPath(dir)).AvailableFreeSpace : long.MaxValue;
 
     private async Task<bool> IsPinnedAsync(BlobRecord blob, CancellationToken ct)
     {
@@ -61,7 +65,7 @@ public sealed partial class Evictor(IBlobIndex index, IBlobInventory inventory, 
     private static partial class Log
     {
         [LoggerMessage(EventId = 600, Level = LogLevel.Information,
-            Message = "size limit: evicted {Count} blobs, {Before} -> {After} (limit {Max}); kept {Kept} pinned or in-flight")]
-        public static partial void Evicted(ILogger logger, int count, string before, string after, string max, int kept);
+            Message = "size limit: evicted {Count} blobs, {Before} -> {After} (limit {Max}, {ToFree} to free on disk); kept {Kept} pinned or in-flight")]
+        public static partial void Evicted(ILogger logger, int count, string before, string after, string max, string toFree, int kept);
     }
 }

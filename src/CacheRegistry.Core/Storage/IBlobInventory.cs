@@ -10,4 +10,7 @@ public interface IBlobInventory
 
     /// <summary>Removes the blob; readers already streaming it finish (files stay readable until closed).</summary>
     Task DeleteAsync(Digest digest, CancellationToken ct);
+
+    /// <summary>A directory on the local file system that holds the blobs (for free-space checks), or null for remote stores.</summary>
+    string? Volume { get; }
 }

@@ -29,6 +29,13 @@ public sealed class SpoolDirectory : IHealthProbe
     public string Name => $"local disk ({Path})";
     public bool IsDown => _circuit.IsDown;
 
+    /// <summary>Raised when a disk error (such as a full disk) marks the local disk down.</summary>
+    public event Action<string>? Failed
+    {
+        add => _circuit.WentDown += value;
+        remove => _circuit.WentDown -= value;
+    }
+
     public Spool Create(Digest digest)
     {
         _circuit.ThrowIfDown();

@@ -37,6 +37,9 @@ public sealed partial class StoreCircuit
     public DateTimeOffset? DownSince => _down?.Since;
     public TimeSpan CallTimeout => _health.CallTimeout;
 
+    /// <summary>Raised (with the reason) when the store is marked down.</summary>
+    public event Action<string>? WentDown;
+
     /// <summary>Runs one call under the deadline (or <paramref name="timeout"/> for calls that move data).</summary>
     public async Task<T> RunAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken ct, TimeSpan? timeout = null)
     {
@@ -90,6 +93,7 @@ public sealed partial class StoreCircuit
         {
             _down = new DownState(reason, _health.Time.GetUtcNow());
             Log.Down(_log, Name, reason, _health.ProbeInterval);
+            WentDown?.Invoke(reason);
         }
         StartProbing();
         return new StoreUnavailableException(Name, reason, inner);

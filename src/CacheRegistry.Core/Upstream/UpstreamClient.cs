@@ -95,7 +95,7 @@ public sealed partial class UpstreamClient
                 if (!IsWorthNextEndpoint(failure.Failure)) throw failure;
                 last = failure;
             }
-            catch (HttpRequestException e)
+            catch (Exception e) when (e is HttpRequestException or IOException or System.Net.Sockets.SocketException)
             {
                 last = new UpstreamException(UpstreamFailure.Unavailable, $"upstream {Name} endpoint {endpoint.Authority} is unreachable{Via(url)}: {Describe(e)}", e);
             }
@@ -214,7 +214,7 @@ public sealed partial class UpstreamClient
     private static string? Header(HttpResponseMessage r, string name) =>
         r.Headers.TryGetValues(name, out var v) ? v.FirstOrDefault() : null;
 
-    private static string Describe(HttpRequestException e) =>
+    private static string Describe(Exception e) =>
         e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message;
 
     private static partial class Log

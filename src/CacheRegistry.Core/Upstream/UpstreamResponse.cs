@@ -20,17 +20,25 @@ public sealed class UpstreamResponse(HttpResponseMessage message, Uri endpoint, 
     {
         if (ContentLength > max)
             throw new UpstreamException(UpstreamFailure.BadResponse, $"upstream endpoint {Endpoint.Authority} sent {ContentLength} bytes; at most {max} are accepted");
-        await using var body = await OpenBodyAsync(ct);
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16384];
-        int n;
-        while ((n = await body.ReadAsync(chunk, ct)) > 0)
+        try
         {
-            if (buffer.Length + n > max)
-                throw new UpstreamException(UpstreamFailure.BadResponse, $"upstream endpoint {Endpoint.Authority} sent more than {max} bytes");
-            buffer.Write(chunk, 0, n);
+            await using var body = await OpenBodyAsync(ct);
+            using var buffer = new MemoryStream();
+            var chunk = new byte[16384];
+            int n;
+            while ((n = await body.ReadAsync(chunk, ct)) > 0)
+            {
+                if (buffer.Length + n > max)
+                    throw new UpstreamException(UpstreamFailure.BadResponse, $"upstream endpoint {Endpoint.Authority} sent more than {max} bytes");
+                buffer.Write(chunk, 0, n);
+            }
+            return buffer.ToArray();
         }
-        return buffer.ToArray();
+        catch (Exception e) when (e is IOException or HttpRequestException or System.Net.Sockets.SocketException or TimeoutException)
+        {
+            throw new UpstreamException(e is TimeoutException ? UpstreamFailure.Timeout : UpstreamFailure.Unavailable,
+                $"upstream endpoint {Endpoint.Authority} broke off the body: {e.Message}", e);
+        }
     }
 
     public void Dispose() => Message.Dispose();

@@ -42,6 +42,7 @@ public static class CacheRegistryApp
         builder.Services.AddHostedService<MaintenanceService>();
         builder.Services.AddHostedService<StartupSummary>();
         builder.Services.AddHostedService<FillDrain>();
+        builder.Services.AddHostedService<PurgeSubscription>();
         builder.Services.AddHostedService<SyncService>();
         builder.Services.AddSingleton<SelfAddress>();
         builder.Services.AddSingleton<Operations.WarmJobs>();

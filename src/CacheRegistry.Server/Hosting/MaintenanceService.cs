@@ -1,30 +1,63 @@
 using CacheRegistry.Maintenance;
+using CacheRegistry.Storage;
 
 namespace CacheRegistry.Server.Hosting;
 
-/// <summary>Runs the size limit every maintenance interval and garbage collection every GC interval.</summary>
-public sealed class MaintenanceService(Evictor evictor, GarbageCollector gc, RegistryOptions options, TimeProvider time, ILogger<MaintenanceService> log)
-    : BackgroundService
+/// <summary>
+/// Runs the size limit every maintenance interval, and at once when the local disk fails (a full
+/// disk: eviction makes room), and garbage collection every GC interval.
+/// </summary>
+public sealed class MaintenanceService(Evictor evictor, GarbageCollector gc, SpoolDirectory spools, RegistryOptions options, TimeProvider time,
+    ILogger<MaintenanceService> log) : BackgroundService
 {
+    private readonly SemaphoreSlim _wake = new(0, 1);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var nextGc = time.GetUtcNow() + options.Cache.GcInterval;
-        using var timer = new PeriodicTimer(options.Cache.MaintenanceInterval);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
+        spools.Failed += Wake;
+        try
         {
-            try
+            var nextGc = time.GetUtcNow() + options.Cache.GcInterval;
+            while (!stoppingToken.IsCancellationRequested)
             {
-                await evictor.RunAsync(stoppingToken);
-                if (options.Cache.GcInterval > TimeSpan.Zero && time.GetUtcNow() >= nextGc)
+                // While the local disk is down (full), eviction is retried as often as the disk is probed.
+                await _wake.WaitAsync(spools.IsDown ? options.Timeouts.StoreProbe : options.Cache.MaintenanceInterval, stoppingToken);
+                try
                 {
-                    nextGc = time.GetUtcNow() + options.Cache.GcInterval;
-                    await gc.RunAsync(null, stoppingToken);
+                    await evictor.RunAsync(stoppingToken);
+                    if (options.Cache.GcInterval > TimeSpan.Zero && time.GetUtcNow() >= nextGc)
+                    {
+                        nextGc = time.GetUtcNow() + options.Cache.GcInterval;
+                        await gc.RunAsync(null, stoppingToken);
+                    }
+                }
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+                {
+                    log.LogWarning("maintenance failed, will retry: {Reason}", e.Message);
                 }
             }
-            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
-            {
-                log.LogWarning("maintenance failed, will retry: {Reason}", e.Message);
-            }
         }
+        finally
+        {
+            spools.Failed -= Wake;
+        }
+    }
+
+    private void Wake(string reason)
+    {
+        try
+        {
+            _wake.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // A run is already due.
+        }
+    }
+
+    public override void Dispose()
+    {
+        _wake.Dispose();
+        base.Dispose();
     }
 }

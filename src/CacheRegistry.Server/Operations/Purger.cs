@@ -6,9 +6,9 @@ namespace CacheRegistry.Server.Operations;
 
 /// <summary>
 /// Purges an image: its tag (or every tag pointing at the digest), the repository's links to its
-/// manifests, and manifests no other repository links. Blobs go with the next GC once nothing references them.
+/// manifests, and manifests no other repository links, on every replica. Blobs go with the next GC once nothing references them.
 /// </summary>
-public sealed class Purger(IMetadataStore metadata, IMetadataCatalog catalog, IBlobIndex index, HotCache hot)
+public sealed class Purger(IMetadataStore metadata, IMetadataCatalog catalog, IBlobIndex index, HotCache hot, IEnumerable<IPurgeNotifier> replicas)
 {
     public async Task<int> PurgeAsync(ImageReference image, CancellationToken ct)
     {
@@ -27,6 +27,7 @@ public sealed class Purger(IMetadataStore metadata, IMetadataCatalog catalog, IB
         foreach (var d in manifests)
             if ((await index.RepositoriesLinkingAsync(d, ct)).Count == 0) await catalog.DeleteManifestAsync(d, ct);
         hot.Clear();
+        foreach (var notifier in replicas) await notifier.PublishAsync(ct);
         return manifests.Count;
     }
 }

@@ -31,6 +31,7 @@ public sealed class FaultRelay : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new(); // never disposed: relay tasks may still look at it
     private TcpListener? _listener;
     private RelayMode _mode;
+    private long _responseBudget = long.MaxValue;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public FaultRelay(int targetPort)
@@ -62,6 +63,12 @@ public sealed class FaultRelay : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Lets only <paramref name="bytes"/> more bytes of answers through, then stalls them (a peer
+    /// that hangs in the middle of a body), until the mode changes.
+    /// </summary>
+    public void StallAnswersAfter(long bytes) => Interlocked.Exchange(ref _responseBudget, bytes);
 
     private void Listen()
     {
@@ -136,8 +143,30 @@ public sealed class FaultRelay : IAsyncDisposable
             {
                 return;
             }
-            while (!Forwards(toServer)) await WaitForChangeAsync();
-            await to.WriteAsync(buffer.AsMemory(0, n), _stop.Token);
+            var chunk = buffer.AsMemory(0, n);
+            while (!chunk.IsEmpty)
+            {
+                while (!Forwards(toServer)) await WaitForChangeAsync();
+                var allowed = toServer ? chunk.Length : (int)Math.Min(chunk.Length, TakeBudget(chunk.Length));
+                if (allowed == 0)
+                {
+                    await WaitForChangeAsync();
+                    Interlocked.Exchange(ref _responseBudget, long.MaxValue); // a mode change lifts the stall
+                    continue;
+                }
+                await to.WriteAsync(chunk[..allowed], _stop.Token);
+                chunk = chunk[allowed..];
+            }
+        }
+    }
+
+    private long TakeBudget(int wanted)
+    {
+        while (true)
+        {
+            var budget = Interlocked.Read(ref _responseBudget);
+            var take = Math.Min(budget, wanted);
+            if (Interlocked.CompareExchange(ref _responseBudget, budget - take, budget) == budget) return take;
         }
     }
 
@@ -169,7 +198,7 @@ public sealed class FaultRelay : IAsyncDisposable
     {
         try
         {
-            c.Client.LingerState = new LingerOption(true, 0); // close with RST
+            if (c.Client is { } socket) socket.LingerState = new LingerOption(true, 0); // close with RST
             c.Dispose();
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)

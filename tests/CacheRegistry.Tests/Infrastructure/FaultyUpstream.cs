@@ -40,6 +40,8 @@ public sealed class FaultyUpstream : IAsyncDisposable
     public byte[] Manifest { get; }
     public string ManifestDigest => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Manifest));
     public BlobFault Fault { get; set; }
+    /// <summary>When set, every manifest request is answered with this status (429, 503…).</summary>
+    public int? ManifestStatus { get; set; }
     public int BlobGets => Volatile.Read(ref _blobGets);
     /// <summary>The Range header of every blob GET, in order.</summary>
     public IReadOnlyList<string?> Ranges { get { lock (_ranges) return _ranges.ToList(); } }
@@ -55,6 +57,12 @@ public sealed class FaultyUpstream : IAsyncDisposable
         _app.MapGet("/v2/", () => Results.Ok());
         _app.MapMethods("/v2/library/faulty/manifests/{reference}", ["GET", "HEAD"], async (HttpContext ctx) =>
         {
+            if (ManifestStatus is int status)
+            {
+                ctx.Response.StatusCode = status;
+                ctx.Response.Headers.RetryAfter = "7";
+                return;
+            }
             ctx.Response.ContentType = "application/vnd.oci.image.manifest.v1+json";
             ctx.Response.Headers["Docker-Content-Digest"] = ManifestDigest;
             ctx.Response.ContentLength = Manifest.Length;

@@ -8,11 +8,17 @@ public sealed class RedisServer : IAsyncDisposable
 {
     private readonly ServerProcess _process;
 
-    public RedisServer()
+    private readonly string _dir = Net.TempDir("redis");
+
+    /// <param name="cluster">Start as a Redis Cluster node (its cluster is made with <see cref="RedisCluster"/>).</param>
+    public RedisServer(bool cluster = false)
     {
         Port = Net.FreePort();
         _process = new ServerProcess(ProcessRunner.Require("redis-server"),
-            ["--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+        [
+            "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", _dir, .. cluster ? new[] { "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000" } : [],
+        ]);
     }
 
     public int Port { get; }
@@ -37,5 +43,9 @@ public sealed class RedisServer : IAsyncDisposable
         return Encoding.ASCII.GetString(buffer, 0, n).StartsWith("+PONG", StringComparison.Ordinal);
     }
 
-    public ValueTask DisposeAsync() => _process.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _process.DisposeAsync();
+        Directory.Delete(_dir, recursive: true);
+    }
 }

@@ -100,6 +100,51 @@ public sealed class OutageTests
     }
 
     [Theory]
+    [InlineData(RelayMode.Refuse, HttpStatusCode.ServiceUnavailable)]
+    [InlineData(RelayMode.Blackhole, HttpStatusCode.GatewayTimeout)]
+    [InlineData(RelayMode.Stall, HttpStatusCode.GatewayTimeout)]
+    [InlineData(RelayMode.Reset, HttpStatusCode.ServiceUnavailable)]
+    public async Task An_upstream_that_refuses_hangs_stalls_or_resets_leaves_cached_images_pullable_and_misses_clear(RelayMode shape, HttpStatusCode missStatus)
+    {
+        var (upstream, image) = await SeededUpstreamAsync();
+        await using var _ = upstream;
+        await using var relay = new FaultRelay(upstream.Port);
+        await using var cache = await CacheServer.StartAsync(relay.Url, "--Registry:TagTtl=00:00:00", "--Registry:RevalidateDeadline=00:00:01",
+            "--Registry:Timeouts:FirstByte=00:00:02", "--Registry:Timeouts:Connect=00:00:02");
+        Assert.Equal(image.Digest, await Skopeo.PullAsync(cache.Address, "outage:1"));
+
+        relay.Mode = shape;
+        // Every tag request revalidates (TagTtl 0) and gets the stale digest within the deadline.
+        Assert.Equal(image.Digest, await Skopeo.PullAsync(cache.Address, "outage:1", timeout: TimeSpan.FromSeconds(45)));
+        using var http = Net.NewHttpClient();
+        using var miss = await http.GetAsync($"{cache.Url}/v2/library/other/manifests/1").WaitAsync(TimeSpan.FromSeconds(30));
+        await ApiTests.AssertErrorAsync(miss, missStatus, "UNAVAILABLE");
+        Assert.Contains(relay.Address, await miss.Content.ReadAsStringAsync());
+    }
+
+    [Theory]
+    [InlineData(429, HttpStatusCode.TooManyRequests, "TOOMANYREQUESTS")]
+    [InlineData(503, HttpStatusCode.BadGateway, "UNAVAILABLE")]
+    public async Task An_upstream_answering_429_or_5xx_leaves_cached_tags_pullable_and_misses_clear(int upstreamStatus, HttpStatusCode missStatus, string code)
+    {
+        await using var upstream = await FaultyUpstream.StartAsync();
+        await using var cache = await CacheServer.StartAsync(upstream.Url, "--Registry:TagTtl=00:00:00");
+        using var http = Net.NewHttpClient();
+        using (var warm = await http.GetAsync($"{cache.Url}/v2/faulty/manifests/latest")) warm.EnsureSuccessStatusCode();
+
+        upstream.ManifestStatus = upstreamStatus;
+        using (var stale = await http.GetAsync($"{cache.Url}/v2/faulty/manifests/latest"))
+        {
+            Assert.Equal(HttpStatusCode.OK, stale.StatusCode);
+            Assert.Equal(upstream.Manifest, await stale.Content.ReadAsByteArrayAsync());
+        }
+        using var miss = await http.GetAsync($"{cache.Url}/v2/faulty/manifests/other");
+        await ApiTests.AssertErrorAsync(miss, missStatus, code);
+        Assert.Contains(new Uri(upstream.Url).Authority, await miss.Content.ReadAsStringAsync());
+        if (upstreamStatus == 429) Assert.Equal(TimeSpan.FromSeconds(7), miss.Headers.RetryAfter?.Delta);
+    }
+
+    [Theory]
     [InlineData(BlobFault.CorruptBytes)]
     [InlineData(BlobFault.Truncate)]
     public async Task A_blob_that_does_not_match_its_digest_is_never_stored_or_served_whole(BlobFault fault)

@@ -123,6 +123,8 @@ public sealed partial class S3BlobStore : IBlobStore, IBlobInventory, IBlobRedir
         }
     }
 
+    public string? Volume => null;
+
     public Task DeleteAsync(Digest digest, CancellationToken ct) => _circuit.RunAsync(c => _s3.DeleteObjectAsync(_options.Bucket, KeyOf(digest), c), ct);
 
     public Task<IBlobWriter> BeginWriteAsync(Digest digest, Spool spool, CancellationToken ct)

@@ -1,0 +1,232 @@
+using System.Net;
+using CacheRegistry.Server.Storage.S3;
+using CacheRegistry.Tests.Infrastructure;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace CacheRegistry.Tests.Integration;
+
+/// <summary>
+/// Every store fails the ways stores really fail: refused, blackholed (accepts, never answers),
+/// stalled (takes requests, answers stop). Pulls still answer within seconds, /readyz names the
+/// store, nothing stored is lost or wrong, and the cache recovers when the store does.
+/// </summary>
+[Collection(IntegrationCollection.Name)]
+public sealed class StoreOutageTests(UpstreamFixture fx, BackendsFixture backends)
+{
+    // Small deadlines so that each outage costs a second, not the production five.
+    private static readonly string[] QuickStores = ["--Registry:Timeouts:Store=00:00:01", "--Registry:Timeouts:StoreProbe=00:00:01", "--Registry:Admin:Token=admin"];
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(45);
+
+    private string Upstream => "--Registry:Upstreams:docker.io:Endpoints:0=" + fx.Upstream.Url;
+
+    private static async Task<(HttpStatusCode Status, string Body)> ReadyAsync(HttpClient http, string cacheUrl)
+    {
+        using var response = await http.GetAsync(cacheUrl + "/readyz");
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    private static Task WaitReadyAsync(HttpClient http, string cacheUrl) =>
+        Net.WaitUntilAsync(async () => (await ReadyAsync(http, cacheUrl)).Status == HttpStatusCode.OK, TimeSpan.FromSeconds(30), "ready again");
+
+    private static async Task<HttpResponseMessage> GcAsync(HttpClient http, string cacheUrl)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, cacheUrl + "/admin/gc");
+        request.Headers.Authorization = new("Bearer", "admin");
+        return await http.SendAsync(request);
+    }
+
+    // s3rver lists an object while it is still being written, so "stored" is the fill's own word for it.
+    private static int FillsCommitted(CacheProcess cache, string repository) =>
+        cache.Log.Split('\n').Count(l => l.Contains($"fill docker.io/{repository}@", StringComparison.Ordinal) && l.Contains(" committed:", StringComparison.Ordinal));
+
+    private static async Task<List<string>> BucketBlobsAsync(S3Options options)
+    {
+        using var store = new S3BlobStore(options, NullLogger<S3BlobStore>.Instance);
+        var list = new List<string>();
+        await foreach (var (digest, _, _) in store.ListAsync(default)) list.Add(digest.ToString());
+        return list;
+    }
+
+    [Theory]
+    [InlineData(RelayMode.Refuse)]
+    [InlineData(RelayMode.Blackhole)]
+    [InlineData(RelayMode.Stall)]
+    public async Task Redis_refusing_hanging_or_stalling_degrades_pulls_and_gc_deletes_nothing(RelayMode shape)
+    {
+        await using var redis = new RedisServer();
+        await redis.StartAsync();
+        await using var relay = new FaultRelay(redis.Port);
+        var prefix = $"redisout{Guid.NewGuid():N}/";
+        await using var cache = new CacheProcess([Upstream, "--Registry:Metadata:Kind=Redis", "--Registry:Metadata:Configuration=" + relay.Address,
+            .. backends.S3.Args(prefix), "--Registry:Cache:GcGrace=00:00:00", .. QuickStores]);
+        await cache.StartAsync();
+        using var http = Net.NewHttpClient();
+        Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1"));
+        await Net.WaitUntilAsync(() => Task.FromResult(FillsCommitted(cache, fx.Small.Repository) == fx.Small.AllBlobs.Count()), Bound, "stored blobs");
+
+        relay.Mode = shape;
+        // Tags straight from the upstream, blobs by digest: the pull still works, within seconds.
+        Assert.Equal(fx.DockerList.Digest, await Skopeo.PullAsync(cache.Address, $"{fx.DockerList.Repository}:1", timeout: Bound));
+        var (status, body) = await ReadyAsync(http, cache.Url);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.Contains($"redis {relay.Address}", body);
+
+        // GC's mark phase cannot read the manifests: it deletes nothing, although every blob is past its grace.
+        var before = await BucketBlobsAsync(backends.S3.Options(prefix));
+        using (var gc = await GcAsync(http, cache.Url)) Assert.Equal(HttpStatusCode.ServiceUnavailable, gc.StatusCode);
+        Assert.Equal(before.Order(), (await BucketBlobsAsync(backends.S3.Options(prefix))).Order());
+
+        relay.Mode = RelayMode.Pass;
+        await WaitReadyAsync(http, cache.Url);
+        Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1", timeout: Bound));
+    }
+
+    [Fact]
+    public async Task Gc_with_one_redis_cluster_master_down_deletes_nothing()
+    {
+        await using var cluster = new RedisCluster();
+        await cluster.StartAsync();
+        var prefix = $"cluster{Guid.NewGuid():N}/";
+        await using var cache = new CacheProcess([Upstream, "--Registry:Metadata:Kind=Redis", "--Registry:Metadata:Configuration=" + cluster.Configuration,
+            .. backends.S3.Args(prefix), "--Registry:Cache:GcGrace=00:00:00", .. QuickStores]);
+        await cache.StartAsync();
+        using var http = Net.NewHttpClient();
+        foreach (var image in new[] { fx.Small, fx.DockerList, fx.OciIndex })
+            Assert.Equal(image.Digest, await Skopeo.PullAsync(cache.Address, $"{image.Repository}:{image.Tag}"));
+        var stored = fx.Small.AllBlobs.Concat(fx.DockerList.AllBlobs).Concat(fx.OciIndex.AllBlobs).Distinct().Count();
+        await Net.WaitUntilAsync(() => Task.FromResult(cache.Log.Split('\n').Count(l => l.Contains(" committed:", StringComparison.Ordinal)) == stored), Bound, "stored blobs");
+        using (var gc = await GcAsync(http, cache.Url)) Assert.Equal(HttpStatusCode.OK, gc.StatusCode); // complete view: nothing to collect
+        Assert.Equal(stored, (await BucketBlobsAsync(backends.S3.Options(prefix))).Count);
+
+        await cluster.Nodes[1].StopAsync();
+        using (var gc = await GcAsync(http, cache.Url))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, gc.StatusCode);
+            Assert.Contains("redis", await gc.Content.ReadAsStringAsync());
+        }
+        Assert.Equal(stored, (await BucketBlobsAsync(backends.S3.Options(prefix))).Count);
+    }
+
+    [Theory]
+    [InlineData(RelayMode.Refuse)]
+    [InlineData(RelayMode.Blackhole)]
+    [InlineData(RelayMode.Stall)]
+    public async Task S3_refusing_hanging_or_stalling_serves_blobs_from_the_upstream_verified_and_recovers(RelayMode shape)
+    {
+        await using var s3 = new S3Server();
+        await s3.StartAsync();
+        await using var relay = new FaultRelay(s3.Port);
+        string[] storage = ["--Registry:Storage:Kind=S3", "--Registry:Storage:S3:ServiceUrl=" + relay.Url, "--Registry:Storage:S3:Bucket=" + s3.Bucket,
+            "--Registry:Storage:S3:AccessKey=S3RVER", "--Registry:Storage:S3:SecretKey=S3RVER", "--Registry:Storage:S3:RequestTimeout=00:00:02"];
+        await using var cache = new CacheProcess([Upstream, .. storage, .. QuickStores]);
+        await cache.StartAsync();
+        using var http = Net.NewHttpClient();
+        Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1"));
+        await Net.WaitUntilAsync(() => Task.FromResult(FillsCommitted(cache, fx.Small.Repository) == fx.Small.AllBlobs.Count()), Bound, "stored blobs");
+
+        relay.Mode = shape;
+        // Cached blobs live in S3, which does not answer: they come from the upstream, verified, unstored.
+        var mark = fx.Upstream.Mark;
+        Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1", timeout: Bound));
+        Assert.Equal(fx.Small.AllBlobs.Count(), await fx.Upstream.BlobGetsSinceAsync(mark, fx.Small.Repository));
+        var (status, body) = await ReadyAsync(http, cache.Url);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.Contains($"s3 {relay.Url}", body);
+
+        relay.Mode = RelayMode.Pass;
+        await WaitReadyAsync(http, cache.Url);
+        mark = fx.Upstream.Mark;
+        Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1", timeout: Bound));
+        Assert.Equal(0, await fx.Upstream.BlobGetsSinceAsync(mark, fx.Small.Repository)); // served from S3 again
+    }
+
+    [Fact]
+    public async Task S3_stalling_in_the_middle_of_a_cached_blob_cuts_that_read_and_the_retry_comes_from_the_upstream()
+    {
+        await using var s3 = new S3Server();
+        await s3.StartAsync();
+        await using var relay = new FaultRelay(s3.Port);
+        await using var cache = new CacheProcess([Upstream, "--Registry:Storage:Kind=S3", "--Registry:Storage:S3:ServiceUrl=" + relay.Url,
+            "--Registry:Storage:S3:Bucket=" + s3.Bucket, "--Registry:Storage:S3:AccessKey=S3RVER", "--Registry:Storage:S3:SecretKey=S3RVER", .. QuickStores]);
+        await cache.StartAsync();
+        var image = fx.DockerBig;
+        var layer = image.Platforms["linux/amd64"].Blobs.OrderByDescending(b => new FileInfo(TestImage.BlobPath(image.LayoutDir, b)).Length).First();
+        var bytes = await File.ReadAllBytesAsync(TestImage.BlobPath(image.LayoutDir, layer));
+        Assert.Equal(image.Digest, await Skopeo.PullAsync(cache.Address, $"{image.Repository}:{image.Tag}"));
+        await Net.WaitUntilAsync(() => Task.FromResult(FillsCommitted(cache, image.Repository) == image.AllBlobs.Count()), Bound, "the big layer stored");
+
+        using var http = Net.NewHttpClient();
+        var url = $"{cache.Url}/v2/{image.Repository}/blobs/{layer}";
+        relay.StallAnswersAfter(2 * 1024 * 1024);
+        using (var response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead))
+        {
+            // S3 stops in the middle of the body: the cache cuts the connection within its store deadline.
+            var body = await response.Content.ReadAsStreamAsync();
+            await Assert.ThrowsAnyAsync<Exception>(() => body.CopyToAsync(Stream.Null).WaitAsync(Bound));
+        }
+        relay.Mode = RelayMode.Stall; // and keeps not answering
+        Assert.Equal(bytes, await http.GetByteArrayAsync(url).WaitAsync(Bound));
+    }
+
+    [Fact]
+    public async Task A_full_disk_is_a_store_error_readers_go_on_from_the_upstream_and_eviction_makes_room()
+    {
+        var small = TestImage.Build("library/diskfill-a", "1", ImageFormat.Oci, ["linux/amd64"], [8 * 1024 * 1024], Net.TempDir("disk"));
+        var large = TestImage.Build("library/diskfill-b", "1", ImageFormat.Oci, ["linux/amd64"], [9 * 1024 * 1024], Net.TempDir("disk"));
+        await Task.WhenAll(small.PushAsync(fx.Upstream.Address), large.PushAsync(fx.Upstream.Address));
+        await using var disk = await Tmpfs.MountAsync("16m");
+        await using var cache = new CacheProcess([Upstream, .. QuickStores, "--Registry:Cache:MaxSize=1GB", "--Registry:Cache:MinFreeSpace=10MiB",
+            "--Registry:Cache:MaintenanceInterval=01:00:00"], dataDir: disk.Path);
+        await cache.StartAsync();
+        using var http = Net.NewHttpClient();
+        Assert.Equal(small.Digest, await Skopeo.PullAsync(cache.Address, "diskfill-a:1"));
+        await Net.WaitUntilAsync(() => Task.FromResult(FillsCommitted(cache, small.Repository) == small.AllBlobs.Count()), Bound, "the first image stored");
+
+        // The second image's layer does not fit: its spool fills the disk half-way.
+        var mark = fx.Upstream.Mark;
+        Assert.Equal(large.Digest, await Skopeo.PullAsync(cache.Address, "diskfill-b:1", timeout: Bound));
+        var layer = large.Platforms["linux/amd64"].Blobs[^1];
+        // One download for the fill, one for its reader going on from the upstream: no refetch loop.
+        Assert.Equal(2, (await fx.Upstream.RequestsSinceAsync(mark, "GET", $"/blobs/{layer}")).Count);
+        Assert.Contains("local disk (", cache.Log);
+        Assert.Contains("No space left on device", cache.Log);
+        Assert.DoesNotContain("do not hash", cache.Log);
+
+        // Eviction made room at once (the first image was least recently used); the disk is back.
+        await WaitReadyAsync(http, cache.Url);
+        Assert.Contains("size limit: evicted", cache.Log);
+        Assert.Equal(large.Digest, await Skopeo.PullAsync(cache.Address, "diskfill-b:1", timeout: Bound));
+        await Net.WaitUntilAsync(() => Task.FromResult(FillsCommitted(cache, large.Repository) == large.AllBlobs.Count()), Bound, "the second image stored");
+        mark = fx.Upstream.Mark;
+        Assert.Equal(large.Digest, await Skopeo.PullAsync(cache.Address, "diskfill-b:1"));
+        Assert.Equal(0, await fx.Upstream.BlobGetsSinceAsync(mark, large.Repository));
+    }
+
+    [Fact]
+    public async Task A_locked_sqlite_database_is_a_503_naming_it_and_pulls_go_on_from_the_upstream()
+    {
+        await using var cache = new CacheProcess([Upstream, .. QuickStores]);
+        await cache.StartAsync();
+        using var http = Net.NewHttpClient();
+        Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1"));
+
+        // Another process holds the write lock (a backup gone wrong, a stuck sqlite3 shell).
+        await using (var holder = new SqliteConnection($"Data Source={Path.Combine(cache.DataDir, "metadata.db")};Pooling=False"))
+        {
+            await holder.OpenAsync();
+            using (var begin = holder.CreateCommand())
+            {
+                begin.CommandText = "BEGIN EXCLUSIVE";
+                await begin.ExecuteNonQueryAsync();
+            }
+            Assert.Equal(fx.DockerList.Digest, await Skopeo.PullAsync(cache.Address, $"{fx.DockerList.Repository}:1", timeout: Bound));
+            var (status, body) = await ReadyAsync(http, cache.Url);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+            Assert.Contains("metadata (sqlite", body);
+            Assert.Contains("locked", body);
+        }
+        await WaitReadyAsync(http, cache.Url);
+        Assert.Equal(fx.DockerList.Digest, await Skopeo.PullAsync(cache.Address, $"{fx.DockerList.Repository}:1", timeout: Bound));
+    }
+}
