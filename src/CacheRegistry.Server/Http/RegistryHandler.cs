@@ -118,6 +118,13 @@ public sealed class RegistryHandler(UpstreamRouter router, ManifestCache manifes
         }
         response.ContentLength = length ?? source.Size;
         await using var stream = await source.OpenAsync(start, length, ctx.RequestAborted);
+        // A fill's first bytes may be a while (another replica downloads it): the client has its
+        // headers now, so it knows the size and that the transfer is under way.
+        if (source.Outcome != CacheOutcome.Hit)
+        {
+            await response.StartAsync(ctx.RequestAborted);
+            await response.BodyWriter.FlushAsync(ctx.RequestAborted);
+        }
         outcome.Bytes = await CopyAsync(stream, response.BodyWriter, length ?? source.Size, ctx.RequestAborted);
     }
 

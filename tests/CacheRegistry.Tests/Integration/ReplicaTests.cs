@@ -31,6 +31,29 @@ public sealed class ReplicaTests(UpstreamFixture fx, BackendsFixture backends)
     }
 
     [Fact]
+    public async Task A_purge_on_one_replica_reaches_the_memory_of_the_others()
+    {
+        var prefix = $"purge{Guid.NewGuid():N}/";
+        await using var a = new CacheProcess([.. SharedArgs(prefix), "--Registry:Admin:Token=admin"]);
+        await using var b = new CacheProcess(SharedArgs(prefix));
+        await Task.WhenAll(a.StartAsync(), b.StartAsync());
+        Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(a.Address, "small:1"));
+        Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(b.Address, "small:1")); // B holds the tag in memory now
+
+        using var http = Net.NewHttpClient();
+        using var purge = new HttpRequestMessage(HttpMethod.Post, $"{a.Url}/admin/purge?image=small:1");
+        purge.Headers.Authorization = new("Bearer", "admin");
+        (await http.SendAsync(purge)).EnsureSuccessStatusCode();
+        await Net.WaitUntilAsync(() => Task.FromResult(b.Log.Contains("in-memory tags and manifests dropped", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(20), "the purge reaching replica B");
+
+        // B no longer knows the tag: it asks the upstream again instead of answering from memory.
+        var mark = fx.Upstream.Mark;
+        Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(b.Address, "small:1"));
+        Assert.NotEmpty(await fx.Upstream.RequestsSinceAsync(mark, "GET", "/v2/library/small/manifests/1"));
+    }
+
+    [Fact]
     public async Task Redis_and_s3_outages_degrade_gracefully_and_recover_without_a_restart()
     {
         await using var redis = new RedisServer();

@@ -157,7 +157,10 @@ public sealed class ResilienceTests(UpstreamFixture fx, BackendsFixture backends
         using var http = await PrimedAsync(a.Url);
 
         using var doomed = await http.GetAsync($"{a.Url}/v2/faulty/blobs/{upstream.LayerDigest}", HttpCompletionOption.ResponseHeadersRead);
-        var fromB = http.GetByteArrayAsync($"{b.Url}/v2/faulty/blobs/{upstream.LayerDigest}");
+        // B's client gets its headers while A still downloads, not at A's commit (which never comes).
+        using var fromB = await http.GetAsync($"{b.Url}/v2/faulty/blobs/{upstream.LayerDigest}", HttpCompletionOption.ResponseHeadersRead)
+            .WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(upstream.Layer.Length, fromB.Content.Headers.ContentLength);
         // B waits on A's lease instead of downloading: it says so, and the upstream saw one GET.
         await Net.WaitUntilAsync(() => Task.FromResult(b.Log.Contains("is downloading it; waiting for its commit", StringComparison.Ordinal)),
             TimeSpan.FromSeconds(20), "replica B waiting on A's lease");
@@ -165,7 +168,7 @@ public sealed class ResilienceTests(UpstreamFixture fx, BackendsFixture backends
         upstream.Fault = BlobFault.None;
         await a.KillAsync();
 
-        Assert.Equal(upstream.Layer, await fromB);
+        Assert.Equal(upstream.Layer, await fromB.Content.ReadAsByteArrayAsync());
         Assert.Equal(2, upstream.BlobGets); // B took over once A's lease expired
         upstream.Gate.TrySetResult();
     }
