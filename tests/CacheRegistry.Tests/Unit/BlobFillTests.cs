@@ -65,13 +65,59 @@ public sealed class BlobFillTests : IDisposable
         return content;
     }
 
-    private (RunningFills Fills, BackgroundWork Work) Fills(IMetadataStore? metadata = null, RegistryOptions? options = null)
+    private (RunningFills Fills, BackgroundWork Work) Fills(IMetadataStore? metadata = null, IBlobStore? store = null, IFillLease? lease = null)
     {
         var sqlite = new SqliteMetadataStore(_dir);
-        options ??= new RegistryOptions { DataDir = _dir, Fill = { ResumeBackoff = TimeSpan.FromMilliseconds(10) } };
+        var options = new RegistryOptions { DataDir = _dir, Fill = { ResumeBackoff = TimeSpan.FromMilliseconds(10) } };
         var work = new BackgroundWork();
-        return (new RunningFills(new FileSystemBlobStore(_dir), metadata ?? sqlite, sqlite, new LocalFillLease(), new SpoolDirectory(_dir, StoreHealth.Default, clear: true),
-            work, options, TimeProvider.System, NullLogger<RunningFills>.Instance), work);
+        return (new RunningFills(store ?? new FileSystemBlobStore(_dir), metadata ?? sqlite, sqlite, lease ?? new LocalFillLease(),
+            new SpoolDirectory(_dir, StoreHealth.Default, clear: true), work, options, TimeProvider.System, NullLogger<RunningFills>.Instance), work);
+    }
+
+    /// <summary>The filesystem store, counting commits.</summary>
+    private sealed class CountingStore(FileSystemBlobStore inner) : IBlobStore
+    {
+        public int Commits;
+
+        public Task<long?> GetSizeAsync(Digest digest, CancellationToken ct) => inner.GetSizeAsync(digest, ct);
+        public Task<Stream?> OpenReadAsync(Digest digest, long offset, long? length, CancellationToken ct) => inner.OpenReadAsync(digest, offset, length, ct);
+
+        public async Task<IBlobWriter> BeginWriteAsync(Digest digest, Spool spool, CancellationToken ct) =>
+            new Counted(await inner.BeginWriteAsync(digest, spool, ct), this);
+
+        private sealed class Counted(IBlobWriter writer, CountingStore store) : IBlobWriter
+        {
+            public ValueTask SpoolGrewAsync(CancellationToken ct) => writer.SpoolGrewAsync(ct);
+            public Task CommitAsync(CancellationToken ct)
+            {
+                Interlocked.Increment(ref store.Commits);
+                return writer.CommitAsync(ct);
+            }
+            public ValueTask DisposeAsync() => writer.DisposeAsync();
+        }
+    }
+
+    /// <summary>A lease that runs a callback when taken and can be lost on demand, as another replica would take it.</summary>
+    private sealed class ScriptedLease(Func<Task>? onAcquire = null) : IFillLease, IHeldLease
+    {
+        public bool Lost { get; set; }
+        public async Task<FillLeaseResult> TryAcquireAsync(Digest digest, CancellationToken ct)
+        {
+            if (onAcquire is not null) await onAcquire();
+            return new FillLeaseResult(this, null);
+        }
+        public Task<bool> IsStillHeldAsync(CancellationToken ct) => Task.FromResult(!Lost);
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+
+    /// <summary>Puts a blob into the store the way another replica's commit would.</summary>
+    private async Task StoreElsewhereAsync(FileSystemBlobStore store, byte[] content)
+    {
+        var spools = new SpoolDirectory(Path.Combine(_dir, "elsewhere"), StoreHealth.Default, clear: true);
+        await using var spool = spools.Create(Digest.Sha256Of(content));
+        await using var writer = await store.BeginWriteAsync(Digest.Sha256Of(content), spool, default);
+        await spool.AppendAsync(content, default);
+        await writer.CommitAsync(default);
     }
 
     private static FillReader Reader(BlobFill fill, long offset = 0, long? end = null) =>
@@ -92,7 +138,7 @@ public sealed class BlobFillTests : IDisposable
         var handler = new StubHandler(_ => new HttpResponseMessage(HttpStatusCode.OK) { Content = new ByteArrayContent(content) });
         using var sqlite = new SqliteMetadataStore(_dir);
         var gated = new GatedLinks(sqlite);
-        var (fills, work) = Fills(gated);
+        var (fills, work) = Fills(metadata: gated);
         using var _ = work;
 
         var (fill, _) = fills.GetOrStart(Stub.Repo(handler, TimeProvider.System), digest, null);
@@ -179,5 +225,44 @@ public sealed class BlobFillTests : IDisposable
         Assert.InRange(fill.Written, 0, declared.Length);
         fill.Release();
         Assert.Empty(Directory.EnumerateFiles(Path.Combine(_dir, "spool")));
+    }
+
+    [Fact]
+    public async Task A_blob_another_replica_committed_just_before_the_lease_was_taken_is_not_downloaded_again()
+    {
+        var content = RandomNumberGenerator.GetBytes(50_000);
+        var handler = new StubHandler(_ => new HttpResponseMessage(HttpStatusCode.OK) { Content = new ByteArrayContent(content) });
+        var fs = new FileSystemBlobStore(_dir);
+        var (fills, work) = Fills(store: fs, lease: new ScriptedLease(() => StoreElsewhereAsync(fs, content)));
+        using var _ = work;
+        var (fill, _) = fills.GetOrStart(Stub.Repo(handler, TimeProvider.System), Digest.Sha256Of(content), null);
+        Assert.Equal(content.Length, await fill.Started);
+        await using (var reader = Reader(fill)) Assert.Equal(content, await ReadAllAsync(reader));
+        Assert.Empty(handler.Requests);
+        fill.Release();
+    }
+
+    [Fact]
+    public async Task A_fill_that_lost_its_lease_does_not_upload_what_another_replica_already_stored()
+    {
+        var content = RandomNumberGenerator.GetBytes(200_000);
+        var gate = new TaskCompletionSource();
+        var handler = new StubHandler(_ => new HttpResponseMessage(HttpStatusCode.OK) { Content = Streamed(content[..100_000], content[100_000..], gate.Task, announceLength: true) });
+        var fs = new FileSystemBlobStore(_dir);
+        var store = new CountingStore(fs);
+        var lease = new ScriptedLease();
+        var (fills, work) = Fills(store: store, lease: lease);
+        using var _ = work;
+        var (fill, _) = fills.GetOrStart(Stub.Repo(handler, TimeProvider.System), Digest.Sha256Of(content), null);
+        await fill.Started;
+
+        // This replica pauses past its lease; another takes it over and commits the same blob.
+        lease.Lost = true;
+        await StoreElsewhereAsync(fs, content);
+        gate.SetResult();
+        await using (var reader = Reader(fill)) Assert.Equal(content, await ReadAllAsync(reader));
+        await Infrastructure.Net.WaitUntilAsync(() => Task.FromResult(fill.State == FillState.Committed), TimeSpan.FromSeconds(10), "the fill's end");
+        Assert.Equal(0, store.Commits);
+        fill.Release();
     }
 }

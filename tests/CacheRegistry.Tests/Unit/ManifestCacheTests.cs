@@ -23,6 +23,8 @@ public sealed class ManifestCacheTests : IDisposable
     private Func<HttpResponseMessage>? _getAnswer;
     // How long every upstream request takes.
     private TimeSpan _latency;
+    // Holds manifest GETs until set.
+    private ManualResetEventSlim? _getGate;
 
     public ManifestCacheTests() => _store = new SqliteMetadataStore(_dir);
 
@@ -36,6 +38,7 @@ public sealed class ManifestCacheTests : IDisposable
     {
         if (_upstreamDown) throw new HttpRequestException("connection refused");
         if (_latency > TimeSpan.Zero) Thread.Sleep(_latency);
+        if (request.Method == HttpMethod.Get) _getGate?.Wait(TimeSpan.FromSeconds(30));
         if (_getAnswer is not null && request.Method == HttpMethod.Get) return _getAnswer();
         var path = request.RequestUri!.AbsolutePath;
         if (path.EndsWith("/manifests/v1", StringComparison.Ordinal) || path.EndsWith("/manifests/" + StubHandler.DigestOf(_current), StringComparison.Ordinal))
@@ -123,10 +126,12 @@ public sealed class ManifestCacheTests : IDisposable
         // deadline, such a tag would stay stale for ever.
         _current = StubHandler.ManifestBytes("two");
         _latency = TimeSpan.FromMilliseconds(700);
+        _getGate = new ManualResetEventSlim();
         _time.Now += TimeSpan.FromMinutes(6);
-        var answer = await cache.GetAsync(repo, "v1", default);
+        var answer = await cache.GetAsync(repo, "v1", default); // the GET is held until this answer is in
         Assert.Equal(CacheOutcome.Stale, answer.Outcome);
         Assert.Equal(old.Manifest.Digest, answer.Manifest.Digest);
+        _getGate.Set();
 
         var expected = StubHandler.DigestOf(_current);
         await Infrastructure.Net.WaitUntilAsync(async () => (await cache.GetAsync(repo, "v1", default)).Manifest.Digest.ToString() == expected,
