@@ -5,6 +5,7 @@ public sealed class UpstreamOptions
     /// <summary>Base URLs tried in order, e.g. a domestic mirror first and the origin last.
     /// Credentials for one endpoint go in its URL: <c>https://user:pass@mirror.example</c>.</summary>
     public List<string> Endpoints { get; set; } = [];
+    /// <summary>The registry's credentials, sent only to its origin (the last endpoint) and its token service.</summary>
     public string? Username { get; set; }
     public string? Password { get; set; }
     /// <summary>A pre-issued bearer token, sent instead of running the token flow.</summary>
@@ -18,6 +19,11 @@ public sealed class UpstreamOptions
     /// <summary>Failures in a row after which an endpoint is skipped for <see cref="CoolDown"/>.</summary>
     public int FailuresBeforeCoolDown { get; set; } = 3;
     public TimeSpan CoolDown { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// Hosts (<c>minio.corp</c>, <c>*.storage.corp</c>) this upstream may redirect to or name as token
+    /// realm although they resolve to private, loopback or link-local addresses.
+    /// </summary>
+    public List<string> AllowRedirectsTo { get; set; } = [];
     /// <summary>Another registry host whose cache this one shares (k8s.gcr.io → registry.k8s.io).</summary>
     public string? AliasOf { get; set; }
 }

@@ -104,7 +104,11 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
             var where = $"upstream {repo.Upstream.Name} endpoint {response.Endpoint.Authority}";
             var digest = VerifiedDigest(reference, response.DockerContentDigest, content, where);
             var document = ManifestDocument.TryParse(content);
-            var manifest = new StoredManifest(digest, document?.MediaTypeFor(response.MediaType) ?? FallbackMediaType(response.MediaType), content);
+            // Only a manifest is kept and served as one: an HTML error page or an archive a
+            // misbehaving mirror answers with would be served from the cache's own address.
+            var mediaType = document?.MediaTypeFor(response.MediaType)
+                ?? throw new RegistryError(502, "UNAVAILABLE", $"{where} answered '{reference}' with {Described(response.MediaType)} that is not a manifest; nothing was stored");
+            var manifest = new StoredManifest(digest, mediaType, content);
 
             hot.SetManifest(manifest);
             hot.SetLinked(repo.Key, digest);
@@ -141,7 +145,7 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
         return computed;
     }
 
-    private static string FallbackMediaType(string contentType) => contentType.Length > 0 ? contentType : MediaTypes.OciManifest;
+    private static string Described(string contentType) => contentType.Length == 0 ? "a body without Content-Type" : $"a {contentType} body";
 
     // With the metadata store down, reads fall back to memory and then to the upstream: tags come
     // straight from it, manifests are verified and served without being stored.

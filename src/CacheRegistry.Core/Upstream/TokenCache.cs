@@ -11,6 +11,9 @@ namespace CacheRegistry.Upstream;
 /// </summary>
 public sealed class TokenCache(HttpClient http, TimeProvider time, TimeoutOptions timeouts)
 {
+    /// <summary>Token answers are a few KiB; an endless one must not grow the process.</summary>
+    public const int MaxResponseBytes = 64 * 1024;
+
     private readonly ConcurrentDictionary<string, (string Token, DateTimeOffset Expires)> _tokens = new();
     private readonly SingleFlight<string, (string, DateTimeOffset)> _fetches = new();
 
@@ -22,53 +25,69 @@ public sealed class TokenCache(HttpClient http, TimeProvider time, TimeoutOption
 
     public void Invalidate(string key) => _tokens.TryRemove(key, out _);
 
-    public async Task<string> GetAsync(AuthChallenge challenge, string scope, UpstreamCredentials? credentials, CancellationToken ct)
+    /// <param name="endpointReach">Where the upstream's endpoint is, when the realm is another host: checked again at connect time.</param>
+    public async Task<string> GetAsync(AuthChallenge challenge, string scope, UpstreamCredentials? credentials, AddressReach? endpointReach, CancellationToken ct)
     {
         var key = Key(challenge, scope, credentials?.Username);
         if (TryGet(key) is { } cached) return cached;
-        var (token, expires) = await _fetches.RunAsync(key, () => FetchAsync(challenge, scope, credentials), ct);
+        var (token, expires) = await _fetches.RunAsync(key, () => FetchAsync(challenge, scope, credentials, endpointReach), ct);
         _tokens[key] = (token, expires);
         return token;
     }
 
-    private async Task<(string, DateTimeOffset)> FetchAsync(AuthChallenge challenge, string scope, UpstreamCredentials? credentials)
+    private async Task<(string, DateTimeOffset)> FetchAsync(AuthChallenge challenge, string scope, UpstreamCredentials? credentials, AddressReach? endpointReach)
     {
-        var realm = challenge.Realm ?? throw new UpstreamException(UpstreamFailure.Unauthorized, "token challenge has no realm");
+        var realm = challenge.Realm is { } r && Uri.TryCreate(r, UriKind.Absolute, out var parsed) ? parsed
+            : throw new UpstreamException(UpstreamFailure.Unauthorized, "token challenge has no usable realm");
+        var service = $"token service {realm.Authority}";
         var query = new List<string>();
         if (!string.IsNullOrEmpty(challenge.Service)) query.Add("service=" + Uri.EscapeDataString(challenge.Service));
         if (!string.IsNullOrEmpty(scope)) query.Add("scope=" + Uri.EscapeDataString(scope));
-        var url = realm + (query.Count == 0 ? "" : (realm.Contains('?') ? "&" : "?") + string.Join('&', query));
+        var url = new UriBuilder(realm) { Query = string.Join('&', new[] { realm.Query.TrimStart('?') }.Where(q => q.Length > 0).Concat(query)) }.Uri;
         using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        if (endpointReach is { } reach) request.Options.Set(UpstreamClient.EndpointReachKey, reach);
         if (credentials is not null)
             request.Headers.Authorization = new AuthenticationHeaderValue("Basic", credentials.BasicValue);
         using var cts = new CancellationTokenSource(timeouts.FirstByte + timeouts.Idle);
-        HttpResponseMessage response;
         try
         {
-            response = await http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cts.Token);
-        }
-        catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
-        {
-            throw new UpstreamException(UpstreamFailure.Unavailable, $"token service {new Uri(realm).Authority} failed: {e.Message}", e);
-        }
-        using (response)
-        {
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);
             if (!response.IsSuccessStatusCode)
                 throw new UpstreamException(
                     response.StatusCode is System.Net.HttpStatusCode.Unauthorized or System.Net.HttpStatusCode.Forbidden
                         ? UpstreamFailure.Unauthorized : UpstreamFailure.Unavailable,
-                    $"token service {new Uri(realm).Authority} answered {(int)response.StatusCode} for scope '{scope}'");
-            using var doc = JsonDocument.Parse(await response.Content.ReadAsStreamAsync(cts.Token));
+                    $"{service} answered {(int)response.StatusCode} for scope '{scope}'");
+            using var doc = JsonDocument.Parse(await ReadCappedAsync(response, service, cts.Token));
             var root = doc.RootElement;
-            var token = (root.TryGetProperty("token", out var t) ? t.GetString() : null)
-                ?? (root.TryGetProperty("access_token", out var a) ? a.GetString() : null)
-                ?? throw new UpstreamException(UpstreamFailure.Unauthorized, $"token service {new Uri(realm).Authority} returned no token");
-            var lifetime = root.TryGetProperty("expires_in", out var e) && e.TryGetInt32(out var secs) && secs > 0 ? secs : 60;
+            var token = (root.ValueKind == JsonValueKind.Object ? Text(root, "token") ?? Text(root, "access_token") : null)
+                ?? throw new UpstreamException(UpstreamFailure.Unauthorized, $"{service} returned no token");
+            var lifetime = root.TryGetProperty("expires_in", out var e) && e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out var secs) && secs > 0 ? secs : 60;
             // Renew a little early so a token never expires in flight.
             var expires = time.GetUtcNow().AddSeconds(Math.Max(5, lifetime - 10));
             return (token, expires);
         }
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException or JsonException)
+        {
+            throw new UpstreamException(UpstreamFailure.Unavailable, $"{service} failed: {e.Message}", e);
+        }
     }
+
+    /// <summary>A token response is small: anything past <see cref="MaxResponseBytes"/> is refused, whatever the headers say.</summary>
+    private static async Task<byte[]> ReadCappedAsync(HttpResponseMessage response, string service, CancellationToken ct)
+    {
+        if (response.Content.Headers.ContentLength > MaxResponseBytes)
+            throw new UpstreamException(UpstreamFailure.BadResponse, $"{service} announced a {response.Content.Headers.ContentLength}-byte answer; at most {MaxResponseBytes} are read");
+        await using var body = await response.Content.ReadAsStreamAsync(ct);
+        var buffer = new byte[MaxResponseBytes + 1];
+        var total = 0;
+        int n;
+        while (total < buffer.Length && (n = await body.ReadAsync(buffer.AsMemory(total), ct)) > 0) total += n;
+        if (total > MaxResponseBytes) throw new UpstreamException(UpstreamFailure.BadResponse, $"{service} sent more than {MaxResponseBytes} bytes; refused");
+        return buffer[..total];
+    }
+
+    private static string? Text(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String && v.GetString() is { Length: > 0 } s ? s : null;
 }
 
 public sealed record UpstreamCredentials(string Username, string Password)

@@ -9,9 +9,9 @@ namespace CacheRegistry.Upstream;
 
 /// <summary>
 /// Talks to one upstream registry through its ordered endpoint chain: the token flow, redirects
-/// followed by hand (Authorization only to hosts that asked for it), first-byte and idle timeouts,
-/// fall-over to the next endpoint on connection errors, timeouts, 5xx and 429, and a cool-down
-/// for endpoints that keep failing.
+/// followed by hand (credentials only to the origin they belong to, targets checked), first-byte
+/// and idle timeouts, fall-over to the next endpoint on connection errors, timeouts, 5xx and 429,
+/// and a cool-down for endpoints that keep failing.
 /// </summary>
 public sealed partial class UpstreamClient
 {
@@ -22,16 +22,25 @@ public sealed partial class UpstreamClient
     private readonly TimeoutOptions _timeouts;
     private readonly TimeProvider _time;
     private readonly ILogger _log;
+    private readonly Func<string, CancellationToken, Task<IReadOnlyList<System.Net.IPAddress>>> _resolve;
     // The last challenge seen per host, so later requests carry a cached token without a 401 round trip.
     private readonly ConcurrentDictionary<string, AuthChallenge> _challenges = new(StringComparer.OrdinalIgnoreCase);
+    // Realms already logged as refused credentials, so the warning comes once per realm.
+    private readonly ConcurrentDictionary<string, bool> _realmsRefused = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <param name="resolve">Name resolution for the redirect and realm checks (the system's DNS unless a test gives its own).</param>
     public UpstreamClient(string name, UpstreamOptions options, HttpClient http, TimeoutOptions timeouts, TimeProvider time, ILogger log,
-        EgressProxy? proxy = null)
+        EgressProxy? proxy = null, Func<string, CancellationToken, Task<IReadOnlyList<System.Net.IPAddress>>>? resolve = null)
     {
+        _resolve = resolve ?? TargetPolicy.ResolveAsync;
         Name = name;
         _options = options;
-        var shared = string.IsNullOrEmpty(options.Username) ? null : new UpstreamCredentials(options.Username, options.Password ?? "");
-        Endpoints = options.Endpoints.Select(e => new UpstreamEndpoint(e, shared)).ToArray();
+        // The registry's own credentials go to its origin, the last endpoint; a mirror placed before
+        // it gets only what its own URL carries.
+        var registry = string.IsNullOrEmpty(options.Username) ? null : new UpstreamCredentials(options.Username, options.Password ?? "");
+        Endpoints = options.Endpoints.Select((e, i) => i == options.Endpoints.Count - 1
+            ? new UpstreamEndpoint(e, registry, isOrigin: true)
+            : new UpstreamEndpoint(e, null, isOrigin: false)).ToArray();
         if (Endpoints.Count == 0) throw new ArgumentException($"upstream '{name}' has no endpoints", nameof(options));
         _http = http;
         _tokens = new TokenCache(http, time, timeouts);
@@ -92,8 +101,10 @@ public sealed partial class UpstreamClient
                 if (failure is null || !IsWorthNextEndpoint(failure.Failure)) endpoint.RecordSuccess(_time.GetUtcNow());
                 if (failure is null) return new UpstreamResponse(response, endpoint.BaseUri, _timeouts.Idle);
                 response.Dispose();
-                if (!IsWorthNextEndpoint(failure.Failure)) throw failure;
                 last = failure;
+                // A mirror that lacks the image or wants credentials it was not given: ask the next one.
+                if (!endpoint.IsOrigin && failure.Failure is UpstreamFailure.NotFound or UpstreamFailure.Unauthorized or UpstreamFailure.Denied) continue;
+                if (!IsWorthNextEndpoint(failure.Failure)) throw failure;
             }
             catch (Exception e) when (e is HttpRequestException or IOException or System.Net.Sockets.SocketException)
             {
@@ -122,71 +133,6 @@ public sealed partial class UpstreamClient
     private static bool IsWorthNextEndpoint(UpstreamFailure f) =>
         f is UpstreamFailure.Unavailable or UpstreamFailure.Timeout or UpstreamFailure.BadResponse or UpstreamFailure.RateLimited;
 
-    private async Task<HttpResponseMessage> SendToEndpointAsync(UpstreamEndpoint endpoint, UpstreamRequest request, Uri url, string scope, CancellationToken ct)
-    {
-        for (var hop = 0; hop <= MaxRedirects; hop++)
-        {
-            var response = await SendWithAuthAsync(endpoint, request, url, scope, ct);
-            if (!IsRedirect(response.StatusCode) || response.Headers.Location is null) return response;
-            var next = response.Headers.Location.IsAbsoluteUri ? response.Headers.Location : new Uri(url, response.Headers.Location);
-            response.Dispose();
-            url = next;
-        }
-        throw new HttpRequestException($"more than {MaxRedirects} redirects");
-    }
-
-    private async Task<HttpResponseMessage> SendWithAuthAsync(UpstreamEndpoint endpoint, UpstreamRequest upstreamRequest, Uri url, string scope, CancellationToken ct)
-    {
-        var credentials = endpoint.Credentials;
-        var retriedAuth = false;
-        var invalidTokenRetried = false;
-        while (true)
-        {
-            using var request = new HttpRequestMessage(upstreamRequest.Method, url);
-            if (upstreamRequest.Accept is { } accept)
-                foreach (var a in accept) request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(a));
-            if (upstreamRequest.RangeFrom is { } from) request.Headers.Range = new RangeHeaderValue(from, null);
-            request.Headers.Authorization = AuthorizationFor(url, scope, credentials);
-
-            using var firstByte = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            firstByte.CancelAfter(_timeouts.FirstByte);
-            var started = Stopwatch.GetTimestamp();
-            var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, firstByte.Token);
-            var remaining = Header(response, "ratelimit-remaining");
-            endpoint.RecordRateLimit(remaining, Header(response, "ratelimit-limit"));
-            Log.UpstreamCall(_log, Name, upstreamRequest.Method.Method, url.GetLeftPart(UriPartial.Path), (int)response.StatusCode,
-                Stopwatch.GetElapsedTime(started).TotalMilliseconds, remaining);
-
-            if (response.StatusCode != HttpStatusCode.Unauthorized) return response;
-            var challenge = response.Headers.WwwAuthenticate.Select(h => AuthChallenge.Parse(h.ToString())).FirstOrDefault(c => c is not null);
-            if (challenge is null) return response;
-            var isBearer = challenge.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase);
-            if (isBearer && challenge.Error == "invalid_token" && !invalidTokenRetried && _options.Token is null)
-            {
-                _tokens.Invalidate(TokenCache.Key(challenge, scope, credentials?.Username));
-                invalidTokenRetried = true;
-            }
-            else if (retriedAuth) return response;
-            else if (!isBearer && credentials is null) return response;
-
-            retriedAuth = true;
-            response.Dispose();
-            _challenges[url.Authority] = challenge;
-            if (isBearer && _options.Token is null) await _tokens.GetAsync(challenge, scope, credentials, ct);
-        }
-    }
-
-    private AuthenticationHeaderValue? AuthorizationFor(Uri url, string scope, UpstreamCredentials? credentials)
-    {
-        if (!_challenges.TryGetValue(url.Authority, out var challenge)) return null; // never send credentials to a host that did not ask
-        if (challenge.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase))
-        {
-            var token = _options.Token ?? _tokens.TryGet(TokenCache.Key(challenge, scope, credentials?.Username));
-            return token is null ? null : new AuthenticationHeaderValue("Bearer", token);
-        }
-        return credentials is null ? null : new AuthenticationHeaderValue("Basic", credentials.BasicValue);
-    }
-
     private async Task<UpstreamException?> ClassifyAsync(HttpResponseMessage response, UpstreamEndpoint endpoint, CancellationToken ct)
     {
         var status = (int)response.StatusCode;
@@ -208,22 +154,20 @@ public sealed partial class UpstreamClient
 
     private static string Suffix(string? code) => code is null ? "" : " " + code;
 
-    private static bool IsRedirect(HttpStatusCode s) => s is HttpStatusCode.MovedPermanently or HttpStatusCode.Found
-        or HttpStatusCode.SeeOther or HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect;
-
-    private static string? Header(HttpResponseMessage r, string name) =>
-        r.Headers.TryGetValues(name, out var v) ? v.FirstOrDefault() : null;
-
     private static string Describe(Exception e) =>
         e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message;
 
     private static partial class Log
     {
         [LoggerMessage(EventId = 100, Level = LogLevel.Information,
-            Message = "upstream {Upstream} {Method} {Url} -> {Status} in {ElapsedMs:F1} ms (ratelimit-remaining {RateLimitRemaining})")]
-        public static partial void UpstreamCall(ILogger logger, string upstream, string method, string url, int status, double elapsedMs, string? rateLimitRemaining);
+            Message = "upstream {Upstream} {Method} {Url} -> {Status} in {ElapsedMs:F1} ms{RateLimit}")]
+        public static partial void UpstreamCall(ILogger logger, string upstream, string method, string url, int status, double elapsedMs, string rateLimit);
 
         [LoggerMessage(EventId = 101, Level = LogLevel.Warning, Message = "upstream {Upstream} endpoint {Endpoint} failed: {Reason}")]
         public static partial void EndpointFailed(ILogger logger, string upstream, string endpoint, string reason);
+
+        [LoggerMessage(EventId = 102, Level = LogLevel.Warning,
+            Message = "upstream {Upstream}: token realm {Realm} is neither https nor the endpoint's own host; its token is fetched without credentials")]
+        public static partial void RealmWithoutCredentials(ILogger logger, string upstream, string realm);
     }
 }

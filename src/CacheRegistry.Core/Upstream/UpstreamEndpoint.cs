@@ -1,20 +1,25 @@
 namespace CacheRegistry.Upstream;
 
 /// <summary>
-/// One base URL of an upstream's chain with its own credentials (from the URL's user info) and
-/// health: after several failures in a row it cools down, is tried only when every other
-/// endpoint fails too, and is probed again once the cool-down ends.
+/// One base URL of an upstream's chain with its own credentials and health: after several
+/// failures in a row it cools down, is tried only when every other endpoint fails too, and is
+/// probed again once the cool-down ends. Credentials are bound to the endpoint's origin (scheme,
+/// host, port): the ones in its URL, and for the registry's origin (the last endpoint) the
+/// registry's own. Nothing of them ever goes to another origin.
 /// </summary>
 public sealed class UpstreamEndpoint
 {
     private readonly object _lock = new();
     private int _failures;
     private DateTimeOffset _coolUntil = DateTimeOffset.MinValue;
+    private Task<AddressReach>? _reach;
 
-    public UpstreamEndpoint(string url, UpstreamCredentials? fallback)
+    /// <param name="registryCredentials">The registry's credentials, given only to its origin endpoint.</param>
+    public UpstreamEndpoint(string url, UpstreamCredentials? registryCredentials, bool isOrigin)
     {
         var uri = new Uri(url.TrimEnd('/') + "/");
-        Credentials = fallback;
+        IsOrigin = isOrigin;
+        Credentials = registryCredentials;
         if (!string.IsNullOrEmpty(uri.UserInfo))
         {
             var parts = uri.UserInfo.Split(':', 2);
@@ -26,7 +31,32 @@ public sealed class UpstreamEndpoint
 
     public Uri BaseUri { get; }
     public string Authority => BaseUri.Authority;
+    /// <summary>The registry's own endpoint (the last of the chain), which alone gets registry-level credentials and tokens.</summary>
+    public bool IsOrigin { get; }
     public UpstreamCredentials? Credentials { get; }
+
+    /// <summary>Same scheme, host and port as this endpoint: the only place its credentials may go.</summary>
+    public bool IsSameOrigin(Uri url) =>
+        url.Scheme == BaseUri.Scheme && url.Port == BaseUri.Port && url.Host.Equals(BaseUri.Host, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Where the endpoint's own host is (resolved once), which decides where it may redirect to.</summary>
+    public Task<AddressReach> ReachAsync(Func<string, CancellationToken, Task<IReadOnlyList<System.Net.IPAddress>>> resolve, CancellationToken ct) =>
+        _reach ??= ResolveReachAsync(resolve, ct);
+
+    private async Task<AddressReach> ResolveReachAsync(Func<string, CancellationToken, Task<IReadOnlyList<System.Net.IPAddress>>> resolve, CancellationToken ct)
+    {
+        try
+        {
+            var addresses = await resolve(BaseUri.DnsSafeHost, ct);
+            return addresses.Count == 0 ? AddressReach.Public : TargetPolicy.Classify(addresses[0]);
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or OperationCanceledException)
+        {
+            _reach = null; // try again next time
+            return AddressReach.Public;
+        }
+    }
+
     public string? LastError { get; private set; }
     public DateTimeOffset? LastSuccess { get; private set; }
     public int ConsecutiveFailures => _failures;

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 
 namespace CacheRegistry.Upstream;
@@ -52,7 +53,37 @@ public sealed class UpstreamSet
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
             UseCookies = false,
+            ConnectCallback = ConnectAsync,
         };
         return new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+    }
+
+    /// <summary>
+    /// Connects as the handler would, but a request to a host the upstream sent the cache to (a
+    /// redirect target, a token realm) connects only to addresses the target policy allows, as
+    /// resolved now: a name that resolved to a public address when checked and to a private one
+    /// at connect (DNS rebinding) is refused here. Connections to an egress proxy are the proxy's
+    /// business.
+    /// </summary>
+    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken ct)
+    {
+        var host = context.DnsEndPoint.Host;
+        var addresses = await TargetPolicy.ResolveAsync(host, ct);
+        var request = context.InitialRequestMessage;
+        if (request.Options.TryGetValue(UpstreamClient.EndpointReachKey, out var reach)
+            && string.Equals(request.RequestUri?.IdnHost, host, StringComparison.OrdinalIgnoreCase)
+            && TargetPolicy.Refusal(addresses, reach) is { } why)
+            throw new HttpRequestException($"connection to {host} refused: {why}");
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(addresses.ToArray(), context.DnsEndPoint.Port, ct);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 }

@@ -16,6 +16,7 @@ public sealed partial class RegistryMiddleware(RequestDelegate next, Operations.
     {
         var started = Stopwatch.GetTimestamp();
         ctx.Response.Headers["Docker-Distribution-API-Version"] = "registry/2.0";
+        ctx.Response.Headers.XContentTypeOptions = "nosniff"; // bytes from upstreams are never to be read as a page
         var outcome = RequestOutcome.Of(ctx);
         try
         {

@@ -138,6 +138,26 @@ public sealed class ManifestCacheTests : IDisposable
             TimeSpan.FromSeconds(20), "the new digest");
     }
 
+    [Theory]
+    [InlineData("text/html", "<html><script>alert(1)</script></html>")]
+    [InlineData("application/gzip", "\u001f\u008b\u0008\u0000")]
+    [InlineData("application/json", "{\"architecture\":\"amd64\"}")]
+    [InlineData("application/vnd.oci.image.manifest.v1+json", "not json at all")]
+    public async Task What_is_not_a_manifest_is_refused_and_not_stored(string contentType, string body)
+    {
+        var (cache, handler) = Create();
+        _getAnswer = () =>
+        {
+            var r = new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent(body) };
+            r.Content.Headers.ContentType = new(contentType);
+            return r;
+        };
+        var e = await Assert.ThrowsAsync<RegistryError>(() => cache.GetAsync(Stub.Repo(handler, _time), "v1", default));
+        Assert.Equal(502, e.Status);
+        Assert.Contains("not a manifest", e.Message);
+        Assert.Null(await _store.GetTagAsync("docker.io/library/x", "v1", default));
+    }
+
     [Fact]
     public async Task A_manifest_whose_bytes_do_not_match_the_requested_digest_is_refused_and_not_stored()
     {
