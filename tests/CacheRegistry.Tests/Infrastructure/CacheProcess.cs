@@ -19,6 +19,8 @@ public sealed class CacheProcess : IAsyncDisposable
     public string Url => $"http://{Address}";
     public string Log => _process.OutputText;
 
+    public long ResidentBytes() => _process.ResidentBytes();
+
     public async Task StartAsync()
     {
         _process.Start();

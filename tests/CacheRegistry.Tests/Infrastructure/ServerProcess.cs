@@ -11,6 +11,13 @@ public sealed class ServerProcess(string file, IReadOnlyList<string> args, IDict
     public ConcurrentQueue<string> Output { get; } = new();
     public bool IsRunning => _process is { HasExited: false };
 
+    /// <summary>The process's resident memory, from /proc.</summary>
+    public long ResidentBytes()
+    {
+        var line = File.ReadLines($"/proc/{_process!.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+    }
+
     public void Start()
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };

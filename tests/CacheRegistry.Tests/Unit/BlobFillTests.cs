@@ -65,10 +65,11 @@ public sealed class BlobFillTests : IDisposable
         return content;
     }
 
-    private (RunningFills Fills, BackgroundWork Work) Fills(IMetadataStore? metadata = null, IBlobStore? store = null, IFillLease? lease = null)
+    private (RunningFills Fills, BackgroundWork Work) Fills(IMetadataStore? metadata = null, IBlobStore? store = null, IFillLease? lease = null,
+        string maxBlobSize = "100GiB")
     {
         var sqlite = new SqliteMetadataStore(_dir);
-        var options = new RegistryOptions { DataDir = _dir, Fill = { ResumeBackoff = TimeSpan.FromMilliseconds(10) } };
+        var options = new RegistryOptions { DataDir = _dir, MaxBlobSize = maxBlobSize, Fill = { ResumeBackoff = TimeSpan.FromMilliseconds(10) } };
         var work = new BackgroundWork();
         return (new RunningFills(store ?? new FileSystemBlobStore(_dir), metadata ?? sqlite, sqlite, lease ?? new LocalFillLease(),
             new SpoolDirectory(_dir, StoreHealth.Default, clear: true), work, options, TimeProvider.System, NullLogger<RunningFills>.Instance), work);
@@ -225,6 +226,20 @@ public sealed class BlobFillTests : IDisposable
         Assert.InRange(fill.Written, 0, declared.Length);
         fill.Release();
         Assert.Empty(Directory.EnumerateFiles(Path.Combine(_dir, "spool")));
+    }
+
+    [Fact]
+    public async Task A_blob_of_unknown_size_is_cut_at_the_configured_maximum()
+    {
+        var handler = new StubHandler(_ => new HttpResponseMessage(HttpStatusCode.OK) { Content = Streamed(new byte[300_000], [], Task.CompletedTask, announceLength: false) });
+        var (fills, work) = Fills(maxBlobSize: "100KB");
+        using var _ = work;
+        var (fill, _) = fills.GetOrStart(Stub.Repo(handler, TimeProvider.System), Digest.Sha256Of(new byte[1]), null);
+        await using var reader = Reader(fill);
+        await Assert.ThrowsAnyAsync<IOException>(() => ReadAllAsync(reader));
+        Assert.Contains("Registry:MaxBlobSize", fill.Failure!.Message);
+        Assert.InRange(fill.Written, 0, 100_000);
+        fill.Release();
     }
 
     [Fact]
