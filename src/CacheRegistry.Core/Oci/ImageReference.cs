@@ -10,10 +10,10 @@ public sealed record ImageReference(string Registry, string Repository, string? 
     /// <summary>Tag or digest, whichever addresses the manifest.</summary>
     public string Reference => Digest ?? Tag ?? "latest";
 
-    /// <summary>The cache key of the repository: <c>docker.io/library/nginx</c>.</summary>
-    public string RepositoryKey => Registry + "/" + Repository;
+    /// <summary>The repository as written, registry included: <c>docker.io/library/nginx</c> (the router turns it into a cache key).</summary>
+    public string FullName => Registry + "/" + Repository;
 
-    public override string ToString() => RepositoryKey + (Digest is not null ? "@" + Digest : ":" + (Tag ?? "latest"));
+    public override string ToString() => FullName + (Digest is not null ? "@" + Digest : ":" + (Tag ?? "latest"));
 
     public static ImageReference Parse(string text)
     {
@@ -36,7 +36,7 @@ public sealed record ImageReference(string Registry, string Repository, string? 
             t = t[..colon];
             if (!Grammar.IsValidTag(tag)) throw new FormatException($"'{text}': '{tag}' is not a valid tag");
         }
-        var registry = "docker.io";
+        var registry = DockerHub.Registry;
         var firstSlash = t.IndexOf('/');
         if (firstSlash > 0)
         {
@@ -47,8 +47,11 @@ public sealed record ImageReference(string Registry, string Repository, string? 
                 t = t[(firstSlash + 1)..];
             }
         }
-        if (registry is "index.docker.io" or "registry-1.docker.io") registry = "docker.io";
-        if (registry == "docker.io" && !t.Contains('/')) t = "library/" + t;
+        if (DockerHub.Is(registry))
+        {
+            registry = DockerHub.Registry;
+            t = DockerHub.RepositoryName(t);
+        }
         if (!Grammar.IsValidName(t)) throw new FormatException($"'{text}': '{t}' is not a valid repository name");
         if (tag is null && digest is null) tag = "latest";
         return new ImageReference(registry, t, tag, digest);

@@ -16,7 +16,7 @@ public sealed class RegistryError(int status, string code, string message, objec
     public static RegistryError ManifestUnknown(string message) => new(404, "MANIFEST_UNKNOWN", message);
     public static RegistryError BlobUnknown(string message) => new(404, "BLOB_UNKNOWN", message);
     public static RegistryError Unsupported(string message) => new(405, "UNSUPPORTED", message);
-    public static RegistryError RangeInvalid(string message, long size) => new(416, "RANGE_INVALID", message) { UnsatisfiedSize = size };
+    public static RegistryError RangeInvalid(string message, long? size) => new(416, "RANGE_INVALID", message) { UnsatisfiedSize = size };
     public static RegistryError BadRequest(string code, string message) => new(400, code, message);
 
     /// <summary>For 416 answers: the blob size to report in <c>Content-Range: bytes */size</c>.</summary>

@@ -22,6 +22,14 @@ public sealed class UpstreamRouter(UpstreamSet upstreams, RegistryOptions option
     // Warm requests name the same repositories again and again: reuse their refs (and cache keys).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(UpstreamClient, string), RepositoryRef> _refs = new();
 
+    /// <summary>
+    /// The repository of an image as users write it (<c>k8s.gcr.io/pause</c>), for operations such
+    /// as purge and import: the same cache key a pull of it uses, aliases resolved.
+    /// </summary>
+    public RepositoryRef Resolve(ImageReference image) =>
+        Resolve(image.Repository, upstreams.Find(image.Registry)?.Name
+            ?? throw RegistryError.NameUnknown($"registry '{RegistryPath.Truncate(image.Registry)}' is not configured on this cache"), null);
+
     public RepositoryRef Resolve(string name, string? ns, string? host)
     {
         var upstreamName = options.DefaultUpstream;
@@ -44,7 +52,7 @@ public sealed class UpstreamRouter(UpstreamSet upstreams, RegistryOptions option
         var upstream = upstreams.Find(upstreamName)
             ?? throw RegistryError.NameUnknown($"registry '{upstreamName}' is not configured on this cache");
         if (name.Length == 0) throw RegistryError.NameInvalid("repository name is empty after the registry prefix");
-        if (upstream.AddsLibraryPrefix && !name.Contains('/')) name = "library/" + name;
+        if (DockerHub.Is(upstream.Name)) name = DockerHub.RepositoryName(name);
         if (_refs.TryGetValue((upstream, name), out var known)) return known;
         if (!RepositoryPattern.AnyMatches(upstream.RepositoryPatterns, name))
             throw new RegistryError(403, "DENIED", $"repository '{name}' of {upstream.Name} is not in this cache's allow-list");

@@ -1,3 +1,5 @@
+using CacheRegistry.Oci;
+
 namespace CacheRegistry.Upstream;
 
 /// <summary>The registries every installation knows; configuration may override or add to them.</summary>
@@ -6,9 +8,9 @@ public static class BuiltInUpstreams
     public static IReadOnlyDictionary<string, UpstreamOptions> Table { get; } =
         new Dictionary<string, UpstreamOptions>(StringComparer.OrdinalIgnoreCase)
         {
-            ["docker.io"] = new() { Endpoints = ["https://registry-1.docker.io"] },
-            ["index.docker.io"] = new() { AliasOf = "docker.io" },
-            ["registry-1.docker.io"] = new() { AliasOf = "docker.io" },
+            [DockerHub.Registry] = new() { Endpoints = [DockerHub.ApiUrl] },
+            [DockerHub.Aliases[0]] = new() { AliasOf = DockerHub.Registry },
+            [DockerHub.Aliases[1]] = new() { AliasOf = DockerHub.Registry },
             ["registry.k8s.io"] = new() { Endpoints = ["https://registry.k8s.io"] },
             // Frozen since 2023 and redirected to registry.k8s.io; its images live on there.
             ["k8s.gcr.io"] = new() { AliasOf = "registry.k8s.io" },

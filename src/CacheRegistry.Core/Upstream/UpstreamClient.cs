@@ -56,8 +56,6 @@ public sealed partial class UpstreamClient
     public EgressProxy? Proxy { get; }
     public bool TagsFromOriginOnly => _options.TagsFromOriginOnly;
     public IReadOnlyList<string> RepositoryPatterns => _options.Repositories;
-    /// <summary>Docker Hub keeps official images under <c>library/</c>.</summary>
-    public bool AddsLibraryPrefix => Name == "docker.io";
 
     public Task<UpstreamResponse> HeadManifestAsync(string name, string reference, CancellationToken ct) =>
         SendAsync(new UpstreamRequest(HttpMethod.Head, name, "manifests/" + reference, MediaTypes.ManifestAccept, null, IsOriginOnly(reference)), ct);

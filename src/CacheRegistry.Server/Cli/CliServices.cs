@@ -1,19 +1,27 @@
 using CacheRegistry.Server.Hosting;
 using CacheRegistry.Server.Storage;
+using CacheRegistry.Storage;
 
 namespace CacheRegistry.Server.Cli;
 
 /// <summary>The cache's services on its configured stores, for commands that run beside (or without) the server.</summary>
 public static class CliServices
 {
-    public static ServiceProvider Build(string[] configArgs)
+    /// <param name="create">Whether the command may start an empty cache where there is none.</param>
+    public static ServiceProvider Build(string[] configArgs, bool create = false)
     {
         var configuration = Configuration.Build(configArgs);
         var options = RegistryOptionsLoader.Load(configuration);
+        var metadata = RegistryOptionsLoader.MetadataOptionsOf(configuration);
+        // A command run from the wrong directory must not quietly make an empty cache there.
+        if (!create && metadata.Kind.Equals("Sqlite", StringComparison.OrdinalIgnoreCase) && !File.Exists(Path.Combine(options.DataDir, "metadata.db")))
+            throw new UsageException($"there is no cache in {options.DataDir} (no metadata.db); run in the server's directory or pass --Registry:DataDir=<its data dir>");
         var services = new ServiceCollection();
         services.AddLogging(l => l.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
         CacheRegistryApp.AddCacheRegistry(services, options);
         services.AddStores(configuration, options, server: false);
-        return services.BuildServiceProvider();
+        var provider = services.BuildServiceProvider();
+        Console.Error.WriteLine($"cacheregistry: data dir {options.DataDir}; stores: {string.Join("; ", provider.GetServices<IHealthProbe>().Select(s => s.Name))}");
+        return provider;
     }
 }

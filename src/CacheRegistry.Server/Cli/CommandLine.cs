@@ -9,7 +9,7 @@ namespace CacheRegistry.Server.Cli;
 /// <summary>
 /// <c>cacheregistry [serve] | warm | export | import | ledger | gc | client-config | healthcheck</c>. Every command reads the same
 /// configuration as the server (appsettings.json, environment, <c>--Registry:Key=value</c>).
-/// Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
+/// Exit codes: 0 success, 1 failure, 2 bad usage or configuration. Every failure is one line.
 /// </summary>
 public static class CommandLine
 {
@@ -19,11 +19,10 @@ public static class CommandLine
         {
             TreatUnmatchedTokensAsErrors = false,
         };
-        root.SetAction((parse, ct) => ServeAsync([.. parse.UnmatchedTokens]));
-
-        var serve = new Command("serve", "Run the registry (the default). Takes --urls and any --Registry:Key=value.") { TreatUnmatchedTokensAsErrors = false };
-        serve.SetAction((parse, ct) => ServeAsync([.. parse.UnmatchedTokens]));
-        root.Subcommands.Add(serve);
+        var rootUrls = UrlsOption();
+        root.Options.Add(rootUrls);
+        root.SetAction((parse, ct) => ServeAsync(parse, rootUrls));
+        root.Subcommands.Add(ServeCommand());
         root.Subcommands.Add(OperationCommands.Warm());
         root.Subcommands.Add(OperationCommands.Export());
         root.Subcommands.Add(OperationCommands.Import());
@@ -31,35 +30,99 @@ public static class CommandLine
         root.Subcommands.Add(OperationCommands.Gc());
         root.Subcommands.Add(ClientConfigCommand());
         root.Subcommands.Add(HealthcheckCommand());
+
+        // A word that is no command is a mistake, not configuration for the server.
+        if (args is [var first, ..] && !first.StartsWith('-') && root.Subcommands.All(c => c.Name != first))
+            return Fail(2, "", $"unknown command '{first}'{Suggest(first, root)}. Commands: {string.Join(", ", root.Subcommands.Select(c => c.Name))}; see 'cacheregistry --help'.");
+
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
             foreach (var error in parsed.Errors) await Console.Error.WriteLineAsync("cacheregistry: " + error.Message);
             await Console.Error.WriteLineAsync("Run 'cacheregistry --help' or 'cacheregistry <command> --help'.");
-            return 2; // bad usage, as distinct from a command that ran and failed (1)
+            return 2;
         }
+        var command = parsed.CommandResult.Command == root ? "" : " " + parsed.CommandResult.Command.Name;
         try
         {
             return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is ArgumentException or FormatException)
+        catch (ConfigurationException e)
         {
-            await Console.Error.WriteLineAsync("cacheregistry: " + e.Message);
+            foreach (var problem in e.Problems) await Console.Error.WriteLineAsync($"cacheregistry{command}: configuration: {problem}");
             return 2;
+        }
+        catch (Exception e) when (e is UsageException or ArgumentException or FormatException)
+        {
+            return Fail(2, command, e.Message);
+        }
+        catch (OperationCanceledException)
+        {
+            return Fail(1, command, "cancelled");
+        }
+        catch (Exception e)
+        {
+            // One line, no stack trace: what failed and why.
+            return Fail(1, command, Describe(e));
         }
     }
 
-    private static async Task<int> ServeAsync(string[] args)
+    private static int Fail(int code, string command, string message)
     {
+        Console.Error.WriteLine($"cacheregistry{command}: {message}");
+        return code;
+    }
+
+    private static string Describe(Exception e) => e switch
+    {
+        HttpRequestException h => $"cannot reach the server: {h.Message}{(h.InnerException is { } i ? $" ({i.Message})" : "")}",
+        _ => e.Message,
+    };
+
+    private static string Suggest(string word, RootCommand root)
+    {
+        var closest = root.Subcommands.Select(c => (c.Name, Distance: Levenshtein(word, c.Name))).OrderBy(x => x.Distance).First();
+        return closest.Distance <= 2 ? $" (did you mean '{closest.Name}'?)" : "";
+    }
+
+    private static int Levenshtein(string a, string b)
+    {
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (var i = 0; i <= a.Length; i++) d[i, 0] = i;
+        for (var j = 0; j <= b.Length; j++) d[0, j] = j;
+        for (var i = 1; i <= a.Length; i++)
+            for (var j = 1; j <= b.Length; j++)
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+        return d[a.Length, b.Length];
+    }
+
+    private static Option<string?> UrlsOption() => new("--urls") { Description = $"where to listen (default {CacheRegistryApp.DefaultUrl}); several separated by ';'" };
+
+    private static Command ServeCommand()
+    {
+        var urls = UrlsOption();
+        var serve = new Command("serve", "Run the registry (the default). Any configuration key can follow as --Registry:Key=value " +
+            "(--Registry:DataDir=/var/lib/cacheregistry, --Registry:Upstreams:docker.io:Endpoints:0=https://mirror.example); the README lists them all.")
+        {
+            urls,
+        };
+        serve.TreatUnmatchedTokensAsErrors = false;
+        serve.SetAction((parse, ct) => ServeAsync(parse, urls));
+        return serve;
+    }
+
+    private static async Task<int> ServeAsync(ParseResult parse, Option<string?> urls)
+    {
+        string[] args = [.. parse.UnmatchedTokens, .. parse.GetValue(urls) is { } u ? new[] { "--urls=" + u } : []];
+        var app = CacheRegistryApp.Build(args);
         try
         {
-            await CacheRegistryApp.Build(args).RunAsync();
+            await app.RunAsync();
             return 0;
         }
-        catch (InvalidOperationException e) when (e.Message.StartsWith("invalid configuration", StringComparison.Ordinal))
+        catch (IOException e) when (e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase) || e.InnerException is System.Net.Sockets.SocketException)
         {
-            await Console.Error.WriteLineAsync("cacheregistry: " + e.Message);
-            return 2;
+            throw new IOException($"cannot listen: {e.Message}; choose another port with --urls", e);
         }
     }
 
@@ -87,14 +150,19 @@ public static class CommandLine
     private static Command HealthcheckCommand()
     {
         var url = new Argument<string>("url") { Description = "health URL", DefaultValueFactory = _ => "http://127.0.0.1:5000/healthz" };
-        var command = new Command("healthcheck", "Exit 0 when the server's /healthz answers 200 (container health checks).") { url };
+        var command = new Command("healthcheck", "Exit 0 when the server's /healthz answers 200 (container health checks), 1 otherwise.") { url };
         command.SetAction(async (parse, ct) =>
         {
+            var target = parse.GetValue(url)!;
+            if (!Uri.TryCreate(target, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+                throw new UsageException($"'{target}' is not an http(s) URL");
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
             try
             {
-                using var response = await http.GetAsync(parse.GetValue(url), ct);
-                return response.IsSuccessStatusCode ? 0 : 1;
+                using var response = await http.GetAsync(uri, ct);
+                if (response.IsSuccessStatusCode) return 0;
+                await Console.Error.WriteLineAsync($"cacheregistry healthcheck: {uri} answered {(int)response.StatusCode}");
+                return 1;
             }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {

@@ -6,7 +6,10 @@ using CacheRegistry.Storage;
 
 namespace CacheRegistry.Server.Cli;
 
-/// <summary>warm, export, import, ledger and gc. Progress goes to stderr, results to stdout.</summary>
+/// <summary>
+/// warm, export, import, ledger and gc. Progress goes to stderr, results to stdout. Failures are
+/// thrown and reported by <see cref="CommandLine"/> as one line with the exit code.
+/// </summary>
 public static class OperationCommands
 {
     private static Option<string> ServerOption() => new("--server")
@@ -16,7 +19,7 @@ public static class OperationCommands
 
     private static Option<string?> PlatformOption() => new("--platform") { Description = "only this platform, e.g. linux/amd64 (default: all)" };
 
-    private static Option<FileInfo?> ListOption() => new("--file", "-f") { Description = "image references, one per line (kubeadm config images list works as is)" };
+    private static Option<FileInfo?> ListOption() => new("--file", "-f") { Description = "image references, one per line (kubeadm config images list works as is); - for stdin" };
 
     private static Argument<string[]> ImagesArgument() => new("images") { Description = "image references", Arity = ArgumentArity.ZeroOrMore };
 
@@ -25,11 +28,19 @@ public static class OperationCommands
         var list = new List<string>(parse.GetValue(images) ?? []);
         if (parse.GetValue(file) is { } f)
         {
+            if (f.Name != "-" && !f.Exists) throw new UsageException($"--file {f.FullName}: no such file");
             using var reader = f.Name == "-" ? Console.In : f.OpenText();
             list.AddRange(Warmer.ReadList(reader));
         }
-        if (list.Count == 0) throw new ArgumentException("no images given: name them or pass --file");
+        if (list.Count == 0) throw new UsageException("no images given: name them or pass --file");
         return list.Select(ImageReference.Parse).ToList();
+    }
+
+    private static Uri ServerUrl(ParseResult parse, Option<string> server)
+    {
+        var text = parse.GetValue(server)!;
+        return Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
+            ? uri : throw new UsageException($"--server {text}: expected the cache's http(s) URL");
     }
 
     public static Command Warm()
@@ -43,7 +54,7 @@ public static class OperationCommands
         {
             var refs = Images(parse, images, file);
             using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
-            var warmer = new Warmer(new ImageWalker(http, new Uri(parse.GetValue(server)!)));
+            var warmer = new Warmer(new ImageWalker(http, ServerUrl(parse, server)));
             var results = new List<WarmResult>();
             for (var i = 0; i < refs.Count; i++)
             {
@@ -75,24 +86,23 @@ public static class OperationCommands
         {
             var refs = Images(parse, images, file);
             var target = parse.GetValue(output)!;
+            if (target.Directory is { Exists: false } dir) throw new UsageException($"--out {target.FullName}: directory {dir.FullName} does not exist");
             var partial = target.FullName + ".partial";
             using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
             try
             {
                 await using (var stream = File.Create(partial))
                 {
-                    var (count, blobs, bytes) = await new Exporter(new ImageWalker(http, new Uri(parse.GetValue(server)!)))
+                    var (count, blobs, bytes) = await new Exporter(new ImageWalker(http, ServerUrl(parse, server)))
                         .ExportAsync(refs, parse.GetValue(platform), stream, m => Console.Error.WriteLine(m), ct);
                     Console.WriteLine($"exported {count} images, {blobs} blobs, {ByteSize.Format(bytes)} to {target.FullName}");
                 }
                 File.Move(partial, target.FullName, overwrite: true);
                 return 0;
             }
-            catch (Exception e) when (e is InvalidOperationException or HttpRequestException or IOException)
+            finally
             {
                 File.Delete(partial);
-                await Console.Error.WriteLineAsync("cacheregistry export: " + e.Message);
-                return 1;
             }
         });
         return command;
@@ -101,24 +111,24 @@ public static class OperationCommands
     public static Command Import()
     {
         var bundle = new Argument<FileInfo>("bundle") { Description = "an OCI image layout tar (from 'cacheregistry export' or skopeo)" };
-        var command = new Command("import", "Load an OCI layout tar into this cache's stores, verifying every digest.") { bundle };
+        var allowPartial = new Option<bool>("--allow-partial") { Description = "import a bundle that misses blobs (a warning for each); refused otherwise" };
+        var force = new Option<bool>("--force") { Description = "move tags that already point at another digest (reported and left otherwise)" };
+        var create = new Option<bool>("--create") { Description = "start an empty cache in the data dir if there is none" };
+        var command = new Command("import", "Load an OCI layout tar into this cache's stores, verifying every digest.") { bundle, allowPartial, force, create };
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(async (parse, ct) =>
         {
             var file = parse.GetValue(bundle)!;
-            await using var services = CliServices.Build([.. parse.UnmatchedTokens]);
-            try
-            {
-                await using var stream = file.OpenRead();
-                var result = await services.GetRequiredService<BundleImporter>().ImportAsync(stream, file.Name, m => Console.Error.WriteLine(m), ct);
-                Console.WriteLine($"imported {result.Images} images: {result.Manifests} manifests, {result.Blobs} blobs, {ByteSize.Format(result.Bytes)}");
-                return 0;
-            }
-            catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException or FormatException or StoreUnavailableException)
-            {
-                await Console.Error.WriteLineAsync("cacheregistry import: " + e.Message);
-                return 1;
-            }
+            if (!file.Exists) throw new UsageException($"{file.FullName}: no such file{(Directory.Exists(file.FullName) ? " (it is a directory; give the bundle's .tar)" : "")}");
+            await using var services = CliServices.Build([.. parse.UnmatchedTokens], create: parse.GetValue(create));
+            await using var stream = file.OpenRead();
+            var result = await services.GetRequiredService<BundleImporter>().ImportAsync(stream, file.Name,
+                new ImportOptions(parse.GetValue(allowPartial), parse.GetValue(force)), m => Console.Error.WriteLine(m), ct);
+            Console.WriteLine($"imported {result.Images} images: {result.Manifests} manifests, {result.Blobs} blobs, {ByteSize.Format(result.Bytes)}" +
+                (result.Missing.Count > 0 ? $"; {result.Missing.Count} blobs missing" : ""));
+            if (result.TagsNotMoved.Count == 0) return 0;
+            await Console.Error.WriteLineAsync($"cacheregistry import: {result.TagsNotMoved.Count} tags point elsewhere and were not moved ({string.Join(", ", result.TagsNotMoved)}); --force moves them");
+            return 1;
         });
         return command;
     }
@@ -127,7 +137,7 @@ public static class OperationCommands
     {
         var format = new Option<string>("--format") { Description = "table, csv or json", DefaultValueFactory = _ => "table" };
         format.AcceptOnlyFromAmong(LedgerFormat.Formats);
-        var since = new Option<DateTimeOffset?>("--since") { Description = "only entries from this time (ISO 8601)" };
+        var since = new Option<string?>("--since") { Description = "only entries from then on: a date (2026-01-01, 2026-01-01T12:00:00Z) or an age (24h, 7d)" };
         var limit = new Option<int>("--limit") { Description = "at most this many entries", DefaultValueFactory = _ => 100_000 };
         var command = new Command("ledger", "List every image that entered the cache: upstream, repository, tag, digest, size, time, endpoint.")
         {
@@ -136,8 +146,9 @@ public static class OperationCommands
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(async (parse, ct) =>
         {
+            var from = LedgerFormat.Since(parse.GetValue(since), TimeProvider.System.GetUtcNow());
             await using var services = CliServices.Build([.. parse.UnmatchedTokens]);
-            var entries = await services.GetRequiredService<ILedger>().ReadAsync(parse.GetValue(since), parse.GetValue(limit), ct);
+            var entries = await services.GetRequiredService<ILedger>().ReadAsync(from, parse.GetValue(limit), ct);
             Console.Write(LedgerFormat.Render(entries, parse.GetValue(format)!));
             return 0;
         });

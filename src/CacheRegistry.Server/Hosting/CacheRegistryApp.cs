@@ -27,15 +27,24 @@ public static class CacheRegistryApp
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
 
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            o.UseUtcTimestamp = true;
-        });
-        if (builder.Configuration["Logging:Format"] == "json") builder.Logging.AddJsonConsole();
+        if (builder.Configuration["Logging:Format"] == "json")
+            builder.Logging.AddJsonConsole(o =>
+            {
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                o.UseUtcTimestamp = true;
+            });
+        else
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+                o.UseUtcTimestamp = true;
+            });
 
         var options = RegistryOptionsLoader.Load(builder.Configuration);
+        // Bad bodies and query values become exceptions the middleware answers with OCI error JSON.
+        builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping);
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.Timeouts.Shutdown + TimeSpan.FromSeconds(5));
         AddCacheRegistry(builder.Services, options);
         builder.Services.AddStores(builder.Configuration, options);
@@ -49,12 +58,13 @@ public static class CacheRegistryApp
 
         var app = builder.Build();
         app.UseMiddleware<RegistryMiddleware>();
+        app.UseWhen(ctx => ctx.Request.Path.StartsWithSegments("/admin"), admin => admin.Use((ctx, next) => AdminApi.GateAsync(ctx, next, options)));
         // /v2 is answered before endpoint routing: the handler parses its paths itself (from the end).
         var handler = app.Services.GetRequiredService<RegistryHandler>();
         app.Use((ctx, next) => ctx.Request.Path.StartsWithSegments("/v2") ? handler.HandleAsync(ctx) : next(ctx));
         app.UseRouting();
         app.MapServiceEndpoints();
-        app.MapAdmin(options);
+        app.MapAdmin();
         return app;
     }
 

@@ -5,37 +5,36 @@ using CacheRegistry.Server.Storage;
 namespace CacheRegistry.Server.Hosting;
 
 /// <summary>
-/// The configuration keys the server reads, derived from its option classes, so a misspelt key
-/// (in appsettings, an environment variable or docker-compose.yml) is reported instead of ignored.
+/// The configuration keys the server reads and the type of each, derived from its option
+/// classes, so a misspelt key (in appsettings, an environment variable or docker-compose.yml) or a
+/// value of the wrong kind is reported instead of ignored.
 /// </summary>
 public static class ConfigurationKeys
 {
-    /// <summary>Key patterns such as <c>Registry:Upstreams:*:Endpoints:*</c>.</summary>
-    public static IReadOnlyList<string> Known { get; } =
+    /// <summary>Key patterns such as <c>Registry:Upstreams:*:Endpoints:*</c>, with the type a value must have.</summary>
+    public static IReadOnlyList<(string Pattern, Type Type)> Known { get; } =
     [
         .. Walk(typeof(RegistryOptions), RegistryOptions.Section)
-            .Where(k => !k.StartsWith("Registry:Storage", StringComparison.Ordinal) && !k.StartsWith("Registry:Metadata", StringComparison.Ordinal)),
+            .Where(k => !k.Pattern.StartsWith("Registry:Storage", StringComparison.Ordinal) && !k.Pattern.StartsWith("Registry:Metadata", StringComparison.Ordinal)),
         .. Walk(typeof(StorageOptions), StorageOptions.Section),
         .. Walk(typeof(MetadataOptions), MetadataOptions.Section),
     ];
 
-    public static bool IsKnown(string key)
+    public static bool IsKnown(string key) => TypeOf(key) is not null;
+
+    /// <summary>The type a key's value must convert to, or null for a key the server does not read.</summary>
+    public static Type? TypeOf(string key)
     {
         var parts = key.Split(':');
-        return Known.Any(pattern =>
+        foreach (var (pattern, type) in Known)
         {
             var p = pattern.Split(':');
-            return p.Length == parts.Length && p.Zip(parts).All(x => x.First == "*" || x.First.Equals(x.Second, StringComparison.OrdinalIgnoreCase));
-        });
+            if (p.Length == parts.Length && p.Zip(parts).All(x => x.First == "*" || x.First.Equals(x.Second, StringComparison.OrdinalIgnoreCase))) return type;
+        }
+        return null;
     }
 
-    /// <summary>Every <c>Registry:</c> key set in the configuration that the server does not read.</summary>
-    public static IEnumerable<string> Unknown(IConfiguration configuration) =>
-        configuration.GetSection(RegistryOptions.Section).AsEnumerable(makePathsRelative: false)
-            .Where(kv => kv.Value is not null && !IsKnown(kv.Key))
-            .Select(kv => kv.Key);
-
-    private static IEnumerable<string> Walk(Type type, string prefix)
+    private static IEnumerable<(string Pattern, Type Type)> Walk(Type type, string prefix)
     {
         foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite || IsDictionary(p.PropertyType)))
         {
@@ -44,18 +43,18 @@ public static class ConfigurationKeys
             if (IsDictionary(t))
             {
                 var valueType = t.GetGenericArguments()[1];
-                if (IsLeaf(valueType)) yield return key + ":*";
+                if (IsLeaf(valueType)) yield return (key + ":*", valueType);
                 else foreach (var k in Walk(valueType, key + ":*")) yield return k;
             }
             else if (t != typeof(string) && typeof(IEnumerable).IsAssignableFrom(t))
             {
                 var element = t.IsGenericType ? t.GetGenericArguments()[0] : typeof(string);
-                if (IsLeaf(element)) yield return key + ":*";
+                if (IsLeaf(element)) yield return (key + ":*", element);
                 else foreach (var k in Walk(element, key + ":*")) yield return k;
             }
             else if (IsLeaf(t))
             {
-                yield return key;
+                yield return (key, t);
             }
             else
             {

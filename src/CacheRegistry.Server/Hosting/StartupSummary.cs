@@ -3,15 +3,14 @@ using CacheRegistry.Upstream;
 
 namespace CacheRegistry.Server.Hosting;
 
-/// <summary>Logs the effective configuration at start: stores, upstreams, and keys the server does not read.</summary>
-public sealed partial class StartupSummary(RegistryOptions options, UpstreamSet upstreams, IEnumerable<IHealthProbe> stores, IConfiguration configuration,
-    ILogger<StartupSummary> log) : IHostedService
+/// <summary>Logs the effective configuration at start: data dir, stores and upstreams.</summary>
+public sealed partial class StartupSummary(RegistryOptions options, UpstreamSet upstreams, IEnumerable<IHealthProbe> stores, ILogger<StartupSummary> log)
+    : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
         Log.Config(log, options.DataDir, options.TagTtl, options.RevalidateDeadline, options.DefaultUpstream);
         Log.Stores(log, string.Join("; ", stores.Select(s => s.Name)));
-        foreach (var key in ConfigurationKeys.Unknown(configuration)) Log.UnknownKey(log, key);
         foreach (var u in upstreams.All.OrderBy(u => u.Name))
             Log.Upstream(log, u.Name, string.Join(", ", u.Endpoints.Select(e => e.BaseUri)), string.Join(", ", upstreams.AliasesOf(u)),
                 u.Proxy?.Address ?? "direct", u.TagsFromOriginOnly ? "origin only" : "any endpoint");
@@ -28,9 +27,6 @@ public sealed partial class StartupSummary(RegistryOptions options, UpstreamSet 
 
         [LoggerMessage(EventId = 13, Level = LogLevel.Information, Message = "stores: {Stores}")]
         public static partial void Stores(ILogger logger, string stores);
-
-        [LoggerMessage(EventId = 14, Level = LogLevel.Warning, Message = "configuration key {Key} is not one CacheRegistry reads; check its spelling (see README)")]
-        public static partial void UnknownKey(ILogger logger, string key);
 
         [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "upstream {Upstream}: endpoints [{Endpoints}] aliases [{Aliases}] proxy {Proxy}, tags from {Tags}")]
         public static partial void Upstream(ILogger logger, string upstream, string endpoints, string aliases, string proxy, string tags);

@@ -44,7 +44,7 @@ public sealed class SyncService(RegistryOptions options, SelfAddress self, TimeP
         if (entry.Repository is not null)
         {
             var repository = ImageReference.Parse(entry.Repository);
-            using var doc = JsonDocument.Parse(await http.GetStringAsync(new Uri(self.Get(), $"/v2/{repository.RepositoryKey}/tags/list"), ct));
+            using var doc = JsonDocument.Parse(await http.GetStringAsync(new Uri(self.Get(), $"/v2/{repository.FullName}/tags/list"), ct));
             var pattern = new Regex(entry.Tags, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
             images.AddRange(doc.RootElement.GetProperty("tags").EnumerateArray().Select(t => t.GetString()!).Where(t => pattern.IsMatch(t))
                 .TakeLast(entry.MaxTags).Select(t => repository with { Tag = t, Digest = null }));

@@ -2,36 +2,29 @@ using System.Security.Cryptography;
 using System.Text;
 using CacheRegistry.Maintenance;
 using CacheRegistry.Oci;
+using CacheRegistry.Routing;
 using CacheRegistry.Server.Operations;
 using CacheRegistry.Storage;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace CacheRegistry.Server.Http;
 
 /// <summary>
 /// /admin: stats, repositories and tags, purge, warm, ledger, gc. Every call needs
-/// <c>Authorization: Bearer &lt;Registry:Admin:Token&gt;</c>; without a configured token the API is off.
+/// <c>Authorization: Bearer &lt;Registry:Admin:Token&gt;</c>, checked before anything of the request
+/// is read; without a configured token the API is off. Errors are OCI error JSON like the
+/// registry's own.
 /// </summary>
 public static class AdminApi
 {
-    public sealed record WarmRequest(string[] Images, string? Platform);
+    /// <summary>Admin bodies are a list of images at most.</summary>
+    public const long MaxBodyBytes = 64 * 1024;
 
-    public static void MapAdmin(this WebApplication app, RegistryOptions options)
+    public sealed record WarmRequest(string[]? Images, string? Platform);
+
+    public static void MapAdmin(this WebApplication app)
     {
-        var admin = app.MapGroup("/admin").AddEndpointFilter(async (ctx, next) =>
-        {
-            var configured = options.Admin.Token;
-            if (string.IsNullOrEmpty(configured))
-                return Results.Problem("the admin API is off: set Registry:Admin:Token", statusCode: 404);
-            var given = ctx.HttpContext.Request.Headers.Authorization.ToString();
-            var expected = "Bearer " + configured;
-            if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), Encoding.UTF8.GetBytes(expected)))
-            {
-                ctx.HttpContext.Response.Headers.WWWAuthenticate = "Bearer realm=\"cacheregistry-admin\"";
-                return Results.Problem("admin API: missing or wrong bearer token", statusCode: 401);
-            }
-            return await next(ctx);
-        });
-
+        var admin = app.MapGroup("/admin");
         admin.MapGet("/stats", async (CacheStats stats, IBlobIndex index, CancellationToken ct) =>
         {
             var (count, bytes) = await index.TotalsAsync(ct);
@@ -44,28 +37,73 @@ public static class AdminApi
                 list.Add(new { repository, tags = await metadata.ListTagsAsync(repository, ct) });
             return Results.Json(list);
         });
-        admin.MapPost("/purge", async (string image, Purger purger, CancellationToken ct) =>
+        admin.MapPost("/purge", async (string? image, Purger purger, CancellationToken ct) =>
         {
-            var reference = ImageReference.Parse(image);
+            var reference = Image(image ?? throw RegistryError.BadRequest("NAME_INVALID", "purge?image=<reference> is required"));
             var purged = await purger.PurgeAsync(reference, ct);
-            return purged == 0 ? Results.NotFound(new { image = reference.ToString(), purged }) : Results.Ok(new { image = reference.ToString(), purged });
+            return purged == 0
+                ? throw RegistryError.ManifestUnknown($"{reference} is not in this cache")
+                : Results.Ok(new { image = reference.ToString(), purged });
         });
-        admin.MapPost("/warm", (WarmRequest request, WarmJobs jobs) =>
+        admin.MapPost("/warm", (WarmRequest? request, WarmJobs jobs) =>
         {
-            var images = request.Images.Select(ImageReference.Parse).ToList();
-            var job = jobs.Start(images, request.Platform);
+            if (request?.Images is not { Length: > 0 } names) throw RegistryError.BadRequest("BAD_REQUEST", """expected {"images": ["nginx:1.25", …], "platform": "linux/amd64"}""");
+            var job = jobs.Start(names.Select(Image).ToList(), request.Platform);
             return Results.Accepted($"/admin/warm/{job.Id}", new { id = job.Id, images = job.Images });
         });
         admin.MapGet("/warm/{id}", (string id, WarmJobs jobs) => jobs.Find(id) is { } job
             ? Results.Json(new { id, state = job.State, images = job.Images, results = job.Results, progress = job.Progress.TakeLast(50) })
-            : Results.NotFound());
-        admin.MapGet("/ledger", async (string? format, DateTimeOffset? since, ILedger ledger, CancellationToken ct) =>
+            : throw new RegistryError(404, "NOT_FOUND", $"no warm job {RegistryPath.Truncate(id)} (finished jobs are kept an hour)"));
+        admin.MapGet("/ledger", async (string? format, string? since, ILedger ledger, TimeProvider time, CancellationToken ct) =>
         {
             var f = format ?? "json";
-            if (!LedgerFormat.Formats.Contains(f)) return Results.BadRequest($"format takes {string.Join(", ", LedgerFormat.Formats)}");
-            var text = LedgerFormat.Render(await ledger.ReadAsync(since, 100_000, ct), f);
+            if (!LedgerFormat.Formats.Contains(f)) throw RegistryError.BadRequest("BAD_REQUEST", $"format takes {string.Join(", ", LedgerFormat.Formats)}");
+            DateTimeOffset? from;
+            try
+            {
+                from = LedgerFormat.Since(since, time.GetUtcNow());
+            }
+            catch (FormatException e)
+            {
+                throw RegistryError.BadRequest("BAD_REQUEST", e.Message);
+            }
+            var text = LedgerFormat.Render(await ledger.ReadAsync(from, 100_000, ct), f);
             return Results.Text(text, f switch { "json" => "application/json", "csv" => "text/csv", _ => "text/plain" });
         });
         admin.MapPost("/gc", async (GarbageCollector gc, CancellationToken ct) => Results.Json(await gc.RunAsync(null, ct)));
+    }
+
+    /// <summary>Checks the admin token before routing, binding or reading a body; then bounds the body.</summary>
+    public static Task GateAsync(HttpContext ctx, RequestDelegate next, RegistryOptions options)
+    {
+        if (string.IsNullOrEmpty(options.Admin.Token))
+            throw new RegistryError(404, "NOT_FOUND", "the admin API is off: set Registry:Admin:Token");
+        if (!Authorized(ctx.Request.Headers.Authorization.ToString(), options.Admin.Token))
+        {
+            ctx.Response.Headers.WWWAuthenticate = "Bearer realm=\"cacheregistry-admin\"";
+            throw new RegistryError(401, "UNAUTHORIZED", "admin API: missing or wrong bearer token");
+        }
+        if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = MaxBodyBytes;
+        return next(ctx);
+    }
+
+    // "Bearer <token>", the scheme in any case (RFC 9110), the token compared in constant time.
+    private static bool Authorized(string header, string token)
+    {
+        var space = header.IndexOf(' ');
+        if (space < 0 || !header[..space].Equals("Bearer", StringComparison.OrdinalIgnoreCase)) return false;
+        return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[(space + 1)..].Trim()), Encoding.UTF8.GetBytes(token));
+    }
+
+    private static ImageReference Image(string text)
+    {
+        try
+        {
+            return ImageReference.Parse(text);
+        }
+        catch (FormatException e)
+        {
+            throw RegistryError.BadRequest("NAME_INVALID", e.Message);
+        }
     }
 }

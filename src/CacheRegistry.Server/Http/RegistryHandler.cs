@@ -86,7 +86,7 @@ public sealed class RegistryHandler(UpstreamRouter router, ManifestCache manifes
     {
         var response = ctx.Response;
         var rangeHeader = ctx.Request.Headers.Range.ToString();
-        ByteRange.Parse(rangeHeader, long.MaxValue); // malformed ranges fail before anything is fetched
+        ByteRange.CheckSyntax(rangeHeader); // malformed ranges fail before anything is fetched
         response.Headers["Docker-Content-Digest"] = digest.ToString();
         response.Headers.AcceptRanges = "bytes";
         response.ContentType = "application/octet-stream";
@@ -173,7 +173,7 @@ public sealed class RegistryHandler(UpstreamRouter router, ManifestCache manifes
             var nsPart = ns is null ? "" : "&ns=" + Uri.EscapeDataString(ns);
             ctx.Response.Headers.Link = $"</v2/{clientName}/tags/list?n={n}&last={Uri.EscapeDataString(page[^1])}{nsPart}>; rel=\"next\"";
         }
-        var body = JsonSerializer.SerializeToUtf8Bytes(new TagList(clientName, page), RegistryJson.Default.TagList);
+        var body = JsonSerializer.SerializeToUtf8Bytes(new TagList(clientName, page), RegistryJson.Relaxed.TagList);
         ctx.Response.ContentType = "application/json";
         ctx.Response.ContentLength = body.Length;
         if (HttpMethods.IsGet(ctx.Request.Method)) await ctx.Response.Body.WriteAsync(body, ctx.RequestAborted);

@@ -6,4 +6,8 @@ namespace CacheRegistry.Server.Http;
 [JsonSerializable(typeof(ErrorBody))]
 [JsonSerializable(typeof(TagList))]
 [JsonSerializable(typeof(string))]
-internal sealed partial class RegistryJson : JsonSerializerContext;
+internal sealed partial class RegistryJson : JsonSerializerContext
+{
+    /// <summary>Writes '+' and quotes in messages as they are (media types, names); the bodies are JSON, never HTML.</summary>
+    public static RegistryJson Relaxed { get; } = new(new System.Text.Json.JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+}

@@ -33,15 +33,22 @@ public sealed partial class RegistryMiddleware(RequestDelegate next, Operations.
             outcome.Error = "UNAVAILABLE";
             await WriteErrorAsync(ctx, new RegistryError(503, "UNAVAILABLE", e.Message) { RetryAfterSeconds = 5 });
         }
+        catch (BadHttpRequestException e) when (!ctx.Response.HasStarted)
+        {
+            // A body too large, or one (or a query value) that does not bind.
+            outcome.Error = "BAD_REQUEST";
+            await WriteErrorAsync(ctx, new RegistryError(e.StatusCode, e.StatusCode == 413 ? "SIZE_INVALID" : "BAD_REQUEST", e.Message));
+        }
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
         {
             outcome.Error = "CLIENT_GONE";
         }
         catch (Exception e) when (!ctx.Response.HasStarted)
         {
+            // A bug: the details go to the log, not to whoever sent the request.
             outcome.Error = "UNKNOWN";
-            Log.Unexpected(log, e, ctx.Request.Path);
-            await WriteErrorAsync(ctx, new RegistryError(500, "UNKNOWN", "internal error: " + e.Message));
+            Log.Unexpected(log, e, ctx.Request.Path, ctx.TraceIdentifier);
+            await WriteErrorAsync(ctx, new RegistryError(500, "UNKNOWN", $"internal error; the server log has it under request {ctx.TraceIdentifier}"));
         }
         catch (Exception e)
         {
@@ -54,11 +61,18 @@ public sealed partial class RegistryMiddleware(RequestDelegate next, Operations.
         finally
         {
             stats.Record(outcome.Upstream, outcome.Cache, outcome.Bytes);
-            if (log.IsEnabled(LogLevel.Information)) // the arguments cost allocations on the hot path
-                Log.Request(log, ctx.Request.Method, ctx.Request.Path + ctx.Request.QueryString, ctx.Response.StatusCode,
-                    outcome.Cache?.ToString().ToLowerInvariant() ?? "-", outcome.Repository ?? "-", outcome.Reference ?? "-",
-                    outcome.Endpoint ?? "-", outcome.Bytes, Stopwatch.GetElapsedTime(started).TotalMilliseconds, outcome.Error ?? "-");
+            if (log.IsEnabled(LogLevel.Information)) LogRequest(ctx, outcome, Stopwatch.GetElapsedTime(started)); // the arguments cost allocations on the hot path
         }
+    }
+
+    private void LogRequest(HttpContext ctx, RequestOutcome outcome, TimeSpan elapsed)
+    {
+        var path = ctx.Request.Path + ctx.Request.QueryString;
+        if (outcome.Repository is null)
+            Log.Other(log, ctx.Request.Method, path, ctx.Response.StatusCode, elapsed.TotalMilliseconds, outcome.Error ?? "-");
+        else
+            Log.Request(log, ctx.Request.Method, path, ctx.Response.StatusCode, outcome.Cache?.ToString().ToLowerInvariant() ?? "-", outcome.Repository,
+                outcome.Reference ?? "-", outcome.Endpoint ?? "-", outcome.Bytes, elapsed.TotalMilliseconds, outcome.Error ?? "-");
     }
 
     private static void RejectHostileTarget(HttpContext ctx)
@@ -78,7 +92,7 @@ public sealed partial class RegistryMiddleware(RequestDelegate next, Operations.
         ctx.Response.ContentType = "application/json";
         if (e.RetryAfterSeconds is { } retry) ctx.Response.Headers.RetryAfter = retry.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (e.UnsatisfiedSize is { } size) ctx.Response.Headers.ContentRange = $"bytes */{size}";
-        var body = JsonSerializer.SerializeToUtf8Bytes(new ErrorBody([new ErrorEntry(e.Code, e.Message, e.Detail)]), RegistryJson.Default.ErrorBody);
+        var body = JsonSerializer.SerializeToUtf8Bytes(new ErrorBody([new ErrorEntry(e.Code, e.Message, e.Detail)]), RegistryJson.Relaxed.ErrorBody);
         ctx.Response.ContentLength = body.Length;
         if (!HttpMethods.IsHead(ctx.Request.Method)) await ctx.Response.Body.WriteAsync(body);
     }
@@ -90,8 +104,11 @@ public sealed partial class RegistryMiddleware(RequestDelegate next, Operations.
         public static partial void Request(ILogger logger, string method, string path, int status, string outcome, string repository,
             string reference, string endpoint, long bytes, double elapsedMs, string error);
 
-        [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "unexpected failure on {Path}")]
-        public static partial void Unexpected(ILogger logger, Exception e, string path);
+        [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "{Method} {Path} {Status} {ElapsedMs:F1}ms error={Error}")]
+        public static partial void Other(ILogger logger, string method, string path, int status, double elapsedMs, string error);
+
+        [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "unexpected failure on {Path} (request {RequestId})")]
+        public static partial void Unexpected(ILogger logger, Exception e, string path, string requestId);
 
         [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "aborted response to {Path} mid-body: {Reason}")]
         public static partial void AbortedMidBody(ILogger logger, string path, string reason);

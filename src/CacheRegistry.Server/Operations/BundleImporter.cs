@@ -1,95 +1,152 @@
 using System.Buffers;
-using System.Text;
+using System.Formats.Tar;
 using System.Text.Json;
-using CacheRegistry.Cache;
 using CacheRegistry.Oci;
+using CacheRegistry.Routing;
 using CacheRegistry.Storage;
 
 namespace CacheRegistry.Server.Operations;
 
-public sealed record ImportResult(int Images, int Manifests, int Blobs, long Bytes);
+public sealed record ImportOptions(bool AllowPartial = false, bool Force = false);
+
+public sealed record ImportResult(int Images, int Manifests, int Blobs, long Bytes, IReadOnlyList<string> Missing, IReadOnlyList<string> TagsNotMoved);
 
 /// <summary>
-/// Loads an OCI image layout tar into the cache's stores, verifying every digest on the way in:
-/// blobs into the blob store, manifests into the metadata store, each image's name as a tag with
-/// its repository links, so an air-gapped instance serves them under their original names.
+/// Loads an OCI image layout tar into the cache's stores, verifying every digest on the way in.
+/// Blobs go into the blob store as they stream past (content-addressed: an unused one is only
+/// garbage for GC). Nothing is linked or tagged before the whole bundle was read and found
+/// complete; names must route to a configured registry and become the same cache keys a pull
+/// would use; a tag that already points elsewhere is moved only when asked.
 /// </summary>
-public sealed class BundleImporter(IBlobStore blobs, SpoolDirectory spools, IMetadataStore metadata, IBlobIndex index, ILedger ledger, RegistryOptions options,
-    TimeProvider time)
+public sealed class BundleImporter(IBlobStore blobs, SpoolDirectory spools, IMetadataStore metadata, IBlobIndex index, ILedger ledger,
+    UpstreamRouter router, RegistryOptions options, TimeProvider time)
 {
-    public async Task<ImportResult> ImportAsync(Stream tar, string source, Action<string>? report, CancellationToken ct)
+    /// <summary>Manifests are held until the bundle is known complete; more than this in one bundle is refused.</summary>
+    public const long MaxManifestBytesHeld = 256L * 1024 * 1024;
+
+    public async Task<ImportResult> ImportAsync(Stream tar, string source, ImportOptions importOptions, Action<string>? report, CancellationToken ct)
     {
         var manifests = new Dictionary<Digest, StoredManifest>();
-        List<(Digest Digest, string Name)> named = [];
-        int blobCount = 0;
-        long bytes = 0;
-        var header = new byte[512];
-        while (true)
+        var blobsSeen = new HashSet<Digest>();
+        List<(Digest Digest, string Name)>? named = null;
+        long held = 0, bytes = 0;
+        var blobCount = 0;
+        var reader = new TarReader(tar);
+        while (await NextAsync(reader, ct) is { } entry)
         {
-            await ReadExactlyAsync(tar, header, ct);
-            if (header.All(b => b == 0)) break;
-            var name = Field(header, 0, 100);
-            var prefix = Field(header, 345, 155);
-            if (prefix.Length > 0) name = prefix + "/" + name;
-            name = name.TrimStart('.', '/');
-            var size = Size(header);
-            var type = (char)header[156];
-            if (type is not ('0' or '\0'))
-            {
-                await SkipAsync(tar, Padded(size), ct);
-                continue;
-            }
+            var name = entry.Name.TrimStart('.', '/');
+            if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile) || entry.DataStream is null) continue;
             if (name == "index.json")
             {
-                named = ParseIndex(await ReadAsync(tar, size, ct));
-                await SkipAsync(tar, Padded(size) - size, ct);
+                named = ParseIndex(await ReadSmallAsync(entry, options.MaxManifestBytes, ct));
             }
-            else if (name.StartsWith("blobs/", StringComparison.Ordinal) && name.Split('/') is [_, var algorithm, var hex]
-                     && Digest.TryParse(algorithm + ":" + hex, out var digest))
+            else if (name.Split('/') is ["blobs", var algorithm, var hex] && Digest.TryParse(algorithm + ":" + hex, out var digest))
             {
-                if (size <= options.MaxManifestBytes)
+                if (entry.Length <= options.MaxManifestBytes)
                 {
-                    var content = await ReadAsync(tar, size, ct);
+                    var content = await ReadSmallAsync(entry, options.MaxManifestBytes, ct);
                     if (!digest.MatchesContent(content)) throw new InvalidDataException($"{name} does not hash to {digest}; nothing more is imported");
                     if (AsManifest(digest, content) is { } manifest)
                     {
-                        await metadata.PutManifestAsync(manifest, ct);
+                        held += content.Length;
+                        if (held > MaxManifestBytesHeld) throw new InvalidDataException($"the bundle holds more than {MaxManifestBytesHeld} bytes of manifests; refused");
                         manifests[digest] = manifest;
+                        continue;
                     }
-                    else
-                    {
-                        await StoreBlobAsync(digest, new MemoryStream(content), size, ct);
-                        blobCount++;
-                        bytes += size;
-                    }
+                    await StoreBlobAsync(digest, new MemoryStream(content), content.Length, ct);
                 }
                 else
                 {
-                    await StoreBlobAsync(digest, tar, size, ct);
-                    blobCount++;
-                    bytes += size;
-                    report?.Invoke($"  blob {digest.ToString()[..19]}… {ByteSize.Format(size)}");
+                    await StoreBlobAsync(digest, entry.DataStream, entry.Length, ct);
+                    report?.Invoke($"  blob {digest.ToString()[..19]}… {ByteSize.Format(entry.Length)}");
                 }
-                await SkipAsync(tar, Padded(size) - size, ct);
-            }
-            else
-            {
-                await SkipAsync(tar, Padded(size), ct);
+                blobsSeen.Add(digest);
+                blobCount++;
+                bytes += entry.Length;
             }
         }
+        if (named is null) throw new InvalidDataException("the bundle has no index.json: it is not an OCI image layout");
 
-        foreach (var (top, refName) in named)
+        var images = named.Select(n => (n.Digest, Image: Named(n.Name))).ToList();
+        var missing = await MissingAsync(images.Select(i => i.Digest), manifests, blobsSeen, ct);
+        if (missing.Count > 0)
         {
-            var image = ImageReference.Parse(refName);
-            var digests = Closure(top, manifests);
-            await metadata.LinkAsync(image.RepositoryKey, digests, ct);
-            if (image.Tag is not null) await metadata.PutTagAsync(image.RepositoryKey, image.Tag, new TagRecord(top, time.GetUtcNow()), ct);
+            if (!importOptions.AllowPartial)
+                throw new InvalidDataException($"the bundle is incomplete: {missing.Count} blobs or manifests are neither in it nor in this cache (first: {missing[0]}); " +
+                    "nothing was linked or tagged. Import it with --allow-partial to take what is there");
+            foreach (var m in missing) report?.Invoke($"warning: missing from the bundle and the cache: {m}");
+        }
+
+        foreach (var manifest in manifests.Values) await metadata.PutManifestAsync(manifest, ct);
+        var notMoved = new List<string>();
+        foreach (var (top, image) in images)
+        {
+            var repository = router.Resolve(image);
+            await metadata.LinkAsync(repository.Key, Closure(top, manifests), ct);
+            if (image.Tag is not null && !await PutTagAsync(repository.Key, image.Tag, top, importOptions.Force, report, ct)) notMoved.Add(image.ToString());
             var m = manifests.GetValueOrDefault(top);
-            await ledger.AppendAsync(new LedgerEntry(time.GetUtcNow(), image.Registry, image.Repository, image.Tag, top, m?.MediaType ?? "",
+            await ledger.AppendAsync(new LedgerEntry(time.GetUtcNow(), repository.Upstream.Name, repository.Name, image.Tag, top, m?.MediaType ?? "",
                 (m?.Content.Length ?? 0) + (m is null ? 0 : ManifestDocument.TryParse(m.Content)?.ContentSize ?? 0), "import:" + source), ct);
             report?.Invoke($"imported {image}");
         }
-        return new ImportResult(named.Count, manifests.Count, blobCount, bytes);
+        return new ImportResult(images.Count, manifests.Count, blobCount, bytes, missing, notMoved);
+    }
+
+    private static async Task<TarEntry?> NextAsync(TarReader reader, CancellationToken ct)
+    {
+        try
+        {
+            return await reader.GetNextEntryAsync(copyData: false, ct);
+        }
+        catch (Exception e) when (e is FormatException or InvalidDataException)
+        {
+            throw new InvalidDataException($"the bundle is not a readable tar: {e.Message}", e);
+        }
+    }
+
+    /// <summary>An image name of the bundle, which must route to a registry this cache serves.</summary>
+    private ImageReference Named(string name)
+    {
+        try
+        {
+            var image = ImageReference.Parse(name);
+            router.Resolve(image);
+            return image;
+        }
+        catch (Exception e) when (e is FormatException or RegistryError)
+        {
+            throw new InvalidDataException($"the bundle names image '{RegistryPath.Truncate(name)}': {e.Message}; nothing was linked or tagged", e);
+        }
+    }
+
+    /// <returns>False when the tag points elsewhere and was left there (without <paramref name="force"/>).</returns>
+    private async Task<bool> PutTagAsync(string repository, string tag, Digest digest, bool force, Action<string>? report, CancellationToken ct)
+    {
+        if (await metadata.GetTagAsync(repository, tag, ct) is { } existing && existing.Digest != digest)
+        {
+            if (!force)
+            {
+                report?.Invoke($"warning: {repository}:{tag} points at {existing.Digest}, not the bundle's {digest}; left as it is (--force moves it)");
+                return false;
+            }
+            report?.Invoke($"moved {repository}:{tag} from {existing.Digest} to {digest}");
+        }
+        await metadata.PutTagAsync(repository, tag, new TagRecord(digest, time.GetUtcNow()), ct);
+        return true;
+    }
+
+    /// <summary>What the named images need that is neither in the bundle nor in this cache's stores.</summary>
+    private async Task<List<string>> MissingAsync(IEnumerable<Digest> tops, IReadOnlyDictionary<Digest, StoredManifest> manifests, HashSet<Digest> blobsSeen,
+        CancellationToken ct)
+    {
+        var missing = new List<string>();
+        foreach (var digest in tops.SelectMany(t => Closure(t, manifests)).Distinct())
+        {
+            if (manifests.ContainsKey(digest) || blobsSeen.Contains(digest)) continue;
+            if (await blobs.GetSizeAsync(digest, ct) is not null || await metadata.GetManifestAsync(digest, ct) is not null) continue;
+            missing.Add(digest.ToString());
+        }
+        return missing;
     }
 
     /// <summary>The manifest and everything it reaches: child manifests, configs and layers.</summary>
@@ -112,7 +169,7 @@ public sealed class BundleImporter(IBlobStore blobs, SpoolDirectory spools, IMet
     {
         if (await blobs.GetSizeAsync(digest, ct) is not null)
         {
-            await SkipAsync(source, size, ct);
+            await source.CopyToAsync(Stream.Null, ct);
             return;
         }
         await using var spool = spools.Create(digest);
@@ -147,53 +204,31 @@ public sealed class BundleImporter(IBlobStore blobs, SpoolDirectory spools, IMet
 
     private static List<(Digest, string)> ParseIndex(byte[] json)
     {
-        using var doc = JsonDocument.Parse(json);
-        var list = new List<(Digest, string)>();
-        foreach (var m in doc.RootElement.GetProperty("manifests").EnumerateArray())
-            if (Digest.TryParse(m.GetProperty("digest").GetString(), out var d)
-                && m.TryGetProperty("annotations", out var a) && a.TryGetProperty("org.opencontainers.image.ref.name", out var name)
-                && name.GetString() is { } n)
-                list.Add((d, n));
-        return list;
-    }
-
-    private static string Field(byte[] header, int offset, int length)
-    {
-        var end = Array.IndexOf(header, (byte)0, offset, length);
-        return Encoding.ASCII.GetString(header, offset, (end < 0 ? offset + length : end) - offset);
-    }
-
-    private static long Size(byte[] header)
-    {
-        if ((header[124] & 0x80) != 0)
+        try
         {
-            long v = 0;
-            for (var i = 125; i < 136; i++) v = (v << 8) | header[i];
-            return v;
+            using var doc = JsonDocument.Parse(json);
+            var list = new List<(Digest, string)>();
+            if (!doc.RootElement.TryGetProperty("manifests", out var manifests) || manifests.ValueKind != JsonValueKind.Array)
+                throw new InvalidDataException("index.json has no manifests list");
+            foreach (var m in manifests.EnumerateArray())
+                if (m.ValueKind == JsonValueKind.Object && m.TryGetProperty("digest", out var d) && Digest.TryParse(d.ValueKind == JsonValueKind.String ? d.GetString() : null, out var digest)
+                    && m.TryGetProperty("annotations", out var a) && a.ValueKind == JsonValueKind.Object
+                    && a.TryGetProperty("org.opencontainers.image.ref.name", out var name) && name.ValueKind == JsonValueKind.String && name.GetString() is { } n)
+                    list.Add((digest, n));
+            return list;
         }
-        var text = Field(header, 124, 12).Trim(' ', '\0');
-        return text.Length == 0 ? 0 : Convert.ToInt64(text, 8);
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"index.json is not valid JSON: {e.Message}", e);
+        }
     }
 
-    private static long Padded(long size) => (size + 511) / 512 * 512;
-
-    private static async Task<byte[]> ReadAsync(Stream s, long size, CancellationToken ct)
+    /// <summary>A small entry read whole, refused before any allocation when its header claims more than <paramref name="max"/>.</summary>
+    private static async Task<byte[]> ReadSmallAsync(TarEntry entry, long max, CancellationToken ct)
     {
-        var bytes = new byte[size];
-        await ReadExactlyAsync(s, bytes, ct);
+        if (entry.Length > max) throw new InvalidDataException($"{entry.Name} claims {entry.Length} bytes; at most {max} are read");
+        var bytes = new byte[entry.Length];
+        await entry.DataStream!.ReadExactlyAsync(bytes, ct);
         return bytes;
-    }
-
-    private static async Task ReadExactlyAsync(Stream s, byte[] buffer, CancellationToken ct) => await s.ReadExactlyAsync(buffer, ct);
-
-    private static async Task SkipAsync(Stream s, long count, CancellationToken ct)
-    {
-        var buffer = new byte[Math.Min(count, 64 * 1024)];
-        while (count > 0)
-        {
-            var n = await s.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, count)), ct);
-            if (n == 0) throw new EndOfStreamException("the bundle ends early");
-            count -= n;
-        }
     }
 }

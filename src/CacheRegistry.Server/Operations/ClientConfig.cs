@@ -1,3 +1,4 @@
+using CacheRegistry.Oci;
 using System.Text;
 using CacheRegistry.Upstream;
 
@@ -14,7 +15,7 @@ public static class ClientConfig
     public static string Render(string address, bool https, UpstreamSet upstreams, string? only = null)
     {
         var scheme = https ? "https" : "http";
-        var registries = upstreams.All.OrderBy(u => u.Name == "docker.io" ? "" : u.Name).ToList();
+        var registries = upstreams.All.OrderBy(u => DockerHub.Is(u.Name) ? "" : u.Name).ToList();
         var sb = new StringBuilder();
         if (only is null or "docker")
         {
@@ -31,7 +32,7 @@ public static class ClientConfig
             sb.AppendLine("# containerd: one file per registry; set config_path = \"/etc/containerd/certs.d\" in config.toml (containerd 1.x CRI plugin).");
             foreach (var u in registries)
                 // containerd names Docker Hub images docker.io whatever the user typed.
-                foreach (var host in new[] { u.Name }.Concat(upstreams.AliasesOf(u)).Where(h => h is not ("registry-1.docker.io" or "index.docker.io")))
+                foreach (var host in new[] { u.Name }.Concat(upstreams.AliasesOf(u)).Where(h => !DockerHub.Aliases.Contains(h)))
                 {
                     sb.AppendLine($"# /etc/containerd/certs.d/{host}/hosts.toml");
                     sb.AppendLine($"server = \"{Origin(host)}\"");
@@ -68,7 +69,7 @@ public static class ClientConfig
     /// <summary>The registry's own API host, as containerd's "server" and registries.conf's "location".</summary>
     private static string Origin(string host) => host switch
     {
-        "docker.io" or "index.docker.io" => "https://registry-1.docker.io",
+        _ when DockerHub.Is(host) => DockerHub.ApiUrl,
         _ => "https://" + host,
     };
 }

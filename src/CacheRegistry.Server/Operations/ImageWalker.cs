@@ -48,10 +48,10 @@ public sealed class ImageWalker(HttpClient http, Uri cache)
 
     public async Task<FetchedManifest> ManifestAsync(ImageReference image, string reference, CancellationToken ct)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(cache, $"/v2/{image.RepositoryKey}/manifests/{reference}"));
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(cache, $"/v2/{image.FullName}/manifests/{reference}"));
         foreach (var a in MediaTypes.ManifestAccept) request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(a));
         using var response = await http.SendAsync(request, ct);
-        await EnsureSuccessAsync(response, $"{image.RepositoryKey}:{reference}", ct);
+        await EnsureSuccessAsync(response, $"{image.FullName}:{reference}", ct);
         var content = await response.Content.ReadAsByteArrayAsync(ct);
         var digest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(content));
         return new FetchedManifest(digest, MediaTypes.Bare(response.Content.Headers.ContentType?.ToString()), content);
@@ -60,8 +60,8 @@ public sealed class ImageWalker(HttpClient http, Uri cache)
     /// <summary>Streams a blob into <paramref name="sink"/>, reporting bytes as they arrive; returns the byte count.</summary>
     public async Task<long> CopyBlobAsync(ImageReference image, string digest, Stream sink, Action<long>? progress, CancellationToken ct)
     {
-        using var response = await http.GetAsync(new Uri(cache, $"/v2/{image.RepositoryKey}/blobs/{digest}"), HttpCompletionOption.ResponseHeadersRead, ct);
-        await EnsureSuccessAsync(response, $"{image.RepositoryKey}@{digest}", ct);
+        using var response = await http.GetAsync(new Uri(cache, $"/v2/{image.FullName}/blobs/{digest}"), HttpCompletionOption.ResponseHeadersRead, ct);
+        await EnsureSuccessAsync(response, $"{image.FullName}@{digest}", ct);
         await using var body = await response.Content.ReadAsStreamAsync(ct);
         var buffer = new byte[256 * 1024];
         long total = 0;

@@ -9,6 +9,8 @@ namespace CacheRegistry.Server.Operations;
 public static class LedgerFormat
 {
     public static readonly string[] Formats = ["table", "csv", "json"];
+    // Media types keep their '+' (the default encoder writes \u002B).
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     private static readonly string[] Columns = ["time", "upstream", "repository", "tag", "digest", "media_type", "size", "endpoint"];
 
     public static string Render(IReadOnlyList<LedgerEntry> entries, string format) => format switch
@@ -17,7 +19,7 @@ public static class LedgerFormat
         {
             time = e.Time, upstream = e.Upstream, repository = e.Repository, tag = e.Tag, digest = e.Digest.ToString(),
             mediaType = e.MediaType, size = e.Size, endpoint = e.Endpoint,
-        }), new JsonSerializerOptions { WriteIndented = true }) + "\n",
+        }), Json) + "\n",
         "csv" => Csv(entries),
         _ => Table(entries),
     };
@@ -44,5 +46,18 @@ public static class LedgerFormat
         var sb = new StringBuilder();
         foreach (var r in rows) sb.Append(string.Join("  ", r.Select((v, i) => v.PadRight(widths[i]))).TrimEnd()).Append('\n');
         return sb.ToString();
+    }
+
+    /// <summary>A point in time as operators write it: an ISO 8601 date or time, or an age such as 24h or 7d.</summary>
+    public static DateTimeOffset? Since(string? text, DateTimeOffset now)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at)) return at;
+        if (text.Length > 1 && double.TryParse(text[..^1], NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && n >= 0)
+        {
+            var unit = text[^1] switch { 'm' => TimeSpan.FromMinutes(1), 'h' => TimeSpan.FromHours(1), 'd' => TimeSpan.FromDays(1), _ => TimeSpan.Zero };
+            if (unit > TimeSpan.Zero) return now - unit * n;
+        }
+        throw new FormatException($"since '{text}': expected a date (2026-01-01, 2026-01-01T12:00:00Z) or an age (30m, 24h, 7d)");
     }
 }

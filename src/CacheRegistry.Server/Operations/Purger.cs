@@ -1,5 +1,6 @@
 using CacheRegistry.Cache;
 using CacheRegistry.Oci;
+using CacheRegistry.Routing;
 using CacheRegistry.Storage;
 
 namespace CacheRegistry.Server.Operations;
@@ -8,22 +9,25 @@ namespace CacheRegistry.Server.Operations;
 /// Purges an image: its tag (or every tag pointing at the digest), the repository's links to its
 /// manifests, and manifests no other repository links, on every replica. Blobs go with the next GC once nothing references them.
 /// </summary>
-public sealed class Purger(IMetadataStore metadata, IMetadataCatalog catalog, IBlobIndex index, HotCache hot, IEnumerable<IPurgeNotifier> replicas)
+public sealed class Purger(IMetadataStore metadata, IMetadataCatalog catalog, IBlobIndex index, HotCache hot, UpstreamRouter router,
+    IEnumerable<IPurgeNotifier> replicas)
 {
     public async Task<int> PurgeAsync(ImageReference image, CancellationToken ct)
     {
+        // The cache key a pull uses: k8s.gcr.io/pause is registry.k8s.io/pause.
+        var repository = router.Resolve(image).Key;
         Digest top;
         if (image.Digest is not null) top = Digest.Parse(image.Digest);
-        else if (await metadata.GetTagAsync(image.RepositoryKey, image.Tag!, ct) is { } record) top = record.Digest;
+        else if (await metadata.GetTagAsync(repository, image.Tag!, ct) is { } record) top = record.Digest;
         else return 0;
 
-        foreach (var tag in await metadata.ListTagsAsync(image.RepositoryKey, ct))
-            if ((await metadata.GetTagAsync(image.RepositoryKey, tag, ct))?.Digest == top)
-                await catalog.DeleteTagAsync(image.RepositoryKey, tag, ct);
+        foreach (var tag in await metadata.ListTagsAsync(repository, ct))
+            if ((await metadata.GetTagAsync(repository, tag, ct))?.Digest == top)
+                await catalog.DeleteTagAsync(repository, tag, ct);
         var manifests = new List<Digest> { top };
         if (await metadata.GetManifestAsync(top, ct) is { } m && MediaTypes.IsIndex(m.MediaType))
             manifests.AddRange(ManifestDocument.TryParse(m.Content)?.Manifests.Select(c => c.Digest) ?? []);
-        await catalog.UnlinkAsync(image.RepositoryKey, manifests, ct);
+        await catalog.UnlinkAsync(repository, manifests, ct);
         foreach (var d in manifests)
             if ((await index.RepositoriesLinkingAsync(d, ct)).Count == 0) await catalog.DeleteManifestAsync(d, ct);
         hot.Clear();

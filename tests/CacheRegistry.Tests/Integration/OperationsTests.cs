@@ -110,7 +110,7 @@ public sealed class OperationsTests(UpstreamFixture fx)
         // An air-gapped instance: its upstream does not exist.
         var dataDir = Net.TempDir("airgap");
         var dead = $"http://127.0.0.1:{Net.FreePort()}";
-        var import = await Cli.RunAsync("import", bundle, "--Registry:DataDir=" + dataDir);
+        var import = await Cli.RunAsync("import", bundle, "--create", "--Registry:DataDir=" + dataDir);
         Assert.True(import.ExitCode == 0, import.Output);
         Assert.Contains("imported 2 images", import.Output);
         await using var airgap = await CacheServer.StartWithArgsAsync(dataDir, ["--Registry:Upstreams:docker.io:Endpoints:0=" + dead]);
@@ -126,7 +126,7 @@ public sealed class OperationsTests(UpstreamFixture fx)
         bytes[^2000] ^= 0xFF;
         var corrupt = Path.Combine(Net.TempDir("corrupt"), "bad.tar");
         await File.WriteAllBytesAsync(corrupt, bytes);
-        var refused = await Cli.RunAsync("import", corrupt, "--Registry:DataDir=" + Net.TempDir("refuse"));
+        var refused = await Cli.RunAsync("import", corrupt, "--create", "--Registry:DataDir=" + Net.TempDir("refuse"));
         Assert.Equal(1, refused.ExitCode);
         Assert.Contains("does not hash", refused.Output);
     }
