@@ -122,7 +122,7 @@ public static class CommandLine
         }
         catch (IOException e) when (e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase) || e.InnerException is System.Net.Sockets.SocketException)
         {
-            throw new IOException($"cannot listen: {e.Message}; choose another port with --urls", e);
+            throw new IOException($"cannot listen: {e.Message.TrimEnd('.')}; choose another port with --urls", e);
         }
     }
 

@@ -27,6 +27,8 @@ public static class CacheRegistryApp
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
 
         builder.Logging.ClearProviders();
+        // A start that fails (a port in use) is reported by the command line in one line, not as a stack trace here.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         if (builder.Configuration["Logging:Format"] == "json")
             builder.Logging.AddJsonConsole(o =>
             {

@@ -1,0 +1,100 @@
+using System.Net;
+using CacheRegistry.Tests.Infrastructure;
+
+namespace CacheRegistry.Tests.Integration;
+
+/// <summary>The real binary's error paths: each one line on stderr, the documented exit code, no stack trace, nothing created by mistake.</summary>
+[Collection(IntegrationCollection.Name)]
+public sealed class CliTests(UpstreamFixture fx)
+{
+    private static void AssertOneLineFailure(ProcessRunner.Result run, int exitCode, string expected)
+    {
+        Assert.True(run.ExitCode == exitCode, $"exit {run.ExitCode}, expected {exitCode}:\n{run.Output}");
+        Assert.Contains(expected, run.Output);
+        Assert.DoesNotContain("   at ", run.Output); // no stack trace
+        Assert.DoesNotContain("Unhandled exception", run.Output);
+    }
+
+    [Theory]
+    [InlineData("--Registry:TagTtl=abc", "Registry:TagTtl = 'abc': expected a duration")]
+    [InlineData("--Registry:Cache:MaxSize=12XB", "Registry:Cache:MaxSize = '12XB': expected a size")]
+    [InlineData("--Registry:Cache:LowWatermark=0.95", "expected 0 < LowWatermark < HighWatermark <= 1")]
+    [InlineData("--Registry:DefaultUpstream=nope.io", "Registry:DefaultUpstream = 'nope.io': no such registry is configured")]
+    [InlineData("--Registry:Upstreams:mirror.io:AliasOf=missing.io", "Registry:Upstreams:mirror.io:AliasOf = 'missing.io': no such registry")]
+    [InlineData("--Registry:Storage:S3:Bukket=x", "Registry:Storage:S3:Bukket: not a key CacheRegistry reads")]
+    [InlineData("--Registry:Storage:Kind=S3", "Registry:Storage:S3:Bucket: required")]
+    [InlineData("--Registry:Storage:Kind=S3 --Registry:Storage:S3:Bucket=b --Registry:Storage:S3:PartSizeBytes=1024", "expected at least 5242880")]
+    [InlineData("--Registry:Upstreams:docker.io:Endpoints:0=ftp://x", "expected an http(s) URL")]
+    [InlineData("--Registry:EgressProxy=ftp://proxy:21", "expected http://host:port or socks5://host:port")]
+    public async Task A_bad_configuration_stops_the_start_with_one_line_per_problem_and_exit_2(string setting, string expected)
+    {
+        var dataDir = Net.TempDir("badconf");
+        var run = await Cli.RunAsync(["serve", "--urls=http://127.0.0.1:" + Net.FreePort(), "--Registry:DataDir=" + dataDir, .. setting.Split(' ')]);
+        AssertOneLineFailure(run, 2, expected);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(dataDir)); // nothing was started
+    }
+
+    [Fact]
+    public async Task An_unknown_command_is_a_usage_error_and_creates_nothing()
+    {
+        var dir = Net.TempDir("typo");
+        var run = await ProcessRunner.RunAsync(Path.Combine(AppContext.BaseDirectory, "cacheregistry"), ["ledgr"], TimeSpan.FromSeconds(30),
+            workingDirectory: dir);
+        AssertOneLineFailure(run, 2, "unknown command 'ledgr' (did you mean 'ledger'?)");
+        Assert.False(Directory.Exists(Path.Combine(dir, "data")));
+    }
+
+    [Fact]
+    public async Task Store_commands_run_where_there_is_no_cache_refuse_and_create_nothing()
+    {
+        var dir = Net.TempDir("nocache");
+        foreach (var command in new[] { "ledger", "gc" })
+        {
+            var run = await Cli.RunAsync(command, "--Registry:DataDir=" + Path.Combine(dir, "data"));
+            AssertOneLineFailure(run, 2, "there is no cache in");
+        }
+        Assert.False(Directory.Exists(Path.Combine(dir, "data")));
+    }
+
+    [Fact]
+    public async Task A_port_in_use_is_one_line_and_exit_1()
+    {
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url);
+        var run = await Cli.RunAsync("serve", "--urls=" + cache.Url, "--Registry:DataDir=" + Net.TempDir("portuse"));
+        AssertOneLineFailure(run, 1, "cannot listen");
+    }
+
+    [Fact]
+    public async Task Operation_commands_fail_in_one_line_with_the_documented_code()
+    {
+        var missing = Path.Combine(Net.TempDir("cli"), "nope.txt");
+        AssertOneLineFailure(await Cli.RunAsync("warm", "-f", missing), 2, "no such file");
+        AssertOneLineFailure(await Cli.RunAsync("export", "--out", "/nonexistent-dir/x.tar", "small:1"), 2, "does not exist");
+        var dir = Net.TempDir("importdir");
+        AssertOneLineFailure(await Cli.RunAsync("import", dir, "--create", "--Registry:DataDir=" + Net.TempDir("i")), 2, "it is a directory");
+        var badJson = Path.Combine(Net.TempDir("badjson"), "bad.tar");
+        await HostileBundle.WriteAsync(badJson, [("index.json", "{ not json"u8.ToArray())]);
+        AssertOneLineFailure(await Cli.RunAsync("import", badJson, "--create", "--Registry:DataDir=" + Net.TempDir("i")), 1, "index.json is not valid JSON");
+        AssertOneLineFailure(await Cli.RunAsync("healthcheck", "not-a-url"), 2, "is not an http(s) URL");
+        AssertOneLineFailure(await Cli.RunAsync("ledger", "--since", "yesterday", "--Registry:DataDir=" + Net.TempDir("l")), 2, "expected a date");
+        AssertOneLineFailure(await Cli.RunAsync("warm", "small:1", "--server", $"http://127.0.0.1:{Net.FreePort()}"), 1, "FAILED");
+        Assert.Contains("--urls", (await Cli.RunAsync("serve", "--help")).Output);
+    }
+
+    [Fact]
+    public async Task Log_lines_carry_timestamps_and_only_the_fields_that_mean_something()
+    {
+        await using var json = new CacheProcess(["--Registry:Upstreams:docker.io:Endpoints:0=" + fx.Upstream.Url, "--Logging:Format=json"]);
+        await json.StartAsync();
+        using var http = Net.NewHttpClient();
+        using (await http.GetAsync($"{json.Url}/v2/small/manifests/1")) { }
+        await Net.WaitUntilAsync(() => Task.FromResult(json.Log.Contains("/v2/small/manifests/1", StringComparison.Ordinal)), TimeSpan.FromSeconds(10), "the request line");
+        var lines = json.Log.Split('\n').Where(l => l.StartsWith('{')).ToList();
+        Assert.NotEmpty(lines);
+        Assert.All(lines, l => Assert.Contains("\"Timestamp\":\"20", l));
+        Assert.DoesNotContain("(null)", json.Log);
+        var health = json.Log.Split('\n').First(l => l.Contains("GET /healthz", StringComparison.Ordinal));
+        Assert.DoesNotContain("repo=", health);
+        Assert.DoesNotContain("bytes=", health);
+    }
+}
