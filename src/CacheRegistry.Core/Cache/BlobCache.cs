@@ -85,6 +85,7 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, Running
         await store.OpenReadAsync(digest, offset, length, ct) ?? throw RegistryError.BlobUnknown($"blob {digest} left the cache while being opened");
 
     /// <summary>The blob straight from the upstream to this one client, verified on the way and stored nowhere.</summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "The response belongs to the BlobSource, which disposes it.")]
     private async Task<BlobSource> PassThroughAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
     {
         var response = await GetUpstreamAsync(repo, digest, ct);
@@ -95,6 +96,7 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, Running
     }
 
     /// <summary>For a fill's reader whose local disk failed: the blob from the upstream again, from <paramref name="position"/>.</summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "The response and its body belong to the returned stream, which disposes them.")]
     private async Task<Stream> PassThroughStreamAsync(RepositoryRef repo, Digest digest, long? total, long position, long? end,
         Func<long, ReadOnlyMemory<byte>, ValueTask>? checkSent, CancellationToken ct)
     {

@@ -1,5 +1,4 @@
 using CacheRegistry.Oci;
-using CacheRegistry.Storage;
 using Microsoft.Win32.SafeHandles;
 
 namespace CacheRegistry.Cache;

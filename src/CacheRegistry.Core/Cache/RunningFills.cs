@@ -52,10 +52,12 @@ public sealed partial class RunningFills(IBlobStore store, IMetadataStore metada
             await fill.RunAsync(cts.Token);
             Log.FillDone(log, fill.Repository.Key, fill.Digest.ToString(), fill.Written, fill.Endpoint, fill.Resumes, fill.NotStored ? "not stored (blob store down)" : "committed");
         }
+        #pragma warning disable CA1031 // a fill's failure is logged and handed to its readers; nothing may escape into the thread pool
         catch (Exception e)
         {
             Log.FillFailed(log, fill.Repository.Key, fill.Digest.ToString(), fill.Written, e.Message);
         }
+        #pragma warning restore CA1031
         finally
         {
             _active.TryRemove(new KeyValuePair<Digest, BlobFill>(fill.Digest, fill));

@@ -1,4 +1,3 @@
-using CacheRegistry.Oci;
 
 namespace CacheRegistry.Storage;
 

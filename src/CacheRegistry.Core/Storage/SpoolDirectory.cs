@@ -30,7 +30,7 @@ public sealed class SpoolDirectory : IHealthProbe
     public bool IsDown => _circuit.IsDown;
 
     /// <summary>Raised when a disk error (such as a full disk) marks the local disk down.</summary>
-    public event Action<string>? Failed
+    public event EventHandler<string>? Failed
     {
         add => _circuit.WentDown += value;
         remove => _circuit.WentDown -= value;

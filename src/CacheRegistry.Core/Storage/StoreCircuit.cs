@@ -38,7 +38,7 @@ public sealed partial class StoreCircuit
     public TimeSpan CallTimeout => _health.CallTimeout;
 
     /// <summary>Raised (with the reason) when the store is marked down.</summary>
-    public event Action<string>? WentDown;
+    public event EventHandler<string>? WentDown;
 
     /// <summary>Runs one call under the deadline (or <paramref name="timeout"/> for calls that move data).</summary>
     public async Task<T> RunAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken ct, TimeSpan? timeout = null)
@@ -93,7 +93,7 @@ public sealed partial class StoreCircuit
         {
             _down = new DownState(reason, _health.Time.GetUtcNow());
             Log.Down(_log, Name, reason, _health.ProbeInterval);
-            WentDown?.Invoke(reason);
+            WentDown?.Invoke(this, reason);
         }
         StartProbing();
         return new StoreUnavailableException(Name, reason, inner);
@@ -132,13 +132,15 @@ public sealed partial class StoreCircuit
                 _down = null;
                 Log.Up(_log, Name, since is { } s ? (_health.Time.GetUtcNow() - s).TotalSeconds : 0);
             }
+            #pragma warning disable CA1031 // whatever the probe throws, the store is still down
             catch (Exception e)
             {
                 if (_down is { } down) _down = down with { Reason = e is OperationCanceledException ? "probe got no answer" : e.Message };
             }
+            #pragma warning restore CA1031
         }
         Volatile.Write(ref _probing, 0);
-        if (_down is not null) StartProbing(); // marked down again between the last probe and now
+        if (IsDown) StartProbing(); // marked down again, by another thread, between the last probe and now
     }
 
     private static partial class Log

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net.Http.Headers;
 using System.Text.Json;
-using CacheRegistry.Oci;
 
 namespace CacheRegistry.Upstream;
 

@@ -1,7 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Net;
-using System.Net.Http.Headers;
 using CacheRegistry.Oci;
 using Microsoft.Extensions.Logging;
 

@@ -30,7 +30,7 @@ public sealed class UpstreamResponse(HttpResponseMessage message, Uri endpoint, 
             {
                 if (buffer.Length + n > max)
                     throw new UpstreamException(UpstreamFailure.BadResponse, $"upstream endpoint {Endpoint.Authority} sent more than {max} bytes");
-                buffer.Write(chunk, 0, n);
+                await buffer.WriteAsync(chunk.AsMemory(0, n), ct);
             }
             return buffer.ToArray();
         }

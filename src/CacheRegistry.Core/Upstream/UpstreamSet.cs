@@ -5,8 +5,9 @@ using Microsoft.Extensions.Logging;
 namespace CacheRegistry.Upstream;
 
 /// <summary>The configured upstreams by registry host, aliases resolved, built once at start.</summary>
-public sealed class UpstreamSet
+public sealed class UpstreamSet : IDisposable
 {
+    private readonly List<HttpClient> _clients = [];
     private readonly Dictionary<string, UpstreamClient> _byHost = new(StringComparer.OrdinalIgnoreCase);
 
     public UpstreamSet(RegistryOptions options, TimeProvider time, ILoggerFactory logs)
@@ -25,7 +26,9 @@ public sealed class UpstreamSet
         {
             // One handler per upstream: its proxy also carries its token service and blob redirects.
             var proxy = EgressProxy.Resolve(o.Proxy, options.EgressProxy, options.NoProxy);
-            _byHost[host] = new UpstreamClient(host.ToLowerInvariant(), o, CreateHttpClient(options.Timeouts, proxy), options.Timeouts, time, log, proxy);
+            var http = CreateHttpClient(options.Timeouts, proxy);
+            _clients.Add(http);
+            _byHost[host] = new UpstreamClient(host.ToLowerInvariant(), o, http, options.Timeouts, time, log, proxy);
         }
         foreach (var (host, o) in table.Where(t => t.Value.AliasOf is not null))
             if (_byHost.TryGetValue(o.AliasOf!, out var target)) _byHost[host] = target;
@@ -39,6 +42,12 @@ public sealed class UpstreamSet
     public IEnumerable<string> AliasesOf(UpstreamClient upstream) =>
         _byHost.Where(kv => kv.Value == upstream && !kv.Key.Equals(upstream.Name, StringComparison.OrdinalIgnoreCase)).Select(kv => kv.Key);
 
+    public void Dispose()
+    {
+        foreach (var http in _clients) http.Dispose();
+    }
+
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "The handler belongs to the HttpClient, which disposes it.")]
     private static HttpClient CreateHttpClient(TimeoutOptions timeouts, EgressProxy? proxy)
     {
         // Redirects are followed by hand (credentials must not follow them to other hosts), and
@@ -65,6 +74,7 @@ public sealed class UpstreamSet
     /// at connect (DNS rebinding) is refused here. Connections to an egress proxy are the proxy's
     /// business.
     /// </summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "The socket belongs to the returned stream, or is disposed when the connect fails.")]
     private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken ct)
     {
         var host = context.DnsEndPoint.Host;

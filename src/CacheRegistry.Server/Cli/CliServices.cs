@@ -5,7 +5,7 @@ using CacheRegistry.Storage;
 namespace CacheRegistry.Server.Cli;
 
 /// <summary>The cache's services on its configured stores, for commands that run beside (or without) the server.</summary>
-public static class CliServices
+internal static class CliServices
 {
     /// <param name="create">Whether the command may start an empty cache where there is none.</param>
     public static ServiceProvider Build(string[] configArgs, bool create = false)

@@ -11,7 +11,7 @@ namespace CacheRegistry.Server.Cli;
 /// configuration as the server (appsettings.json, environment, <c>--Registry:Key=value</c>).
 /// Exit codes: 0 success, 1 failure, 2 bad usage or configuration. Every failure is one line.
 /// </summary>
-public static class CommandLine
+internal static class CommandLine
 {
     public static async Task<int> RunAsync(string[] args)
     {
@@ -60,11 +60,13 @@ public static class CommandLine
         {
             return Fail(1, command, "cancelled");
         }
+        #pragma warning disable CA1031 // the last resort: one line and exit 1 instead of a stack trace
         catch (Exception e)
         {
             // One line, no stack trace: what failed and why.
             return Fail(1, command, Describe(e));
         }
+        #pragma warning restore CA1031
     }
 
     private static int Fail(int code, string command, string message)
@@ -140,7 +142,7 @@ public static class CommandLine
         command.SetAction(parse =>
         {
             var options = Configuration.Load([.. parse.UnmatchedTokens]);
-            var upstreams = new UpstreamSet(options, TimeProvider.System, NullLoggerFactory.Instance);
+            using var upstreams = new UpstreamSet(options, TimeProvider.System, NullLoggerFactory.Instance);
             Console.Write(ClientConfig.Render(parse.GetValue(address)!, parse.GetValue(https), upstreams, parse.GetValue(only)));
             return 0;
         });

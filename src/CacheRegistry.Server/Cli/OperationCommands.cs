@@ -10,7 +10,7 @@ namespace CacheRegistry.Server.Cli;
 /// warm, export, import, ledger and gc. Progress goes to stderr, results to stdout. Failures are
 /// thrown and reported by <see cref="CommandLine"/> as one line with the exit code.
 /// </summary>
-public static class OperationCommands
+internal static class OperationCommands
 {
     private static Option<string> ServerOption() => new("--server")
     {
@@ -23,7 +23,7 @@ public static class OperationCommands
 
     private static Argument<string[]> ImagesArgument() => new("images") { Description = "image references", Arity = ArgumentArity.ZeroOrMore };
 
-    private static IReadOnlyList<ImageReference> Images(ParseResult parse, Argument<string[]> images, Option<FileInfo?> file)
+    private static List<ImageReference> Images(ParseResult parse, Argument<string[]> images, Option<FileInfo?> file)
     {
         var list = new List<string>(parse.GetValue(images) ?? []);
         if (parse.GetValue(file) is { } f)

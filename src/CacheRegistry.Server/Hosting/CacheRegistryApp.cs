@@ -5,12 +5,11 @@ using CacheRegistry.Server.Storage;
 using CacheRegistry.Server.Operations;
 using CacheRegistry.Storage;
 using CacheRegistry.Upstream;
-using Microsoft.Extensions.Logging.Console;
 
 namespace CacheRegistry.Server.Hosting;
 
 /// <summary>Builds the server: configuration, services, and the HTTP pipeline.</summary>
-public static class CacheRegistryApp
+internal static class CacheRegistryApp
 {
     public const string DefaultUrl = "http://0.0.0.0:5000";
 

@@ -1,7 +1,7 @@
 namespace CacheRegistry.Server.Hosting;
 
 /// <summary>The server's configuration sources, for commands that run without the web host.</summary>
-public static class Configuration
+internal static class Configuration
 {
     public static IConfiguration Build(string[] args) => new ConfigurationBuilder()
         .SetBasePath(AppContext.BaseDirectory)

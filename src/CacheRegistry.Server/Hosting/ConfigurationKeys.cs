@@ -9,7 +9,7 @@ namespace CacheRegistry.Server.Hosting;
 /// classes, so a misspelt key (in appsettings, an environment variable or docker-compose.yml) or a
 /// value of the wrong kind is reported instead of ignored.
 /// </summary>
-public static class ConfigurationKeys
+internal static class ConfigurationKeys
 {
     /// <summary>Key patterns such as <c>Registry:Upstreams:*:Endpoints:*</c>, with the type a value must have.</summary>
     public static IReadOnlyList<(string Pattern, Type Type)> Known { get; } =

@@ -11,7 +11,7 @@ namespace CacheRegistry.Server.Hosting;
 /// the wrong kind, and values that cannot work together (a watermark order, a default upstream
 /// that is not configured, an S3 part smaller than S3 allows). One line per problem.
 /// </summary>
-public static class ConfigurationValidator
+internal static class ConfigurationValidator
 {
     private const int MinS3PartBytes = 5 * 1024 * 1024;
 

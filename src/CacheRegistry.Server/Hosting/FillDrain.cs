@@ -3,7 +3,7 @@ using CacheRegistry.Cache;
 namespace CacheRegistry.Server.Hosting;
 
 /// <summary>On stop, lets running fills finish within <c>Registry:Timeouts:Shutdown</c>, then cancels what is left.</summary>
-public sealed partial class FillDrain(RegistryOptions options, RunningFills fills, ILogger<FillDrain> log) : IHostedService
+internal sealed partial class FillDrain(RegistryOptions options, RunningFills fills, ILogger<FillDrain> log) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

@@ -7,7 +7,7 @@ namespace CacheRegistry.Server.Hosting;
 /// Runs the size limit every maintenance interval, and at once when the local disk fails (a full
 /// disk: eviction makes room), and garbage collection every GC interval.
 /// </summary>
-public sealed class MaintenanceService(Evictor evictor, GarbageCollector gc, SpoolDirectory spools, RegistryOptions options, TimeProvider time,
+internal sealed partial class MaintenanceService(Evictor evictor, GarbageCollector gc, SpoolDirectory spools, RegistryOptions options, TimeProvider time,
     ILogger<MaintenanceService> log) : BackgroundService
 {
     private readonly SemaphoreSlim _wake = new(0, 1);
@@ -33,7 +33,7 @@ public sealed class MaintenanceService(Evictor evictor, GarbageCollector gc, Spo
                 }
                 catch (Exception e) when (!stoppingToken.IsCancellationRequested)
                 {
-                    log.LogWarning("maintenance failed, will retry: {Reason}", e.Message);
+                    Log.Failed(log, e.Message);
                 }
             }
         }
@@ -43,7 +43,7 @@ public sealed class MaintenanceService(Evictor evictor, GarbageCollector gc, Spo
         }
     }
 
-    private void Wake(string reason)
+    private void Wake(object? sender, string reason)
     {
         try
         {
@@ -59,5 +59,11 @@ public sealed class MaintenanceService(Evictor evictor, GarbageCollector gc, Spo
     {
         _wake.Dispose();
         base.Dispose();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 620, Level = LogLevel.Warning, Message = "maintenance failed, will retry: {Reason}")]
+        public static partial void Failed(ILogger logger, string reason);
     }
 }

@@ -4,7 +4,7 @@ using CacheRegistry.Storage;
 namespace CacheRegistry.Server.Hosting;
 
 /// <summary>Drops this replica's in-memory tags and manifests when another replica purges.</summary>
-public sealed partial class PurgeSubscription(IEnumerable<IPurgeNotifier> notifiers, HotCache hot, ILogger<PurgeSubscription> log) : IHostedService
+internal sealed partial class PurgeSubscription(IEnumerable<IPurgeNotifier> notifiers, HotCache hot, ILogger<PurgeSubscription> log) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {

@@ -6,7 +6,7 @@ namespace CacheRegistry.Server.Hosting;
 /// Checks every <c>Registry</c> key and binds the options: a bad configuration stops the start (or
 /// a command) with one line per problem, before anything listens or touches a store.
 /// </summary>
-public static class RegistryOptionsLoader
+internal static class RegistryOptionsLoader
 {
     public static RegistryOptions Load(IConfiguration configuration)
     {

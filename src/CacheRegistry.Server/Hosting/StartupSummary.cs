@@ -4,7 +4,7 @@ using CacheRegistry.Upstream;
 namespace CacheRegistry.Server.Hosting;
 
 /// <summary>Logs the effective configuration at start: data dir, stores and upstreams.</summary>
-public sealed partial class StartupSummary(RegistryOptions options, UpstreamSet upstreams, IEnumerable<IHealthProbe> stores, ILogger<StartupSummary> log)
+internal sealed partial class StartupSummary(RegistryOptions options, UpstreamSet upstreams, IEnumerable<IHealthProbe> stores, ILogger<StartupSummary> log)
     : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)

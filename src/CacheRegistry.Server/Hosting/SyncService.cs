@@ -10,7 +10,7 @@ namespace CacheRegistry.Server.Hosting;
 /// pulled through this server every interval, so tags are revalidated and new layers fetched
 /// before anyone asks for them.
 /// </summary>
-public sealed class SyncService(RegistryOptions options, SelfAddress self, TimeProvider time, ILogger<SyncService> log) : BackgroundService
+internal sealed partial class SyncService(RegistryOptions options, SelfAddress self, TimeProvider time, ILogger<SyncService> log) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -30,7 +30,7 @@ public sealed class SyncService(RegistryOptions options, SelfAddress self, TimeP
                 }
                 catch (Exception e) when (!stoppingToken.IsCancellationRequested)
                 {
-                    log.LogWarning("sync {Entry}: {Reason}", options.Sync[i].Image ?? options.Sync[i].Repository, e.Message);
+                    Log.Failed(log, options.Sync[i].Image ?? options.Sync[i].Repository, e.Message);
                 }
             }
         }
@@ -52,7 +52,16 @@ public sealed class SyncService(RegistryOptions options, SelfAddress self, TimeP
         foreach (var image in images)
         {
             var r = await warmer.WarmAsync(image, entry.Platform, null, ct);
-            log.LogInformation("sync {Image}: {Outcome}, {Blobs} blobs, {Bytes} bytes in {Seconds:F1} s", r.Image, r.Ok ? "ok" : r.Error, r.Blobs, r.Bytes, r.Elapsed.TotalSeconds);
+            Log.Synced(log, r.Image, r.Ok ? "ok" : r.Error, r.Blobs, r.Bytes, r.Elapsed.TotalSeconds);
         }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 630, Level = LogLevel.Warning, Message = "sync {Entry}: {Reason}")]
+        public static partial void Failed(ILogger logger, string? entry, string reason);
+
+        [LoggerMessage(EventId = 631, Level = LogLevel.Information, Message = "sync {Image}: {Outcome}, {Blobs} blobs, {Bytes} bytes in {Seconds:F1} s")]
+        public static partial void Synced(ILogger logger, string image, string? outcome, int blobs, long bytes, double seconds);
     }
 }

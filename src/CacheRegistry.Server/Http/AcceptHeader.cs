@@ -3,7 +3,7 @@ using CacheRegistry.Oci;
 namespace CacheRegistry.Server.Http;
 
 /// <summary>The media types a client accepts: several header lines and comma lists merged, parameters dropped.</summary>
-public sealed class AcceptHeader(IReadOnlySet<string> types)
+internal sealed class AcceptHeader(IReadOnlySet<string> types)
 {
     public static AcceptHeader Parse(IEnumerable<string?> headerLines)
     {

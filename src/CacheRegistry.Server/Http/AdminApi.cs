@@ -15,12 +15,12 @@ namespace CacheRegistry.Server.Http;
 /// is read; without a configured token the API is off. Errors are OCI error JSON like the
 /// registry's own.
 /// </summary>
-public static class AdminApi
+internal static class AdminApi
 {
     /// <summary>Admin bodies are a list of images at most.</summary>
     public const long MaxBodyBytes = 64 * 1024;
 
-    public sealed record WarmRequest(string[]? Images, string? Platform);
+    internal sealed record WarmRequest(string[]? Images, string? Platform);
 
     public static void MapAdmin(this WebApplication app)
     {

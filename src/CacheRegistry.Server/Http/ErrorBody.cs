@@ -3,10 +3,10 @@ using System.Text.Json.Serialization;
 namespace CacheRegistry.Server.Http;
 
 /// <summary>One entry of an OCI error body.</summary>
-public sealed record ErrorEntry(
+internal sealed record ErrorEntry(
     [property: JsonPropertyName("code")] string Code,
     [property: JsonPropertyName("message")] string Message,
     [property: JsonPropertyName("detail")] object? Detail);
 
 /// <summary>The OCI error body: <c>{"errors":[{"code","message","detail"}]}</c>.</summary>
-public sealed record ErrorBody([property: JsonPropertyName("errors")] IReadOnlyList<ErrorEntry> Errors);
+internal sealed record ErrorBody([property: JsonPropertyName("errors")] IReadOnlyList<ErrorEntry> Errors);

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text.Json;
 using CacheRegistry.Cache;
 using CacheRegistry.Oci;
@@ -7,7 +6,7 @@ using CacheRegistry.Routing;
 namespace CacheRegistry.Server.Http;
 
 /// <summary>The read side of the distribution API under <c>/v2/</c>: parse, route, answer from the cache.</summary>
-public sealed class RegistryHandler(UpstreamRouter router, ManifestCache manifests, BlobCache blobs, TagLister tags)
+internal sealed class RegistryHandler(UpstreamRouter router, ManifestCache manifests, BlobCache blobs, TagLister tags)
 {
     // 1 MiB reads into the response pipe: 2.96 -> 3.23 GB/s for a warm 64 MB blob on loopback
     // (256 KiB before); one such buffer per blob being streamed.

@@ -10,7 +10,7 @@ namespace CacheRegistry.Server.Http;
 /// Wraps every registry request: the API version header, refusal of hostile raw paths before
 /// Kestrel's normalisation can hide them, OCI error JSON for failures, and one log line.
 /// </summary>
-public sealed partial class RegistryMiddleware(RequestDelegate next, Operations.CacheStats stats, ILogger<RegistryMiddleware> log)
+internal sealed partial class RegistryMiddleware(RequestDelegate next, Operations.CacheStats stats, ILogger<RegistryMiddleware> log)
 {
     public async Task InvokeAsync(HttpContext ctx)
     {
@@ -50,6 +50,7 @@ public sealed partial class RegistryMiddleware(RequestDelegate next, Operations.
             Log.Unexpected(log, e, ctx.Request.Path, ctx.TraceIdentifier);
             await WriteErrorAsync(ctx, new RegistryError(500, "UNKNOWN", $"internal error; the server log has it under request {ctx.TraceIdentifier}"));
         }
+        #pragma warning disable CA1031 // the boundary: a response already started can only be cut
         catch (Exception e)
         {
             // Headers are out: the only honest signal left is a cut connection, so the client sees
@@ -58,6 +59,7 @@ public sealed partial class RegistryMiddleware(RequestDelegate next, Operations.
             Log.AbortedMidBody(log, ctx.Request.Path, e.Message);
             ctx.Abort();
         }
+        #pragma warning restore CA1031
         finally
         {
             stats.Record(outcome.Upstream, outcome.Cache, outcome.Bytes);

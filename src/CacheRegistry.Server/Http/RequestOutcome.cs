@@ -3,7 +3,7 @@ using CacheRegistry.Cache;
 namespace CacheRegistry.Server.Http;
 
 /// <summary>What one request did, filled in by the handler and written as one log line.</summary>
-public sealed class RequestOutcome
+internal sealed class RequestOutcome
 {
     public string? Upstream { get; set; }
     public string? Repository { get; set; }

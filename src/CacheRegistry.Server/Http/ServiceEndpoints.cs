@@ -4,7 +4,7 @@ using CacheRegistry.Upstream;
 namespace CacheRegistry.Server.Http;
 
 /// <summary>The endpoints beside /v2 and /admin: liveness, readiness, upstream status and client configuration.</summary>
-public static class ServiceEndpoints
+internal static class ServiceEndpoints
 {
     public static void MapServiceEndpoints(this WebApplication app)
     {

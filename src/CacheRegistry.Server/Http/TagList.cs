@@ -3,6 +3,6 @@ using System.Text.Json.Serialization;
 namespace CacheRegistry.Server.Http;
 
 /// <summary>The body of <c>GET /v2/&lt;name&gt;/tags/list</c>.</summary>
-public sealed record TagList(
+internal sealed record TagList(
     [property: JsonPropertyName("name")] string Name,
     [property: JsonPropertyName("tags")] IReadOnlyList<string> Tags);

@@ -3,7 +3,7 @@ using CacheRegistry.Upstream;
 namespace CacheRegistry.Server.Http;
 
 /// <summary>/status/upstreams: each upstream's endpoints with health, cool-down and Docker Hub's rate limit.</summary>
-public static class UpstreamStatus
+internal static class UpstreamStatus
 {
     public static object Of(UpstreamSet upstreams, DateTimeOffset now) => new
     {

@@ -7,9 +7,9 @@ using CacheRegistry.Storage;
 
 namespace CacheRegistry.Server.Operations;
 
-public sealed record ImportOptions(bool AllowPartial = false, bool Force = false);
+internal sealed record ImportOptions(bool AllowPartial = false, bool Force = false);
 
-public sealed record ImportResult(int Images, int Manifests, int Blobs, long Bytes, IReadOnlyList<string> Missing, IReadOnlyList<string> TagsNotMoved);
+internal sealed record ImportResult(int Images, int Manifests, int Blobs, long Bytes, IReadOnlyList<string> Missing, IReadOnlyList<string> TagsNotMoved);
 
 /// <summary>
 /// Loads an OCI image layout tar into the cache's stores, verifying every digest on the way in.
@@ -18,7 +18,7 @@ public sealed record ImportResult(int Images, int Manifests, int Blobs, long Byt
 /// complete; names must route to a configured registry and become the same cache keys a pull
 /// would use; a tag that already points elsewhere is moved only when asked.
 /// </summary>
-public sealed class BundleImporter(IBlobStore blobs, SpoolDirectory spools, IMetadataStore metadata, IBlobIndex index, ILedger ledger,
+internal sealed class BundleImporter(IBlobStore blobs, SpoolDirectory spools, IMetadataStore metadata, IBlobIndex index, ILedger ledger,
     UpstreamRouter router, RegistryOptions options, TimeProvider time)
 {
     /// <summary>Manifests are held until the bundle is known complete; more than this in one bundle is refused.</summary>
@@ -31,7 +31,7 @@ public sealed class BundleImporter(IBlobStore blobs, SpoolDirectory spools, IMet
         List<(Digest Digest, string Name)>? named = null;
         long held = 0, bytes = 0;
         var blobCount = 0;
-        var reader = new TarReader(tar);
+        await using var reader = new TarReader(tar, leaveOpen: true);
         while (await NextAsync(reader, ct) is { } entry)
         {
             var name = entry.Name.TrimStart('.', '/');
@@ -136,7 +136,7 @@ public sealed class BundleImporter(IBlobStore blobs, SpoolDirectory spools, IMet
     }
 
     /// <summary>What the named images need that is neither in the bundle nor in this cache's stores.</summary>
-    private async Task<List<string>> MissingAsync(IEnumerable<Digest> tops, IReadOnlyDictionary<Digest, StoredManifest> manifests, HashSet<Digest> blobsSeen,
+    private async Task<List<string>> MissingAsync(IEnumerable<Digest> tops, Dictionary<Digest, StoredManifest> manifests, HashSet<Digest> blobsSeen,
         CancellationToken ct)
     {
         var missing = new List<string>();
@@ -150,7 +150,7 @@ public sealed class BundleImporter(IBlobStore blobs, SpoolDirectory spools, IMet
     }
 
     /// <summary>The manifest and everything it reaches: child manifests, configs and layers.</summary>
-    private static List<Digest> Closure(Digest top, IReadOnlyDictionary<Digest, StoredManifest> manifests)
+    private static List<Digest> Closure(Digest top, Dictionary<Digest, StoredManifest> manifests)
     {
         var all = new List<Digest>();
         var queue = new Queue<Digest>([top]);

@@ -4,9 +4,9 @@ using CacheRegistry.Cache;
 namespace CacheRegistry.Server.Operations;
 
 /// <summary>Per-upstream request and byte counters of this process, for /admin/stats.</summary>
-public sealed class CacheStats(TimeProvider time)
+internal sealed class CacheStats(TimeProvider time)
 {
-    public sealed class Counters
+    internal sealed class Counters
     {
         internal long Hits, Misses, Stale, Joined, PassThrough, BytesFromCache, BytesFromUpstream;
     }

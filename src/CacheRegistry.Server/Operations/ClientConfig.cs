@@ -8,7 +8,7 @@ namespace CacheRegistry.Server.Operations;
 /// Ready-to-use client snippets for a cache reached at an address: Docker's registry-mirrors,
 /// containerd hosts.toml per upstream, CRI-O/podman registries.conf mirrors, kubeadm's imageRepository.
 /// </summary>
-public static class ClientConfig
+internal static class ClientConfig
 {
     public static readonly string[] Sections = ["docker", "containerd", "crio", "kubeadm"];
 

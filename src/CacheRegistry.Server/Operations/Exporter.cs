@@ -8,7 +8,7 @@ namespace CacheRegistry.Server.Operations;
 /// <c>index.json</c> (each image named by its full reference in <c>org.opencontainers.image.ref.name</c>),
 /// then every manifest and blob under <c>blobs/sha256/</c>. skopeo reads it as <c>oci-archive:FILE:REF</c>.
 /// </summary>
-public sealed class Exporter(ImageWalker walker)
+internal sealed class Exporter(ImageWalker walker)
 {
     public async Task<(int Images, int Blobs, long Bytes)> ExportAsync(IReadOnlyList<ImageReference> images, string? platform, Stream output,
         Action<string>? report, CancellationToken ct)

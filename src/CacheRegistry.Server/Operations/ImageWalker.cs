@@ -1,24 +1,23 @@
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
-using CacheRegistry.Cache;
 using CacheRegistry.Oci;
 
 namespace CacheRegistry.Server.Operations;
 
 /// <summary>A manifest as fetched through the cache: exact bytes, media type, digest.</summary>
-public sealed record FetchedManifest(string Digest, string MediaType, byte[] Content);
+internal sealed record FetchedManifest(string Digest, string MediaType, byte[] Content);
 
 /// <summary>A blob an image needs, with the size its manifest declares.</summary>
-public sealed record BlobRef(string Digest, long Size);
+internal sealed record BlobRef(string Digest, long Size);
 
 /// <summary>Everything an image is made of, for the platforms asked for.</summary>
-public sealed record ImageContent(ImageReference Reference, FetchedManifest Top, IReadOnlyList<FetchedManifest> Manifests, IReadOnlyList<BlobRef> Blobs);
+internal sealed record ImageContent(ImageReference Reference, FetchedManifest Top, IReadOnlyList<FetchedManifest> Manifests, IReadOnlyList<BlobRef> Blobs);
 
 /// <summary>
 /// Pulls images through a cache over its own /v2 API (with the registry as path prefix), so warming,
 /// scheduled sync and export go through the same fills, leases and logs as any client.
 /// </summary>
-public sealed class ImageWalker(HttpClient http, Uri cache)
+internal sealed class ImageWalker(HttpClient http, Uri cache)
 {
     /// <summary>The image's manifests and blobs; <paramref name="platform"/> (e.g. linux/amd64) narrows an index.</summary>
     public async Task<ImageContent> ResolveAsync(ImageReference image, string? platform, CancellationToken ct)

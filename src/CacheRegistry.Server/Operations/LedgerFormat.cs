@@ -6,7 +6,7 @@ using CacheRegistry.Storage;
 namespace CacheRegistry.Server.Operations;
 
 /// <summary>The ledger as a table, CSV or JSON: upstream, repository, tag, digest, size, time, endpoint.</summary>
-public static class LedgerFormat
+internal static class LedgerFormat
 {
     public static readonly string[] Formats = ["table", "csv", "json"];
     // Media types keep their '+' (the default encoder writes \u002B).

@@ -6,7 +6,7 @@ namespace CacheRegistry.Server.Operations;
 /// Writes a tar stream entry by entry (ustar headers, base-256 sizes past 8 GiB), so blobs of any
 /// size stream from the cache into the archive without being held in memory.
 /// </summary>
-public sealed class OciArchiveWriter(Stream output)
+internal sealed class OciArchiveWriter(Stream output)
 {
     private static readonly DateTimeOffset Epoch = new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
 

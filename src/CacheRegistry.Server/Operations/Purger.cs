@@ -9,7 +9,7 @@ namespace CacheRegistry.Server.Operations;
 /// Purges an image: its tag (or every tag pointing at the digest), the repository's links to its
 /// manifests, and manifests no other repository links, on every replica. Blobs go with the next GC once nothing references them.
 /// </summary>
-public sealed class Purger(IMetadataStore metadata, IMetadataCatalog catalog, IBlobIndex index, HotCache hot, UpstreamRouter router,
+internal sealed class Purger(IMetadataStore metadata, IMetadataCatalog catalog, IBlobIndex index, HotCache hot, UpstreamRouter router,
     IEnumerable<IPurgeNotifier> replicas)
 {
     public async Task<int> PurgeAsync(ImageReference image, CancellationToken ct)

@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 namespace CacheRegistry.Server.Operations;
 
 /// <summary>Where this server answers on loopback, for warming and sync through its own /v2 API.</summary>
-public sealed class SelfAddress(IServer server)
+internal sealed class SelfAddress(IServer server)
 {
     public Uri Get()
     {

@@ -7,12 +7,12 @@ namespace CacheRegistry.Server.Operations;
 /// Warm runs started from the admin API, each in the background (stopped at shutdown), with
 /// progress to look at. Finished jobs are kept for an hour, and at most <see cref="MaxKept"/>.
 /// </summary>
-public sealed class WarmJobs(SelfAddress self, BackgroundWork work, TimeProvider time, ILogger<WarmJobs> log)
+internal sealed partial class WarmJobs(SelfAddress self, BackgroundWork work, TimeProvider time, ILogger<WarmJobs> log)
 {
     public const int MaxKept = 100;
     private static readonly TimeSpan KeptFor = TimeSpan.FromHours(1);
 
-    public sealed class Job
+    internal sealed class Job
     {
         public required string Id { get; init; }
         public required IReadOnlyList<string> Images { get; init; }
@@ -39,7 +39,7 @@ public sealed class WarmJobs(SelfAddress self, BackgroundWork work, TimeProvider
                 {
                     var result = await warmer.WarmAsync(image, platform, job.Progress.Enqueue, work.Stopping);
                     job.Results.Enqueue(result);
-                    log.LogInformation("warm {Image}: {Outcome} {Bytes} bytes in {Seconds:F1} s", result.Image, result.Ok ? "ok" : result.Error, result.Bytes, result.Elapsed.TotalSeconds);
+                    Log.Warmed(log, result.Image, result.Ok ? "ok" : result.Error, result.Bytes, result.Elapsed.TotalSeconds);
                 }
                 job.State = job.Results.All(r => r.Ok) ? "done" : "failed";
             }
@@ -59,5 +59,11 @@ public sealed class WarmJobs(SelfAddress self, BackgroundWork work, TimeProvider
         var finished = _jobs.Values.Where(j => j.Finished is not null).OrderByDescending(j => j.Finished).ToList();
         foreach (var job in finished.Where((j, i) => i >= MaxKept || time.GetUtcNow() - j.Finished > KeptFor))
             _jobs.TryRemove(job.Id, out _);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 640, Level = LogLevel.Information, Message = "warm {Image}: {Outcome} {Bytes} bytes in {Seconds:F1} s")]
+        public static partial void Warmed(ILogger logger, string image, string? outcome, long bytes, double seconds);
     }
 }

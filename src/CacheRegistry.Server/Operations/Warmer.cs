@@ -3,13 +3,13 @@ using CacheRegistry.Oci;
 
 namespace CacheRegistry.Server.Operations;
 
-public sealed record WarmResult(string Image, int Manifests, int Blobs, long Bytes, TimeSpan Elapsed, string? Error)
+internal sealed record WarmResult(string Image, int Manifests, int Blobs, long Bytes, TimeSpan Elapsed, string? Error)
 {
     public bool Ok => Error is null;
 }
 
 /// <summary>Pulls images through the cache so that later pulls are hits: every platform, or one.</summary>
-public sealed class Warmer(ImageWalker walker)
+internal sealed class Warmer(ImageWalker walker)
 {
     public async Task<WarmResult> WarmAsync(ImageReference image, string? platform, Action<string>? report, CancellationToken ct)
     {

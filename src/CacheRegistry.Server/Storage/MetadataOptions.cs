@@ -1,7 +1,7 @@
 namespace CacheRegistry.Server.Storage;
 
 /// <summary><c>Registry:Metadata</c>: which metadata store, and the Redis settings when it is Redis.</summary>
-public sealed class MetadataOptions
+internal sealed class MetadataOptions
 {
     public const string Section = "Registry:Metadata";
     /// <summary><c>Sqlite</c> (default) or <c>Redis</c>.</summary>

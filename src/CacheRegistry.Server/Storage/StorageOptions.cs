@@ -3,7 +3,7 @@ using CacheRegistry.Server.Storage.S3;
 namespace CacheRegistry.Server.Storage;
 
 /// <summary><c>Registry:Storage</c>: which blob store, and the S3 settings when it is S3.</summary>
-public sealed class StorageOptions
+internal sealed class StorageOptions
 {
     public const string Section = "Registry:Storage";
     /// <summary><c>FileSystem</c> (default) or <c>S3</c>.</summary>

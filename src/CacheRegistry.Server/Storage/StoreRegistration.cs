@@ -9,7 +9,7 @@ using CacheRegistry.Server.Storage.Sqlite;
 namespace CacheRegistry.Server.Storage;
 
 /// <summary>Picks the blob and metadata back ends from configuration; each back end registers itself with one call.</summary>
-public static class StoreRegistration
+internal static class StoreRegistration
 {
     /// <param name="server">True when the stores belong to the server (which clears leftovers of crashed fills at start).</param>
     public static void AddStores(this IServiceCollection services, IConfiguration configuration, RegistryOptions options, bool server = true)

@@ -1,8 +1,6 @@
 using CacheRegistry.Oci;
 using CacheRegistry.Server.Storage;
-using CacheRegistry.Server.Storage.FileSystem;
 using CacheRegistry.Server.Storage.Redis;
-using CacheRegistry.Server.Storage.S3;
 using CacheRegistry.Server.Storage.Sqlite;
 using CacheRegistry.Storage;
 using CacheRegistry.Tests.Infrastructure;

@@ -11,7 +11,7 @@ namespace CacheRegistry.Tests.Infrastructure;
 /// The upstream itself demands Basic alice:hunter2 (the credentials the cache is configured with).
 /// Repositories: <c>creds</c> (blobs redirected to the collector, which asks for Basic),
 /// <c>bearer</c> (blobs redirected to the collector, which asks for a token from its own realm),
-/// <c>ssrf</c> (manifest redirected to <see cref="InternalUrl"/>), <c>html</c> (a web page as
+/// <c>ssrf</c> (manifest redirected to the internal service it is given), <c>html</c> (a web page as
 /// manifest), <c>tokenbomb</c> (an endless token answer), <c>badlocation</c> (a malformed redirect),
 /// <c>badrealm</c> (a malformed realm).
 /// </summary>

@@ -32,7 +32,7 @@ public sealed class S3Server : IAsyncDisposable
     /// <summary>What s3rver logged, for failure messages.</summary>
     public string Log => _process.OutputText;
 
-    public Server.Storage.S3.S3Options Options(string prefix = "") => new()
+    internal Server.Storage.S3.S3Options Options(string prefix = "") => new()
     {
         ServiceUrl = Url, Bucket = Bucket, Prefix = prefix, AccessKey = "S3RVER", SecretKey = "S3RVER", ForcePathStyle = true,
         PartSizeBytes = 5 * 1024 * 1024, RequestTimeout = TimeSpan.FromSeconds(10),

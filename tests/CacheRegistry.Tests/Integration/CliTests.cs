@@ -1,4 +1,3 @@
-using System.Net;
 using CacheRegistry.Tests.Infrastructure;
 
 namespace CacheRegistry.Tests.Integration;

@@ -1,10 +1,6 @@
 using System.Net;
 using CacheRegistry.Cache;
 using CacheRegistry.Oci;
-using CacheRegistry.Server.Storage;
-using CacheRegistry.Server.Storage.FileSystem;
-using CacheRegistry.Server.Storage.Redis;
-using CacheRegistry.Server.Storage.S3;
 using CacheRegistry.Server.Storage.Sqlite;
 using Microsoft.Extensions.Logging.Abstractions;
 

@@ -10,7 +10,7 @@ namespace CacheRegistry.Server.Storage.FileSystem;
 /// fsynced after it, so a crash never leaves a partial blob visible nor loses a committed one.
 /// Disk errors (full, read-only, I/O) mark the store down like any other store outage.
 /// </summary>
-public sealed class FileSystemBlobStore : IBlobStore, IBlobInventory, IHealthProbe
+internal sealed class FileSystemBlobStore : IBlobStore, IBlobInventory, IHealthProbe
 {
     private readonly string _blobs;
     private readonly StoreCircuit _circuit;

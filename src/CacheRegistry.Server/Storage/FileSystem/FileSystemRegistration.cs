@@ -2,7 +2,7 @@ using CacheRegistry.Storage;
 
 namespace CacheRegistry.Server.Storage.FileSystem;
 
-public static class FileSystemRegistration
+internal static class FileSystemRegistration
 {
     /// <summary>Blobs as files under the data dir (the embedded default).</summary>
     public static IServiceCollection AddFileSystemBlobs(this IServiceCollection services, RegistryOptions options) =>

@@ -10,10 +10,11 @@ namespace CacheRegistry.Server.Storage.Redis;
 /// waiting replica takes over. A holder that paused past the lifetime finds out at commit
 /// (<see cref="IHeldLease.IsStillHeldAsync"/>) or at its next renewal, which logs the loss.
 /// </summary>
-public sealed partial class RedisFillLease(RedisMetadataStore redis, RegistryOptions options, ILogger<RedisFillLease> log) : IFillLease
+internal sealed partial class RedisFillLease(RedisMetadataStore redis, RegistryOptions options, ILogger<RedisFillLease> log) : IFillLease
 {
     private readonly string _owner = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
 
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "The held lease belongs to the fill, which disposes it.")]
     public async Task<FillLeaseResult> TryAcquireAsync(Digest digest, CancellationToken ct)
     {
         var key = (RedisKey)(redis.KeyPrefix + "fill:" + digest);
@@ -52,10 +53,12 @@ public sealed partial class RedisFillLease(RedisMetadataStore redis, RegistryOpt
                     {
                         if (!await _redis.Guard(() => Db.LockExtendAsync(_key, _owner, ttl))) Log.Lost(_log, (string?)_key);
                     }
+                    #pragma warning disable CA1031 // a renewal that fails is logged; the fill goes on
                     catch (Exception e)
                     {
                         Log.NotRenewed(_log, (string?)_key, e.Message);
                     }
+                    #pragma warning restore CA1031
                 }
             }
             catch (OperationCanceledException)
@@ -75,10 +78,12 @@ public sealed partial class RedisFillLease(RedisMetadataStore redis, RegistryOpt
             {
                 await _redis.Guard(() => Db.LockReleaseAsync(_key, _owner));
             }
+            #pragma warning disable CA1031 // releasing is best effort; the lease expires on its own
             catch (Exception)
             {
                 // It expires on its own.
             }
+            #pragma warning restore CA1031
             _stop.Dispose();
         }
     }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using CacheRegistry.Oci;
@@ -9,7 +8,7 @@ namespace CacheRegistry.Server.Storage.Redis;
 
 // The blob index, catalog and ledger in Redis: a hash of sizes, a sorted set of last access,
 // reverse-link sets, and a list for the ledger. Catalog scans use SCAN on each server.
-public sealed partial class RedisMetadataStore : IBlobIndex, IMetadataCatalog, ILedger
+internal sealed partial class RedisMetadataStore : IBlobIndex, IMetadataCatalog, ILedger
 {
     private RedisKey BlobSizesKey => _prefix + "blobs";
     private RedisKey AccessKey => _prefix + "access";

@@ -5,7 +5,7 @@ namespace CacheRegistry.Server.Storage.Redis;
 
 // Purges reach every replica over Redis pub/sub; a replica that was disconnected may have missed
 // one, so it drops its copies on reconnecting too.
-public sealed partial class RedisMetadataStore : IPurgeNotifier
+internal sealed partial class RedisMetadataStore : IPurgeNotifier
 {
     private RedisChannel PurgeChannel => _prefix + "purge";
 

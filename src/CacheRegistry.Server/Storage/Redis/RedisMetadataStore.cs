@@ -11,7 +11,7 @@ namespace CacheRegistry.Server.Storage.Redis;
 /// loss. Every call goes through the store's circuit: a call Redis does not answer within the
 /// store deadline marks it down, and while it is down calls fail at once naming it.
 /// </summary>
-public sealed partial class RedisMetadataStore : IMetadataStore, IHealthProbe, IDisposable
+internal sealed partial class RedisMetadataStore : IMetadataStore, IHealthProbe, IDisposable
 {
     private readonly ConnectionMultiplexer _redis;
     private readonly string _prefix;

@@ -3,7 +3,7 @@ using CacheRegistry.Storage;
 
 namespace CacheRegistry.Server.Storage.Redis;
 
-public static class RedisRegistration
+internal static class RedisRegistration
 {
     /// <summary>
     /// Metadata in Redis, shared by replicas. When they share the blob store too, they share one

@@ -12,9 +12,9 @@ namespace CacheRegistry.Server.Storage.S3;
 /// A blob goes up as a multipart upload fed from its spool while the fill runs; it is completed only
 /// on commit (after the digest matched) and aborted otherwise.
 /// </summary>
-public sealed partial class S3BlobStore : IBlobStore, IBlobInventory, IBlobRedirector, IHealthProbe, IDisposable
+internal sealed partial class S3BlobStore : IBlobStore, IBlobInventory, IBlobRedirector, IHealthProbe, IDisposable
 {
-    private readonly IAmazonS3 _s3;
+    private readonly AmazonS3Client _s3;
     private readonly S3Options _options;
     private readonly ILogger<S3BlobStore> _log;
     private readonly TimeProvider _time;

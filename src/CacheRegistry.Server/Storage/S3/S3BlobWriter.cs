@@ -10,7 +10,7 @@ namespace CacheRegistry.Server.Storage.S3;
 /// yet wait in the spool. Small blobs go up with one PUT at commit. Nothing is visible in the
 /// bucket before <see cref="CommitAsync"/>.
 /// </summary>
-internal sealed class S3BlobWriter(IAmazonS3 s3, S3Options options, string key, Spool spool, StoreCircuit circuit, ILogger log) : IBlobWriter
+internal sealed partial class S3BlobWriter(IAmazonS3 s3, S3Options options, string key, Spool spool, StoreCircuit circuit, ILogger log) : IBlobWriter
 {
     private const int MaxPartsInFlight = 2;
     private readonly Queue<Task<PartETag>> _inFlight = new();
@@ -100,10 +100,18 @@ internal sealed class S3BlobWriter(IAmazonS3 s3, S3Options options, string key, 
             using var cts = new CancellationTokenSource(options.RequestTimeout);
             await s3.AbortMultipartUploadAsync(options.Bucket, key, uploadId, cts.Token);
         }
+        #pragma warning disable CA1031 // aborting is best effort; the stale-upload sweep finishes it
         catch (Exception e)
         {
             // Left for the stale-upload sweep.
-            log.LogWarning("s3: could not abort the upload of {Key}: {Reason}", key, e.Message);
+            Log.AbortFailed(log, key, e.Message);
         }
+        #pragma warning restore CA1031
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 501, Level = LogLevel.Warning, Message = "s3: could not abort the upload of {Key}: {Reason}")]
+        public static partial void AbortFailed(ILogger logger, string key, string reason);
     }
 }

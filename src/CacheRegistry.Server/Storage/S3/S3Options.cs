@@ -1,7 +1,7 @@
 namespace CacheRegistry.Server.Storage.S3;
 
 /// <summary><c>Registry:Storage:S3</c>: the bucket, credentials and upload settings of the S3 blob store.</summary>
-public sealed class S3Options
+internal sealed class S3Options
 {
     /// <summary>Endpoint of an S3-compatible service (MinIO, Ceph RGW, OSS, COS…); empty for AWS.</summary>
     public string? ServiceUrl { get; set; }

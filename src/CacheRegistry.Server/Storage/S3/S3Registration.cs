@@ -2,7 +2,7 @@ using CacheRegistry.Storage;
 
 namespace CacheRegistry.Server.Storage.S3;
 
-public static class S3Registration
+internal static class S3Registration
 {
     /// <summary>Blobs in an S3-compatible bucket; the server also sweeps stale multipart uploads.</summary>
     public static IServiceCollection AddS3Blobs(this IServiceCollection services, S3Options s3, bool server)

@@ -5,7 +5,7 @@ using CacheRegistry.Storage;
 namespace CacheRegistry.Server.Storage.Sqlite;
 
 // The blob index, catalog and ledger of the embedded store.
-public sealed partial class SqliteMetadataStore
+internal sealed partial class SqliteMetadataStore
 {
     private const int ManifestPage = 500;
 

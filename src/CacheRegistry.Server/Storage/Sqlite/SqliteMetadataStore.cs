@@ -10,7 +10,7 @@ namespace CacheRegistry.Server.Storage.Sqlite;
 /// disk full, read-only, I/O errors) answers 503 naming it instead of 500, and is skipped until a
 /// probe finds it working again.
 /// </summary>
-public sealed partial class SqliteMetadataStore : IMetadataStore, IBlobIndex, IMetadataCatalog, ILedger, IHealthProbe, IDisposable
+internal sealed partial class SqliteMetadataStore : IMetadataStore, IBlobIndex, IMetadataCatalog, ILedger, IHealthProbe, IDisposable
 {
     private readonly string _connectionString;
     private readonly TimeProvider _time;
@@ -140,7 +140,7 @@ public sealed partial class SqliteMetadataStore : IMetadataStore, IBlobIndex, IM
         cmd.ExecuteNonQuery();
     }
 
-    private Task Run(string sql, params (string Name, object Value)[] parameters) => _circuit.Run(() =>
+    private Task<int> Run(string sql, params (string Name, object Value)[] parameters) => _circuit.Run(() =>
     {
         using var db = Open();
         using var cmd = Command(db, sql, parameters);

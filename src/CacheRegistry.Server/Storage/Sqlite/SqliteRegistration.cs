@@ -2,7 +2,7 @@ using CacheRegistry.Storage;
 
 namespace CacheRegistry.Server.Storage.Sqlite;
 
-public static class SqliteRegistration
+internal static class SqliteRegistration
 {
     /// <summary>Tags, manifests, links, the blob index and the ledger in one SQLite file (the embedded default).</summary>
     public static IServiceCollection AddSqliteMetadata(this IServiceCollection services, RegistryOptions options) =>
