@@ -12,7 +12,7 @@ internal static class CliServices
     {
         var configuration = Configuration.Build(configArgs);
         var options = RegistryOptionsLoader.Load(configuration);
-        var metadata = RegistryOptionsLoader.MetadataOptionsOf(configuration);
+        var metadata = MetadataOptions.Of(configuration);
         // A command run from the wrong directory must not quietly make an empty cache there.
         if (!create && metadata.Kind.Equals("Sqlite", StringComparison.OrdinalIgnoreCase) && !File.Exists(Path.Combine(options.DataDir, "metadata.db")))
             throw new UsageException($"there is no cache in {options.DataDir} (no metadata.db); run in the server's directory or pass --Registry:DataDir=<its data dir>");

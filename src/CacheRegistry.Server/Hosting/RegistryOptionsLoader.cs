@@ -14,14 +14,8 @@ internal static class RegistryOptionsLoader
         if (problems.Count > 0) throw new ConfigurationException(problems);
         var options = configuration.GetSection(RegistryOptions.Section).Get<RegistryOptions>() ?? new RegistryOptions();
         options.DataDir = Path.GetFullPath(options.DataDir);
-        problems = ConfigurationValidator.RuleProblems(options, StorageOptionsOf(configuration), MetadataOptionsOf(configuration));
+        problems = ConfigurationValidator.RuleProblems(options, StorageOptions.Of(configuration), MetadataOptions.Of(configuration));
         if (problems.Count > 0) throw new ConfigurationException(problems);
         return options;
     }
-
-    public static StorageOptions StorageOptionsOf(IConfiguration configuration) =>
-        configuration.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
-
-    public static MetadataOptions MetadataOptionsOf(IConfiguration configuration) =>
-        configuration.GetSection(MetadataOptions.Section).Get<MetadataOptions>() ?? new MetadataOptions();
 }

@@ -9,4 +9,6 @@ internal sealed class MetadataOptions
     /// <summary>StackExchange.Redis connection string, e.g. <c>redis:6379,password=…</c>.</summary>
     public string Configuration { get; set; } = "localhost:6379";
     public string KeyPrefix { get; set; } = "cacheregistry:";
+
+    public static MetadataOptions Of(IConfiguration configuration) => configuration.GetSection(Section).Get<MetadataOptions>() ?? new MetadataOptions();
 }

@@ -9,4 +9,6 @@ internal sealed class StorageOptions
     /// <summary><c>FileSystem</c> (default) or <c>S3</c>.</summary>
     public string Kind { get; set; } = "FileSystem";
     public S3Options S3 { get; set; } = new();
+
+    public static StorageOptions Of(IConfiguration configuration) => configuration.GetSection(Section).Get<StorageOptions>() ?? new StorageOptions();
 }

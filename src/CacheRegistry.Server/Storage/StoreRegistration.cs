@@ -14,8 +14,8 @@ internal static class StoreRegistration
     /// <param name="server">True when the stores belong to the server (which clears leftovers of crashed fills at start).</param>
     public static void AddStores(this IServiceCollection services, IConfiguration configuration, RegistryOptions options, bool server = true)
     {
-        var storage = Hosting.RegistryOptionsLoader.StorageOptionsOf(configuration);
-        var metadata = Hosting.RegistryOptionsLoader.MetadataOptionsOf(configuration);
+        var storage = StorageOptions.Of(configuration);
+        var metadata = MetadataOptions.Of(configuration);
         switch (storage.Kind.ToLowerInvariant())
         {
             case "filesystem": services.AddFileSystemBlobs(options); break;

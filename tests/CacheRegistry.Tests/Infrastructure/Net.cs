@@ -42,4 +42,22 @@ public static class Net
         Directory.CreateDirectory(dir);
         return dir;
     }
+
+    /// <summary>Waits until something accepts connections on the port; the diagnostics go into the failure.</summary>
+    public static async Task WaitForPortAsync(int port, string what, Func<string> diagnostics)
+    {
+        try
+        {
+            await Net.WaitUntilAsync(async () =>
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync("127.0.0.1", port);
+                return true;
+            }, TimeSpan.FromSeconds(30), what);
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException(e.Message + "\n" + diagnostics(), e);
+        }
+    }
 }

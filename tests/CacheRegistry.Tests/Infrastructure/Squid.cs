@@ -1,5 +1,3 @@
-using System.Net.Sockets;
-
 namespace CacheRegistry.Tests.Infrastructure;
 
 /// <summary>A real squid on a free loopback port with its own config and access log.</summary>
@@ -29,29 +27,12 @@ public sealed class Squid : IAsyncDisposable
         await ProcessRunner.RunAsync("chown", ["-R", "proxy", _dir]);
         _process = new ServerProcess(ProcessRunner.Require("squid"), ["-f", config, "-N"]);
         _process.Start();
-        await WaitForPortAsync(Port, "squid", () => _process.OutputText + ReadIfExists(Path.Combine(_dir, "cache.log")));
+        await Net.WaitForPortAsync(Port, "squid", () => _process.OutputText + ReadIfExists(Path.Combine(_dir, "cache.log")));
     }
 
     public Task StopAsync() => _process?.KillAsync() ?? Task.CompletedTask;
 
     private static string ReadIfExists(string path) => File.Exists(path) ? File.ReadAllText(path) : "";
-
-    internal static async Task WaitForPortAsync(int port, string what, Func<string> diagnostics)
-    {
-        try
-        {
-            await Net.WaitUntilAsync(async () =>
-            {
-                using var client = new TcpClient();
-                await client.ConnectAsync("127.0.0.1", port);
-                return true;
-            }, TimeSpan.FromSeconds(30), what);
-        }
-        catch (TimeoutException e)
-        {
-            throw new TimeoutException(e.Message + "\n" + diagnostics(), e);
-        }
-    }
 
     public async ValueTask DisposeAsync()
     {
@@ -64,28 +45,4 @@ public sealed class Squid : IAsyncDisposable
         {
         }
     }
-}
-
-/// <summary>A real microsocks SOCKS5 proxy; its output logs every connection it makes.</summary>
-public sealed class Microsocks : IAsyncDisposable
-{
-    private readonly ServerProcess _process;
-
-    public Microsocks()
-    {
-        Port = Net.FreePort();
-        _process = new ServerProcess(ProcessRunner.Require("microsocks"), ["-i", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-    }
-
-    public int Port { get; }
-    public string Url => $"socks5://127.0.0.1:{Port}";
-    public string Log => _process.OutputText;
-
-    public async Task StartAsync()
-    {
-        _process.Start();
-        await Squid.WaitForPortAsync(Port, "microsocks", () => _process.OutputText);
-    }
-
-    public ValueTask DisposeAsync() => _process.DisposeAsync();
 }
