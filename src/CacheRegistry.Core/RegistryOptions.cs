@@ -14,6 +14,12 @@ public sealed class RegistryOptions
     /// <summary>How long a stale tag's revalidation may take before the stale digest is served.</summary>
     public TimeSpan RevalidateDeadline { get; set; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>Serve only what is cached, from every registry; never ask an upstream (air-gapped sites after an import).</summary>
+    public bool Offline { get; set; }
+
+    /// <summary>How long an upstream's "not found" for a tag or manifest is remembered (zero: not at all).</summary>
+    public TimeSpan NegativeTtl { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Upstream for requests that name no registry (what Docker's registry-mirrors sends).</summary>
     public string DefaultUpstream { get; set; } = "docker.io";
 

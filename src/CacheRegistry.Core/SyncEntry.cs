@@ -12,5 +12,7 @@ public sealed class SyncEntry
     /// <summary>At most this many matching tags (the last in ordinal order).</summary>
     public int MaxTags { get; set; } = 20;
     public string? Platform { get; set; }
+    /// <summary>Bring each image's signatures, attestations and other referrers along.</summary>
+    public bool Referrers { get; set; } = true;
     public TimeSpan Interval { get; set; } = TimeSpan.FromHours(6);
 }

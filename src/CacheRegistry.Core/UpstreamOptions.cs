@@ -24,6 +24,8 @@ public sealed class UpstreamOptions
     /// realm although they resolve to private, loopback or link-local addresses.
     /// </summary>
     public List<string> AllowRedirectsTo { get; set; } = [];
+    /// <summary>Serve only what is cached for this registry; never ask it anything (a metered or cut link).</summary>
+    public bool Offline { get; set; }
     /// <summary>Another registry host whose cache this one shares (k8s.gcr.io → registry.k8s.io).</summary>
     public string? AliasOf { get; set; }
 }

@@ -31,9 +31,16 @@ public sealed class BlobSource(long? size, CacheOutcome outcome, string? endpoin
 /// upstream confirmed it).
 /// </summary>
 public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, RunningFills fills, SpoolDirectory spools, HotCache hot, AccessTracker accesses,
-    RegistryOptions options)
+    NegativeCache missing, RegistryOptions options)
 {
-    public async Task<BlobSource> OpenAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
+    public Task<BlobSource> OpenAsync(RepositoryRef repo, Digest digest, CancellationToken ct) =>
+        missing.RememberingAsync(repo, digest.ToString(), () => OpenOrFillAsync(repo, digest, ct));
+
+    /// <summary>Size for HEAD: from the store, a running fill, or an upstream HEAD (nothing is downloaded).</summary>
+    public Task<(long? Size, CacheOutcome Outcome)> StatAsync(RepositoryRef repo, Digest digest, CancellationToken ct) =>
+        missing.RememberingAsync(repo, digest.ToString(), () => StatOrAskAsync(repo, digest, ct));
+
+    private async Task<BlobSource> OpenOrFillAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
     {
         var declared = hot.GetDeclaredSize(digest);
         if (await store.TryGetSizeAsync(digest, declared, ct) is long size)
@@ -45,6 +52,7 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, Running
                 RedirectUrl = (store as IBlobRedirector)?.RedirectUrl(digest),
             };
         }
+        missing.ThrowIfMissing(repo, digest.ToString(), "BLOB_UNKNOWN");
         if (spools.IsDown) return await PassThroughAsync(repo, digest, ct);
         var (fill, started) = fills.GetOrStart(repo, digest, declared);
         try
@@ -67,8 +75,7 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, Running
         }
     }
 
-    /// <summary>Size for HEAD: from the store, a running fill, or an upstream HEAD (nothing is downloaded).</summary>
-    public async Task<(long? Size, CacheOutcome Outcome)> StatAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
+    private async Task<(long? Size, CacheOutcome Outcome)> StatOrAskAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
     {
         if (await store.TryGetSizeAsync(digest, hot.GetDeclaredSize(digest), ct) is long size)
         {
@@ -77,6 +84,7 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, Running
         }
         if (fills.Find(digest) is { } fill && fill.Repository.Key == repo.Key)
             return (await fill.Started.WaitAsync(ct), CacheOutcome.Joined);
+        missing.ThrowIfMissing(repo, digest.ToString(), "BLOB_UNKNOWN");
         using var head = await HeadUpstreamAsync(repo, digest, ct);
         return (head.ContentLength, CacheOutcome.PassThrough);
     }

@@ -34,9 +34,19 @@ public sealed class HotCache(RegistryOptions options) : IDisposable
     public void SetDeclaredSize(Digest digest, long size) =>
         _cache.Set(("s", digest), size, new MemoryCacheEntryOptions { Size = 120 });
 
+    public ReferrerList? GetReferrers(string key) => _cache.Get<ReferrerList>(("r", key));
+    public void SetReferrers(string key, ReferrerList list) =>
+        _cache.Set(("r", key), list, new MemoryCacheEntryOptions { Size = 200 + list.Descriptors.Sum(d => 40L + d.Json.Length * 2) });
+
     public TagListing? GetTagList(string repository) => _cache.Get<TagListing>(("tl", repository));
     public void SetTagList(string repository, TagListing listing) =>
         _cache.Set(("tl", repository), listing, new MemoryCacheEntryOptions { Size = 200 + listing.Tags.Sum(t => 40L + t.Length * 2) });
+
+    /// <summary>Until when the upstream's "not found" for a reference is believed without asking again.</summary>
+    public DateTimeOffset? GetMissingUntil(string repository, string reference) =>
+        _cache.TryGetValue(("n", repository, reference), out DateTimeOffset until) ? until : null;
+    public void SetMissing(string repository, string reference, DateTimeOffset until) =>
+        _cache.Set(("n", repository, reference), until, new MemoryCacheEntryOptions { Size = 150 + repository.Length + reference.Length });
 
     /// <summary>Forgets everything (after a purge), so the next request reads the store.</summary>
     public void Clear() => _cache.Clear();

@@ -12,8 +12,8 @@ public sealed record ManifestResult(StoredManifest Manifest, CacheOutcome Outcom
 /// Manifests by digest (immutable: fetched once, kept) and tags (fresh for TagTtl, then
 /// revalidated with a HEAD under a deadline, stale served when the upstream fails).
 /// </summary>
-public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, ILedger ledger, BackgroundWork work, RegistryOptions options,
-    TimeProvider time, ILogger<ManifestCache> log)
+public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, NegativeCache missing, ILedger ledger, BackgroundWork work,
+    RegistryOptions options, TimeProvider time, ILogger<ManifestCache> log)
 {
     private readonly SingleFlight<string, ManifestResult> _flights = new();
 
@@ -24,6 +24,7 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
     {
         var local = await LoadAsync(digest, ct);
         if (local is not null && await IsLinkedAsync(repo, digest, ct)) return new ManifestResult(local, CacheOutcome.Hit);
+        missing.ThrowIfMissing(repo, digest.ToString(), "MANIFEST_UNKNOWN");
         return await _flights.RunAsync($"{repo.Key}@{digest}", () => Owned(c => FetchAsync(repo, digest.ToString(), c)), ct);
     }
 
@@ -31,7 +32,10 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
     {
         var record = await GetTagAsync(repo, tag, ct);
         var cached = record is null ? null : await LoadAsync(record.Digest, ct);
-        if (cached is not null && time.GetUtcNow() - record!.FetchedAt < options.TagTtl) return new ManifestResult(cached, CacheOutcome.Hit);
+        // Offline, what is cached is all there is: fresh by definition.
+        if (cached is not null && (time.GetUtcNow() - record!.FetchedAt < options.TagTtl || repo.Upstream.IsOffline))
+            return new ManifestResult(cached, CacheOutcome.Hit);
+        missing.ThrowIfMissing(repo, tag, "MANIFEST_UNKNOWN");
 
         var flight = _flights.RunAsync($"{repo.Key}:{tag}", () => Owned(c => cached is null
             ? FetchAsync(repo, tag, c)
@@ -47,6 +51,27 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
             Log.ServingStale(log, repo.Key, tag, record!.Digest.ToString(), $"the upstream did not confirm the tag within {options.RevalidateDeadline.TotalSeconds:0.#} s");
             return new ManifestResult(cached, CacheOutcome.Stale);
         }
+    }
+
+    /// <summary>What the cache holds under <paramref name="tag"/>, without asking the upstream; null when nothing.</summary>
+    public async Task<StoredManifest?> PeekTagAsync(RepositoryRef repo, string tag, CancellationToken ct) =>
+        await GetTagAsync(repo, tag, ct) is { } record ? await LoadAsync(record.Digest, ct) : null;
+
+    /// <summary>
+    /// Keeps an index this cache made (the referrers an upstream's API listed) under a tag of the
+    /// repository, as if fetched: it outlives restarts and is what an offline cache answers with.
+    /// </summary>
+    public async Task KeepIndexAsync(RepositoryRef repo, string tag, byte[] content)
+    {
+        var manifest = new StoredManifest(Digest.Sha256Of(content), MediaTypes.OciIndex, content);
+        hot.SetManifest(manifest);
+        hot.SetLinked(repo.Key, manifest.Digest);
+        await TryStoreAsync(async () =>
+        {
+            await store.PutManifestAsync(manifest, CancellationToken.None);
+            await store.LinkAsync(repo.Key, [manifest.Digest, .. ManifestDocument.ReferencesOf(content)], CancellationToken.None);
+            await PutTagAsync(repo, tag, manifest.Digest);
+        });
     }
 
     // A fetch shared by several requests belongs to none of them: it runs until its own bound or shutdown.
@@ -80,6 +105,7 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
         }
         catch (UpstreamException e) when (e.Failure == UpstreamFailure.NotFound)
         {
+            missing.Remember(repo, tag);
             throw e.ToRegistryError();
         }
         catch (RegistryError e) when (e.Status == 404)
@@ -120,13 +146,18 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
                 await store.LinkAsync(repo.Key, [digest, .. document?.References ?? []], CancellationToken.None);
                 if (isTag) await PutTagAsync(repo, reference, digest);
                 if (!known)
+                {
+                    var about = Referrer.Of(document, isTag ? reference : null);
                     await ledger.AppendAsync(new LedgerEntry(time.GetUtcNow(), repo.Upstream.Name, repo.Name, isTag ? reference : null, digest,
-                        manifest.MediaType, content.Length + (document?.ContentSize ?? 0), response.Endpoint.Authority), CancellationToken.None);
+                        manifest.MediaType, content.Length + (document?.ContentSize ?? 0), response.Endpoint.Authority, about?.Subject, about?.ArtifactType),
+                        CancellationToken.None);
+                }
             });
             return new ManifestResult(manifest, stored ? CacheOutcome.Miss : CacheOutcome.PassThrough, response.Endpoint.Authority);
         }
         catch (UpstreamException e)
         {
+            if (e.Failure == UpstreamFailure.NotFound) missing.Remember(repo, reference);
             throw e.ToRegistryError();
         }
     }
@@ -135,11 +166,11 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, IL
     {
         if (Digest.TryParse(reference, out var requested))
         {
-            if (!requested.MatchesContent(content))
+            if (!requested.MatchesManifest(content))
                 throw new RegistryError(502, "UNAVAILABLE", $"{where} sent a manifest whose content does not match {requested}; nothing was stored");
             return requested;
         }
-        var computed = Digest.Sha256Of(content);
+        var computed = Digest.OfManifest(content);
         if (Digest.TryParse(headerDigest, out var announced) && announced.Algorithm == "sha256" && announced != computed)
             throw new RegistryError(502, "UNAVAILABLE", $"{where} announced {announced} for tag '{reference}' but sent content hashing to {computed}; nothing was stored");
         return computed;

@@ -26,11 +26,18 @@ public sealed partial class TagLister(IMetadataStore store, HotCache hot, Backgr
     public async Task<(IReadOnlyList<string> Tags, CacheOutcome Outcome)> ListAsync(RepositoryRef repo, CancellationToken ct)
     {
         var cached = hot.GetTagList(repo.Key);
-        if (cached is not null && time.GetUtcNow() - cached.FetchedAt < options.TagTtl) return (cached.Tags, CacheOutcome.Hit);
+        if (cached is not null && (time.GetUtcNow() - cached.FetchedAt < options.TagTtl || repo.Upstream.IsOffline)) return (cached.Tags, CacheOutcome.Hit);
         try
         {
-            var listing = await _flights.RunAsync(repo.Key, () => FetchAsync(repo), ct);
+            var flight = _flights.RunAsync(repo.Key, () => FetchAsync(repo), ct);
+            // With a list to fall back on, an upstream that hangs costs at most the revalidation deadline.
+            var listing = cached is null ? await flight : await flight.WaitAsync(options.RevalidateDeadline, time, ct);
             return (listing.Tags, CacheOutcome.Miss);
+        }
+        catch (TimeoutException e) when (cached is not null)
+        {
+            Log.StaleList(log, repo.Key, cached.FetchedAt, $"the upstream did not answer within {options.RevalidateDeadline.TotalSeconds:0.#} s ({e.Message})");
+            return (cached.Tags, CacheOutcome.Stale);
         }
         catch (UpstreamException e) when (e.Failure == UpstreamFailure.NotFound)
         {

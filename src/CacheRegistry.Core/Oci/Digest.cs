@@ -44,6 +44,14 @@ public readonly partial record struct Digest(string Algorithm, string Hex)
     public static Digest Sha256Of(ReadOnlySpan<byte> content) =>
         new("sha256", Convert.ToHexStringLower(SHA256.HashData(content)));
 
+    /// <summary>The digest a manifest is named by: of its bytes, or of its signed payload for schema 1.</summary>
+    public static Digest OfManifest(byte[] content) =>
+        Schema1Signature.Payload(content) is { } payload ? Sha256Of(payload) : Sha256Of(content);
+
+    /// <summary>True when the manifest bytes are the content this digest names (see <see cref="OfManifest"/>).</summary>
+    public bool MatchesManifest(byte[] content) =>
+        MatchesContent(content) || (Schema1Signature.Payload(content) is { } payload && MatchesContent(payload));
+
     /// <summary>A hasher for this digest's algorithm.</summary>
     public IncrementalHash CreateHasher() => IncrementalHash.CreateHash(
         Algorithm == "sha512" ? HashAlgorithmName.SHA512 : HashAlgorithmName.SHA256);

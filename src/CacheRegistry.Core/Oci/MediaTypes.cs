@@ -6,6 +6,8 @@ public static class MediaTypes
     public const string DockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json";
     public const string OciManifest = "application/vnd.oci.image.manifest.v1+json";
     public const string OciIndex = "application/vnd.oci.image.index.v1+json";
+    public const string OciConfig = "application/vnd.oci.image.config.v1+json";
+    public const string DockerConfig = "application/vnd.docker.container.image.v1+json";
     public const string DockerSchema1 = "application/vnd.docker.distribution.manifest.v1+json";
     public const string DockerSchema1Signed = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 

@@ -19,6 +19,9 @@ public sealed class RegistryError(int status, string code, string message, objec
     public static RegistryError RangeInvalid(string message, long? size) => new(416, "RANGE_INVALID", message) { UnsatisfiedSize = size };
     public static RegistryError BadRequest(string code, string message) => new(400, code, message);
 
+    /// <summary>The upstream itself said the thing does not exist (worth remembering, unlike an outage).</summary>
+    public bool UpstreamSaidMissing { get; init; }
+
     /// <summary>For 416 answers: the blob size to report in <c>Content-Range: bytes */size</c>.</summary>
     public long? UnsatisfiedSize { get; init; }
 }

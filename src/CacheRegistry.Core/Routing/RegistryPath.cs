@@ -2,12 +2,13 @@ using CacheRegistry.Oci;
 
 namespace CacheRegistry.Routing;
 
-public enum RequestKind { Base, Manifest, Blob, TagsList, Referrers }
+public enum RequestKind { Base, Catalog, Manifest, Blob, TagsList, Referrers }
 
 /// <summary>A parsed <c>/v2/…</c> path: what is asked for, of which repository name.</summary>
 public sealed record RegistryPath(RequestKind Kind, string Name, string Reference)
 {
     public static readonly RegistryPath BaseCheck = new(RequestKind.Base, "", "");
+    public static readonly RegistryPath CatalogList = new(RequestKind.Catalog, "", "");
 
     /// <summary>
     /// Parses the path after <c>/v2/</c>. Matched from the end, because a repository name may
@@ -16,6 +17,7 @@ public sealed record RegistryPath(RequestKind Kind, string Name, string Referenc
     public static RegistryPath Parse(string rest)
     {
         if (rest.Length == 0) return BaseCheck;
+        if (rest == "_catalog") return CatalogList;
         if (rest.EndsWith("/tags/list", StringComparison.Ordinal))
             return new RegistryPath(RequestKind.TagsList, ValidName(rest[..^"/tags/list".Length]), "");
 

@@ -33,8 +33,12 @@ public interface IMetadataCatalog
 }
 
 /// <summary>One image entering the cache: the source-and-hash inventory auditors ask for.</summary>
+/// <summary>
+/// A manifest seen for the first time. <see cref="Subject"/> is set for what describes another
+/// manifest: an OCI 1.1 referrer, or a cosign <c>sha256-&lt;hex&gt;.sig/.att/.sbom</c> tag.
+/// </summary>
 public sealed record LedgerEntry(DateTimeOffset Time, string Upstream, string Repository, string? Tag, Digest Digest,
-    string MediaType, long Size, string Endpoint);
+    string MediaType, long Size, string Endpoint, Digest? Subject = null, string? ArtifactType = null);
 
 public interface ILedger
 {

@@ -52,6 +52,8 @@ public sealed partial class UpstreamClient
     public IReadOnlyList<UpstreamEndpoint> Endpoints { get; }
     public EgressProxy? Proxy { get; }
     public bool TagsFromOriginOnly => _options.TagsFromOriginOnly;
+    /// <summary>No request goes to this upstream at all: cached tags count as fresh, misses fail at once.</summary>
+    public bool IsOffline { get; init; }
     public IReadOnlyList<string> RepositoryPatterns => _options.Repositories;
 
     public Task<UpstreamResponse> HeadManifestAsync(string name, string reference, CancellationToken ct) =>
@@ -66,6 +68,10 @@ public sealed partial class UpstreamClient
     /// <summary>The blob from byte <paramref name="from"/> on (a Range request when not zero).</summary>
     public Task<UpstreamResponse> GetBlobAsync(string name, Digest digest, long from, CancellationToken ct) =>
         SendAsync(new UpstreamRequest(HttpMethod.Get, name, "blobs/" + digest, null, from > 0 ? from : null, false), ct);
+
+    /// <summary>The OCI 1.1 referrers of <paramref name="subject"/>; an upstream without the API answers 404.</summary>
+    public Task<UpstreamResponse> GetReferrersAsync(string name, Digest subject, CancellationToken ct) =>
+        SendAsync(new UpstreamRequest(HttpMethod.Get, name, "referrers/" + subject, [MediaTypes.OciIndex], null, false), ct);
 
     /// <summary>One page of the repository's tags; <paramref name="cursor"/> is the previous page's <see cref="TagsPage.Next"/>.</summary>
     public async Task<TagsPage> ListTagsPageAsync(string name, string? cursor, int maxBytes, CancellationToken ct)
@@ -84,6 +90,8 @@ public sealed partial class UpstreamClient
     /// </summary>
     private async Task<UpstreamResponse> SendAsync(UpstreamRequest request, CancellationToken ct)
     {
+        if (IsOffline)
+            throw new UpstreamException(UpstreamFailure.Offline, $"upstream {Name} is offline (Registry:Offline): only what the cache holds is served, and this is not in it");
         var scope = $"repository:{request.Name}:pull";
         UpstreamException? last = null;
         foreach (var endpoint in Order(request.OriginOnly))

@@ -28,7 +28,7 @@ public sealed class UpstreamSet : IDisposable
             var proxy = EgressProxy.Resolve(o.Proxy, options.EgressProxy, options.NoProxy);
             var http = CreateHttpClient(options.Timeouts, proxy);
             _clients.Add(http);
-            _byHost[host] = new UpstreamClient(host.ToLowerInvariant(), o, http, options.Timeouts, time, log, proxy);
+            _byHost[host] = new UpstreamClient(host.ToLowerInvariant(), o, http, options.Timeouts, time, log, proxy) { IsOffline = options.Offline || o.Offline };
         }
         foreach (var (host, o) in table.Where(t => t.Value.AliasOf is not null))
             if (_byHost.TryGetValue(o.AliasOf!, out var target)) _byHost[host] = target;

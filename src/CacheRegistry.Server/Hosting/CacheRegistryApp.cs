@@ -81,8 +81,10 @@ internal static class CacheRegistryApp
         services.AddSingleton<HotCache>();
         services.AddSingleton<RunningFills>();
         services.AddSingleton<BlobCache>();
+        services.AddSingleton<NegativeCache>();
         services.AddSingleton<ManifestCache>();
         services.AddSingleton<TagLister>();
+        services.AddSingleton<ReferrersCache>();
         services.AddSingleton<RegistryHandler>();
         services.AddSingleton<AccessTracker>();
         services.AddSingleton<Maintenance.Evictor>();

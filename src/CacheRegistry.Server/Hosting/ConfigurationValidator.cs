@@ -53,6 +53,7 @@ internal static class ConfigurationValidator
 
         Require(o.TagTtl >= TimeSpan.Zero, $"Registry:TagTtl = {o.TagTtl}: expected zero or more");
         Require(o.RevalidateDeadline > TimeSpan.Zero, $"Registry:RevalidateDeadline = {o.RevalidateDeadline}: expected more than zero");
+        Require(o.NegativeTtl >= TimeSpan.Zero, $"Registry:NegativeTtl = {o.NegativeTtl}: expected zero (off) or more");
         foreach (var (name, value) in new[] { ("Connect", o.Timeouts.Connect), ("FirstByte", o.Timeouts.FirstByte), ("Idle", o.Timeouts.Idle),
                      ("Fill", o.Timeouts.Fill), ("Store", o.Timeouts.Store), ("StoreProbe", o.Timeouts.StoreProbe) })
             Require(value > TimeSpan.Zero, $"Registry:Timeouts:{name} = {value}: expected more than zero");

@@ -20,7 +20,7 @@ internal static class AdminApi
     /// <summary>Admin bodies are a list of images at most.</summary>
     public const long MaxBodyBytes = 64 * 1024;
 
-    internal sealed record WarmRequest(string[]? Images, string? Platform);
+    internal sealed record WarmRequest(string[]? Images, string? Platform, bool? Referrers);
 
     public static void MapAdmin(this WebApplication app)
     {
@@ -47,8 +47,8 @@ internal static class AdminApi
         });
         admin.MapPost("/warm", (WarmRequest? request, WarmJobs jobs) =>
         {
-            if (request?.Images is not { Length: > 0 } names) throw RegistryError.BadRequest("BAD_REQUEST", """expected {"images": ["nginx:1.25", …], "platform": "linux/amd64"}""");
-            var job = jobs.Start(names.Select(Image).ToList(), request.Platform);
+            if (request?.Images is not { Length: > 0 } names) throw RegistryError.BadRequest("BAD_REQUEST", """expected {"images": ["nginx:1.25", …], "platform": "linux/amd64", "referrers": true}""");
+            var job = jobs.Start(names.Select(Image).ToList(), request.Platform, request.Referrers ?? true);
             return Results.Accepted($"/admin/warm/{job.Id}", new { id = job.Id, images = job.Images });
         });
         admin.MapGet("/warm/{id}", (string id, WarmJobs jobs) => jobs.Find(id) is { } job

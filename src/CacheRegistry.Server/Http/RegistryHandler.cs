@@ -1,12 +1,13 @@
-using System.Text.Json;
 using CacheRegistry.Cache;
 using CacheRegistry.Oci;
 using CacheRegistry.Routing;
+using CacheRegistry.Storage;
 
 namespace CacheRegistry.Server.Http;
 
 /// <summary>The read side of the distribution API under <c>/v2/</c>: parse, route, answer from the cache.</summary>
-internal sealed class RegistryHandler(UpstreamRouter router, ManifestCache manifests, BlobCache blobs, TagLister tags)
+internal sealed partial class RegistryHandler(UpstreamRouter router, ManifestCache manifests, BlobCache blobs, TagLister tags, ReferrersCache referrers,
+    IMetadataCatalog catalog)
 {
     // 1 MiB reads into the response pipe: 2.96 -> 3.23 GB/s for a warm 64 MB blob on loopback
     // (256 KiB before); one such buffer per blob being streamed.
@@ -24,9 +25,12 @@ internal sealed class RegistryHandler(UpstreamRouter router, ManifestCache manif
         CheckQuery(path.Kind, request.Query);
         if (path.Kind == RequestKind.Base)
         {
-            ctx.Response.ContentType = "application/json";
-            ctx.Response.ContentLength = EmptyJson.Length;
-            if (HttpMethods.IsGet(request.Method)) await ctx.Response.Body.WriteAsync(EmptyJson);
+            await WriteJsonAsync(ctx, EmptyJson, "application/json");
+            return;
+        }
+        if (path.Kind == RequestKind.Catalog)
+        {
+            await ServeCatalogAsync(ctx);
             return;
         }
 
@@ -40,7 +44,7 @@ internal sealed class RegistryHandler(UpstreamRouter router, ManifestCache manif
             case RequestKind.Manifest: await ServeManifestAsync(ctx, repo, path.Reference, outcome); break;
             case RequestKind.Blob: await ServeBlobAsync(ctx, repo, Digest.Parse(path.Reference), outcome); break;
             case RequestKind.TagsList: await ServeTagsAsync(ctx, repo, path.Name, outcome); break;
-            default: throw RegistryError.NameUnknown("the referrers API is not served by this cache; clients fall back to the sha256-<hex> tag schema");
+            default: await ServeReferrersAsync(ctx, repo, Digest.Parse(path.Reference), outcome); break;
         }
     }
 
@@ -48,7 +52,7 @@ internal sealed class RegistryHandler(UpstreamRouter router, ManifestCache manif
     {
         foreach (var key in query.Keys)
         {
-            var allowed = key == "ns" || (kind == RequestKind.TagsList && key is "n" or "last") || (kind == RequestKind.Referrers && key == "artifactType");
+            var allowed = key == "ns" || (kind is RequestKind.TagsList or RequestKind.Catalog && key is "n" or "last") || (kind == RequestKind.Referrers && key == "artifactType");
             if (!allowed) throw RegistryError.BadRequest("UNSUPPORTED", $"query parameter '{RegistryPath.Truncate(key)}' is not supported on this endpoint");
         }
     }
@@ -148,33 +152,5 @@ internal sealed class RegistryHandler(UpstreamRouter router, ManifestCache manif
         if (length is long expected && copied != expected)
             throw new IOException($"blob ended after {copied} of {expected} bytes");
         return copied;
-    }
-
-    private async Task ServeTagsAsync(HttpContext ctx, RepositoryRef repo, string clientName, RequestOutcome outcome)
-    {
-        var query = ctx.Request.Query;
-        int? n = null;
-        if (query.TryGetValue("n", out var nText))
-        {
-            if (!int.TryParse(nText, System.Globalization.NumberStyles.None, null, out var parsed))
-                throw RegistryError.BadRequest("PAGINATION_NUMBER_INVALID", $"n='{RegistryPath.Truncate(nText.ToString())}' is not a non-negative number");
-            n = parsed;
-        }
-        var last = query["last"].FirstOrDefault();
-        var (all, how) = await tags.ListAsync(repo, ctx.RequestAborted);
-        outcome.Cache = how;
-
-        var after = last is null ? all : all.Where(t => string.CompareOrdinal(t, last) > 0).ToList();
-        var page = n is int take ? after.Take(take).ToList() : after;
-        if (n is > 0 && after.Count > page.Count)
-        {
-            var ns = query["ns"].FirstOrDefault();
-            var nsPart = ns is null ? "" : "&ns=" + Uri.EscapeDataString(ns);
-            ctx.Response.Headers.Link = $"</v2/{clientName}/tags/list?n={n}&last={Uri.EscapeDataString(page[^1])}{nsPart}>; rel=\"next\"";
-        }
-        var body = JsonSerializer.SerializeToUtf8Bytes(new TagList(clientName, page), RegistryJson.Relaxed.TagList);
-        ctx.Response.ContentType = "application/json";
-        ctx.Response.ContentLength = body.Length;
-        if (HttpMethods.IsGet(ctx.Request.Method)) await ctx.Response.Body.WriteAsync(body, ctx.RequestAborted);
     }
 }

@@ -46,7 +46,8 @@ public sealed class ManifestCacheTests : IDisposable
     private (ManifestCache Cache, StubHandler Handler) Create()
     {
         var handler = new StubHandler(Upstream);
-        return (new ManifestCache(_store, new HotCache(_options), _store, new BackgroundWork(), _options, _time, NullLogger<ManifestCache>.Instance), handler);
+        var hot = new HotCache(_options);
+        return (new ManifestCache(_store, hot, new NegativeCache(hot, _options, _time), _store, new BackgroundWork(), _options, _time, NullLogger<ManifestCache>.Instance), handler);
     }
 
     [Fact]
