@@ -19,6 +19,11 @@ internal static class OperationCommands
 
     private static Option<string?> PlatformOption() => new("--platform") { Description = "only this platform, e.g. linux/amd64 (default: all)" };
 
+    private static Option<bool> NoReferrersOption() => new("--no-referrers")
+    {
+        Description = "leave out signatures, attestations and SBOMs (the referrers and cosign tags of each image)",
+    };
+
     private static Option<FileInfo?> ListOption() => new("--file", "-f") { Description = "image references, one per line (kubeadm config images list works as is); - for stdin" };
 
     private static Argument<string[]> ImagesArgument() => new("images") { Description = "image references", Arity = ArgumentArity.ZeroOrMore };
@@ -49,12 +54,13 @@ internal static class OperationCommands
         var platform = PlatformOption();
         var file = ListOption();
         var images = ImagesArgument();
-        var command = new Command("warm", "Pull images through a running cache so later pulls are hits.") { images, file, platform, server };
+        var noReferrers = NoReferrersOption();
+        var command = new Command("warm", "Pull images through a running cache so later pulls are hits.") { images, file, platform, noReferrers, server };
         command.SetAction(async (parse, ct) =>
         {
             var refs = Images(parse, images, file);
             using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
-            var warmer = new Warmer(new ImageWalker(http, ServerUrl(parse, server)));
+            var warmer = new Warmer(new ImageWalker(http, ServerUrl(parse, server)) { Referrers = !parse.GetValue(noReferrers) });
             var results = new List<WarmResult>();
             for (var i = 0; i < refs.Count; i++)
             {
@@ -78,9 +84,10 @@ internal static class OperationCommands
         var file = ListOption();
         var images = ImagesArgument();
         var output = new Option<FileInfo>("--out", "-o") { Description = "the OCI layout tar to write", Required = true };
+        var noReferrers = NoReferrersOption();
         var command = new Command("export", "Write images, pulled through a running cache, as one OCI image layout tar for an air-gapped site.")
         {
-            images, file, output, platform, server,
+            images, file, output, platform, noReferrers, server,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -93,7 +100,7 @@ internal static class OperationCommands
             {
                 await using (var stream = File.Create(partial))
                 {
-                    var (count, blobs, bytes) = await new Exporter(new ImageWalker(http, ServerUrl(parse, server)))
+                    var (count, blobs, bytes) = await new Exporter(new ImageWalker(http, ServerUrl(parse, server)) { Referrers = !parse.GetValue(noReferrers) })
                         .ExportAsync(refs, parse.GetValue(platform), stream, m => Console.Error.WriteLine(m), ct);
                     Console.WriteLine($"exported {count} images, {blobs} blobs, {ByteSize.Format(bytes)} to {target.FullName}");
                 }

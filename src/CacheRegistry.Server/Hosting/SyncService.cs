@@ -26,7 +26,7 @@ internal sealed partial class SyncService(RegistryOptions options, SelfAddress s
                 due[i] = time.GetUtcNow() + options.Sync[i].Interval;
                 try
                 {
-                    await SyncAsync(options.Sync[i], new Warmer(new ImageWalker(http, self.Get())), http, stoppingToken);
+                    await SyncAsync(options.Sync[i], new Warmer(new ImageWalker(http, self.Get()) { Referrers = options.Sync[i].Referrers }), http, stoppingToken);
                 }
                 catch (Exception e) when (!stoppingToken.IsCancellationRequested)
                 {
@@ -46,7 +46,9 @@ internal sealed partial class SyncService(RegistryOptions options, SelfAddress s
             var repository = ImageReference.Parse(entry.Repository);
             using var doc = JsonDocument.Parse(await http.GetStringAsync(new Uri(self.Get(), $"/v2/{repository.FullName}/tags/list"), ct));
             var pattern = new Regex(entry.Tags, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
-            images.AddRange(doc.RootElement.GetProperty("tags").EnumerateArray().Select(t => t.GetString()!).Where(t => pattern.IsMatch(t))
+            images.AddRange(doc.RootElement.GetProperty("tags").EnumerateArray().Select(t => t.GetString()!)
+                // Signature tags (sha256-<hex>.sig) sort after versions; they come with their image, not instead of it.
+                .Where(t => pattern.IsMatch(t) && !Referrer.IsSubjectTag(t))
                 .TakeLast(entry.MaxTags).Select(t => repository with { Tag = t, Digest = null }));
         }
         foreach (var image in images)

@@ -45,8 +45,11 @@ internal sealed class BundleImporter(IBlobStore blobs, SpoolDirectory spools, IM
                 if (entry.Length <= options.MaxManifestBytes)
                 {
                     var content = await ReadSmallAsync(entry, options.MaxManifestBytes, ct);
-                    if (!digest.MatchesContent(content)) throw new InvalidDataException($"{name} does not hash to {digest}; nothing more is imported");
-                    if (AsManifest(digest, content) is { } manifest)
+                    // Only a manifest may be named by its schema 1 payload; a blob is its bytes.
+                    var manifest = AsManifest(digest, content);
+                    if (!(manifest is null ? digest.MatchesContent(content) : digest.MatchesManifest(content)))
+                        throw new InvalidDataException($"{name} does not hash to {digest}; nothing more is imported");
+                    if (manifest is not null)
                     {
                         held += content.Length;
                         if (held > MaxManifestBytesHeld) throw new InvalidDataException($"the bundle holds more than {MaxManifestBytesHeld} bytes of manifests; refused");
@@ -82,11 +85,14 @@ internal sealed class BundleImporter(IBlobStore blobs, SpoolDirectory spools, IM
         foreach (var (top, image) in images)
         {
             var repository = router.Resolve(image);
-            await metadata.LinkAsync(repository.Key, Closure(top, manifests), ct);
+            var closure = Closure(top, manifests);
+            await metadata.LinkAsync(repository.Key, closure, ct);
             if (image.Tag is not null && !await PutTagAsync(repository.Key, image.Tag, top, importOptions.Force, report, ct)) notMoved.Add(image.ToString());
-            var m = manifests.GetValueOrDefault(top);
-            await ledger.AppendAsync(new LedgerEntry(time.GetUtcNow(), repository.Upstream.Name, repository.Name, image.Tag, top, m?.MediaType ?? "",
-                (m?.Content.Length ?? 0) + (m is null ? 0 : ManifestDocument.TryParse(m.Content)?.ContentSize ?? 0), "import:" + source), ct);
+            await ledger.AppendAsync(LedgerEntryOf(repository, image.Tag, top, manifests.GetValueOrDefault(top), source), ct);
+            // The signatures and attestations an index of referrers lists are recorded one by one, with their subject.
+            foreach (var child in closure.Skip(1))
+                if (manifests.TryGetValue(child, out var m) && ManifestDocument.TryParse(m.Content)?.Subject is not null)
+                    await ledger.AppendAsync(LedgerEntryOf(repository, null, child, m, source), ct);
             report?.Invoke($"imported {image}");
         }
         return new ImportResult(images.Count, manifests.Count, blobCount, bytes, missing, notMoved);
@@ -147,6 +153,14 @@ internal sealed class BundleImporter(IBlobStore blobs, SpoolDirectory spools, IM
             missing.Add(digest.ToString());
         }
         return missing;
+    }
+
+    private LedgerEntry LedgerEntryOf(RepositoryRef repository, string? tag, Digest digest, StoredManifest? m, string source)
+    {
+        var document = m is null ? null : ManifestDocument.TryParse(m.Content);
+        var about = Referrer.Of(document, tag);
+        return new LedgerEntry(time.GetUtcNow(), repository.Upstream.Name, repository.Name, tag, digest, m?.MediaType ?? "",
+            (m?.Content.Length ?? 0) + (document?.ContentSize ?? 0), "import:" + source, about?.Subject, about?.ArtifactType);
     }
 
     /// <summary>The manifest and everything it reaches: child manifests, configs and layers.</summary>

@@ -25,22 +25,25 @@ internal static class ClientConfig
             sb.AppendLine(https ? "" : ",");
             if (!https) sb.AppendLine($"  \"insecure-registries\": [\"{address}\"]");
             sb.AppendLine("}");
+            sb.AppendLine("# Docker reads registry-mirrors for Docker Hub only. For another registry, give the cache one more DNS name");
+            sb.AppendLine("# and map it in the cache's configuration, \"Registry\": { \"Hosts\": { \"k8s.mirror.lan\": \"registry.k8s.io\" } }, then");
+            sb.AppendLine("#   docker pull k8s.mirror.lan/pause:3.10" + (https ? "" : "   (plain HTTP: list k8s.mirror.lan in insecure-registries too)"));
+            sb.AppendLine("# or, without DNS, name the registry in the path: docker pull " + address + "/registry.k8s.io/pause:3.10");
             sb.AppendLine();
         }
         if (only is null or "containerd")
         {
-            sb.AppendLine("# containerd: one file per registry; set config_path = \"/etc/containerd/certs.d\" in config.toml (containerd 1.x CRI plugin).");
+            sb.AppendLine("# containerd: one hosts.toml per registry under the CRI plugin's config_path, in config.toml:");
+            sb.AppendLine("#   containerd 2.x:     [plugins.\"io.containerd.cri.v1.images\".registry]  config_path = \"/etc/containerd/certs.d\"");
+            sb.AppendLine("#   containerd 1.6/1.7: [plugins.\"io.containerd.grpc.v1.cri\".registry]   config_path = \"/etc/containerd/certs.d\"");
+            sb.AppendLine("# dial_timeout (containerd 2.1+, ignored before): with the cache down, a node goes to the registry itself after that long.");
+            sb.AppendLine();
             foreach (var u in registries)
                 // containerd names Docker Hub images docker.io whatever the user typed.
                 foreach (var host in new[] { u.Name }.Concat(upstreams.AliasesOf(u)).Where(h => !DockerHub.Aliases.Contains(h)))
-                {
-                    sb.AppendLine($"# /etc/containerd/certs.d/{host}/hosts.toml");
-                    sb.AppendLine($"server = \"{Origin(host)}\"");
-                    sb.AppendLine();
-                    sb.AppendLine($"[host.\"{scheme}://{address}\"]");
-                    sb.AppendLine("  capabilities = [\"pull\", \"resolve\"]");
-                    sb.AppendLine();
-                }
+                    HostsToml(sb, host, $"server = \"{Origin(host)}\"", scheme, address);
+            // Any other registry: the cache answers that it does not serve it, and containerd goes to the registry.
+            HostsToml(sb, "_default", "# no server: a registry the cache does not serve is pulled from itself", scheme, address);
         }
         if (only is null or "crio")
         {
@@ -64,6 +67,17 @@ internal static class ClientConfig
             sb.AppendLine($"imageRepository: {address}/registry.k8s.io");
         }
         return sb.ToString();
+    }
+
+    private static void HostsToml(StringBuilder sb, string host, string server, string scheme, string address)
+    {
+        sb.AppendLine($"# /etc/containerd/certs.d/{host}/hosts.toml");
+        sb.AppendLine(server);
+        sb.AppendLine();
+        sb.AppendLine($"[host.\"{scheme}://{address}\"]");
+        sb.AppendLine("  capabilities = [\"pull\", \"resolve\"]");
+        sb.AppendLine("  dial_timeout = \"2s\"");
+        sb.AppendLine();
     }
 
     /// <summary>The registry's own API host, as containerd's "server" and registries.conf's "location".</summary>

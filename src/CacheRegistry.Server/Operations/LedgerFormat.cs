@@ -5,20 +5,20 @@ using CacheRegistry.Storage;
 
 namespace CacheRegistry.Server.Operations;
 
-/// <summary>The ledger as a table, CSV or JSON: upstream, repository, tag, digest, size, time, endpoint.</summary>
+/// <summary>The ledger as a table, CSV or JSON: upstream, repository, tag, digest, size, time, endpoint, and what a signature or attestation is about.</summary>
 internal static class LedgerFormat
 {
     public static readonly string[] Formats = ["table", "csv", "json"];
     // Media types keep their '+' (the default encoder writes \u002B).
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-    private static readonly string[] Columns = ["time", "upstream", "repository", "tag", "digest", "media_type", "size", "endpoint"];
+    private static readonly string[] Columns = ["time", "upstream", "repository", "tag", "digest", "media_type", "size", "endpoint", "subject", "artifact_type"];
 
     public static string Render(IReadOnlyList<LedgerEntry> entries, string format) => format switch
     {
         "json" => JsonSerializer.Serialize(entries.Select(e => new
         {
             time = e.Time, upstream = e.Upstream, repository = e.Repository, tag = e.Tag, digest = e.Digest.ToString(),
-            mediaType = e.MediaType, size = e.Size, endpoint = e.Endpoint,
+            mediaType = e.MediaType, size = e.Size, endpoint = e.Endpoint, subject = e.Subject?.ToString(), artifactType = e.ArtifactType,
         }), Json) + "\n",
         "csv" => Csv(entries),
         _ => Table(entries),
@@ -27,7 +27,7 @@ internal static class LedgerFormat
     private static string[] Row(LedgerEntry e) =>
     [
         e.Time.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture), e.Upstream, e.Repository, e.Tag ?? "",
-        e.Digest.ToString(), e.MediaType, e.Size.ToString(CultureInfo.InvariantCulture), e.Endpoint,
+        e.Digest.ToString(), e.MediaType, e.Size.ToString(CultureInfo.InvariantCulture), e.Endpoint, e.Subject?.ToString() ?? "", e.ArtifactType ?? "",
     ];
 
     private static string Csv(IReadOnlyList<LedgerEntry> entries)

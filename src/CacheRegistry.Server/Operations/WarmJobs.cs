@@ -25,14 +25,14 @@ internal sealed partial class WarmJobs(SelfAddress self, BackgroundWork work, Ti
     private readonly ConcurrentDictionary<string, Job> _jobs = new();
     private static readonly HttpClient Http = new() { Timeout = Timeout.InfiniteTimeSpan };
 
-    public Job Start(IReadOnlyList<ImageReference> images, string? platform)
+    public Job Start(IReadOnlyList<ImageReference> images, string? platform, bool referrers)
     {
         Prune();
         var job = new Job { Id = Guid.NewGuid().ToString("N")[..12], Images = images.Select(i => i.ToString()).ToList() };
         _jobs[job.Id] = job;
         _ = Task.Run(async () =>
         {
-            var warmer = new Warmer(new ImageWalker(Http, self.Get()));
+            var warmer = new Warmer(new ImageWalker(Http, self.Get()) { Referrers = referrers });
             try
             {
                 foreach (var image in images)

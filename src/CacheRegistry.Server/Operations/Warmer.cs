@@ -16,7 +16,7 @@ internal sealed class Warmer(ImageWalker walker)
         var started = Stopwatch.GetTimestamp();
         try
         {
-            var content = await walker.ResolveAsync(image, platform, ct);
+            var content = await walker.ResolveAsync(image, platform, report, ct);
             report?.Invoke($"{image}: {content.Manifests.Count} manifests, {content.Blobs.Count} blobs, {ByteSize.Format(content.Blobs.Sum(b => Math.Max(0, b.Size)))}");
             long bytes = 0;
             var done = 0;

@@ -73,7 +73,7 @@ internal sealed partial class RedisMetadataStore : IBlobIndex, IMetadataCatalog,
 
     public Task AppendAsync(LedgerEntry entry, CancellationToken ct) => Guard(() =>
         Db.ListRightPushAsync(LedgerKey, JsonSerializer.Serialize(new LedgerJson(entry.Time.ToUnixTimeMilliseconds(), entry.Upstream,
-            entry.Repository, entry.Tag, entry.Digest.ToString(), entry.MediaType, entry.Size, entry.Endpoint))));
+            entry.Repository, entry.Tag, entry.Digest.ToString(), entry.MediaType, entry.Size, entry.Endpoint, entry.Subject?.ToString(), entry.ArtifactType))));
 
     public Task<IReadOnlyList<LedgerEntry>> ReadAsync(DateTimeOffset? since, int limit, CancellationToken ct) => Guard(async () =>
     {
@@ -82,7 +82,7 @@ internal sealed partial class RedisMetadataStore : IBlobIndex, IMetadataCatalog,
         return (IReadOnlyList<LedgerEntry>)all.Select(v => JsonSerializer.Deserialize<LedgerJson>((string)v!)!)
             .Where(j => j.Time >= from).Take(limit)
             .Select(j => new LedgerEntry(DateTimeOffset.FromUnixTimeMilliseconds(j.Time), j.Upstream, j.Repository, j.Tag,
-                Digest.Parse(j.Digest), j.MediaType, j.Size, j.Endpoint))
+                Digest.Parse(j.Digest), j.MediaType, j.Size, j.Endpoint, j.Subject is null ? null : Digest.Parse(j.Subject), j.ArtifactType))
             .ToList();
     });
 
@@ -108,5 +108,6 @@ internal sealed partial class RedisMetadataStore : IBlobIndex, IMetadataCatalog,
     // A scan pages through the whole keyspace; each page is bounded by the connection's sync timeout.
     private static readonly TimeSpan ScanTimeout = TimeSpan.FromMinutes(10);
 
-    private sealed record LedgerJson(long Time, string Upstream, string Repository, string? Tag, string Digest, string MediaType, long Size, string Endpoint);
+    private sealed record LedgerJson(long Time, string Upstream, string Repository, string? Tag, string Digest, string MediaType, long Size, string Endpoint,
+        string? Subject = null, string? ArtifactType = null);
 }

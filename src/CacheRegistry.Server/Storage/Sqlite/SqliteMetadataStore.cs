@@ -47,6 +47,9 @@ internal sealed partial class SqliteMetadataStore : IMetadataStore, IBlobIndex, 
             CREATE TABLE IF NOT EXISTS ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, upstream TEXT NOT NULL,
                 repository TEXT NOT NULL, tag TEXT, digest TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL, endpoint TEXT NOT NULL);
             """);
+        // Columns added after the first release: a data dir from before gains them in place.
+        foreach (var column in new[] { "subject", "artifact_type" })
+            if (!HasColumn(db, "ledger", column)) Execute(db, $"ALTER TABLE ledger ADD COLUMN {column} TEXT");
     }
 
     public string Name { get; }
@@ -131,6 +134,12 @@ internal sealed partial class SqliteMetadataStore : IMetadataStore, IBlobIndex, 
     {
         using var db = Open();
         Execute(db, sql);
+    }
+
+    private static bool HasColumn(SqliteConnection db, string table, string column)
+    {
+        using var cmd = Command(db, $"SELECT 1 FROM pragma_table_info('{table}') WHERE name = $c", ("$c", column));
+        return cmd.ExecuteScalar() is not null;
     }
 
     private static void Execute(SqliteConnection db, string sql)
