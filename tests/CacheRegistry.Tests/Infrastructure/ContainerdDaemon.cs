@@ -40,6 +40,22 @@ public sealed class ContainerdDaemon : IAsyncDisposable
             """);
     }
 
+    /// <summary>
+    /// Writes the hosts.toml files of <c>cacheregistry client-config --only containerd</c> output
+    /// as a node's operator would, with <paramref name="rewrite"/> applied (tests point the public
+    /// origins at loopback).
+    /// </summary>
+    public void UseClientConfig(string rendered, Func<string, string> rewrite)
+    {
+        const string prefix = "# /etc/containerd/certs.d/";
+        foreach (var block in rendered.Split(prefix).Skip(1))
+        {
+            var host = block[..block.IndexOf("/hosts.toml", StringComparison.Ordinal)];
+            Directory.CreateDirectory(Path.Combine(HostsDir, host));
+            File.WriteAllText(Path.Combine(HostsDir, host, "hosts.toml"), rewrite(block[(block.IndexOf('\n') + 1)..]));
+        }
+    }
+
     public Task<string> CtrAsync(params string[] args) =>
         ProcessRunner.RunCheckedAsync(ProcessRunner.Require("ctr"), ["-a", Socket, .. args], TimeSpan.FromMinutes(3));
 

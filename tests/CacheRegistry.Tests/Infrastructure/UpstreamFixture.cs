@@ -3,7 +3,8 @@ namespace CacheRegistry.Tests.Infrastructure;
 /// <summary>
 /// One real upstream registry for the whole integration collection, seeded once with skopeo from
 /// OCI layouts built here: a multi-arch OCI index under a nested name, a Docker schema 2 image with
-/// a layer of tens of MB, a Docker manifest list, and an image per real client.
+/// a layer of tens of MB, a Docker manifest list, an image per real client, and signed images and
+/// artifacts pushed over the API (<see cref="ArtifactSet"/>).
 /// </summary>
 public sealed class UpstreamFixture : IAsyncLifetime
 {
@@ -16,6 +17,7 @@ public sealed class UpstreamFixture : IAsyncLifetime
     public TestImage ForContainerd { get; private set; } = null!;
     public TestImage ForDocker { get; private set; } = null!;
     public TestImage Small { get; private set; } = null!;
+    public ArtifactSet Artifacts { get; private set; } = null!;
 
     public async Task InitializeAsync()
     {
@@ -30,6 +32,7 @@ public sealed class UpstreamFixture : IAsyncLifetime
         ForDocker = Build("library/dockerd-img", "1", ImageFormat.Docker, multi, [256 * 1024, 4 * 1024]);
         Small = Build("library/small", "1", ImageFormat.Oci, ["linux/amd64"], [8 * 1024]);
         await Task.WhenAll(new[] { OciIndex, DockerBig, DockerList, ForContainerd, ForDocker, Small }.Select(i => i.PushAsync(Upstream.Address)));
+        Artifacts = await ArtifactSet.PushAsync(Upstream.Url);
     }
 
     public async Task DisposeAsync()

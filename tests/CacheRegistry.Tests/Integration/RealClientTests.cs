@@ -1,4 +1,7 @@
+using System.Text.RegularExpressions;
+using CacheRegistry.Server.Operations;
 using CacheRegistry.Tests.Infrastructure;
+using CacheRegistry.Upstream;
 
 namespace CacheRegistry.Tests.Integration;
 
@@ -9,10 +12,14 @@ public sealed class RealClientTests(UpstreamFixture fx)
     [Fact]
     public async Task Containerd_pulls_through_a_hosts_toml_mirror_with_identical_digests()
     {
-        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url);
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, "--Registry:Upstreams:registry.k8s.io:Endpoints:0=" + fx.Upstream.Url);
         await using var containerd = new ContainerdDaemon();
         await containerd.StartAsync();
-        containerd.MirrorTo("docker.io", cache.Url);
+        // The files client-config prints, as an operator installs them (dial_timeout and _default
+        // included), with every origin moved to a dead loopback port: only the cache can answer.
+        var rendered = ClientConfig.Render(cache.Address, https: false, cache.Service<UpstreamSet>(), "containerd");
+        var dead = $"http://127.0.0.1:{Net.FreePort()}";
+        containerd.UseClientConfig(rendered, toml => Regex.Replace(toml, "server = \"[^\"]*\"", $"server = \"{dead}\""));
         var image = fx.ForContainerd;
         var reference = $"docker.io/{image.Repository}:{image.Tag}";
 
@@ -27,6 +34,11 @@ public sealed class RealClientTests(UpstreamFixture fx)
         await containerd.PullAsync(reference);
         Assert.Equal(image.Digest, await containerd.DigestOfAsync(reference));
         Assert.Equal(0, await fx.Upstream.BlobGetsSinceAsync(mark, image.Repository));
+
+        // Another registry through its own hosts.toml.
+        var k8s = $"registry.k8s.io/{image.Repository}:{image.Tag}";
+        await containerd.PullAsync(k8s);
+        Assert.Equal(image.Digest, await containerd.DigestOfAsync(k8s));
     }
 
     [Fact]

@@ -75,6 +75,10 @@ public sealed class UpstreamConfigTests
         Assert.Contains("# /etc/containerd/certs.d/registry.k8s.io/hosts.toml", text);
         Assert.Contains("# /etc/containerd/certs.d/k8s.gcr.io/hosts.toml", text);
         Assert.Contains("[host.\"http://mirror.lan:5000\"]", text);
+        Assert.Contains("[plugins.\"io.containerd.cri.v1.images\".registry]", text);
+        Assert.Contains("# /etc/containerd/certs.d/_default/hosts.toml", text);
+        Assert.Contains("dial_timeout = \"2s\"", text);
+        Assert.Contains("\"Hosts\": { \"k8s.mirror.lan\": \"registry.k8s.io\" }", text);
         Assert.Contains("location = \"mirror.lan:5000/quay.io\"", text);
         Assert.Contains("imageRepository: mirror.lan:5000/registry.k8s.io", text);
         Assert.DoesNotContain("registry-mirrors", ClientConfig.Render("m:5000", true, upstreams, "kubeadm"));
