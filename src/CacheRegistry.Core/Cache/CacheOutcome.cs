@@ -16,3 +16,18 @@ public enum CacheOutcome
     /// <summary>Passed through from upstream without storing.</summary>
     PassThrough,
 }
+
+public static class CacheOutcomes
+{
+    /// <summary>The bytes came out of the cache's stores rather than from an upstream just now.</summary>
+    public static bool IsFromCache(this CacheOutcome outcome) => outcome is CacheOutcome.Hit or CacheOutcome.Stale or CacheOutcome.Revalidated;
+
+    /// <summary>The <c>result</c> label of the request metrics.</summary>
+    public static string Label(this CacheOutcome outcome) => outcome switch
+    {
+        CacheOutcome.Hit or CacheOutcome.Revalidated => "hit",
+        CacheOutcome.Stale => "stale",
+        CacheOutcome.Joined => "joined",
+        _ => "miss",
+    };
+}

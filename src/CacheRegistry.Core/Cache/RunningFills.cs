@@ -1,3 +1,4 @@
+using CacheRegistry.Telemetry;
 using System.Collections.Concurrent;
 using CacheRegistry.Oci;
 using CacheRegistry.Routing;
@@ -11,8 +12,9 @@ namespace CacheRegistry.Cache;
 /// owner, not a request, bounded by the fill timeout; shutdown gives running fills a grace period.
 /// </summary>
 public sealed partial class RunningFills(IBlobStore store, IMetadataStore metadata, IBlobIndex index, IFillLease lease, SpoolDirectory spools,
-    BackgroundWork work, RegistryOptions options, TimeProvider time, ILogger<RunningFills> log)
+    BackgroundWork work, RegistryOptions options, TimeProvider time, ILogger<RunningFills> log, CacheMetrics? metrics = null)
 {
+    private readonly CacheMetrics _metrics = metrics ?? CacheMetrics.Unobserved;
     private readonly ConcurrentDictionary<Digest, BlobFill> _active = new();
     private readonly ProgressSignal _ended = new();
     private readonly FillContext _context = new(store, metadata, index, lease, options.Fill, spools, options.MaxBlobBytes, time, log);
@@ -47,6 +49,7 @@ public sealed partial class RunningFills(IBlobStore store, IMetadataStore metada
     private async Task RunAsync(BlobFill fill)
     {
         using var cts = work.Bounded(options.Timeouts.Fill);
+        _metrics.FillStarted();
         try
         {
             await fill.RunAsync(cts.Token);
@@ -56,14 +59,28 @@ public sealed partial class RunningFills(IBlobStore store, IMetadataStore metada
         catch (Exception e)
         {
             Log.FillFailed(log, fill.Repository.Key, fill.Digest.ToString(), fill.Written, e.Message);
+            _metrics.FillFailed(FailureReason(fill, e));
         }
         #pragma warning restore CA1031
         finally
         {
             _active.TryRemove(new KeyValuePair<Digest, BlobFill>(fill.Digest, fill));
+            _metrics.FillEnded();
+            if (fill.Resumes > 0) _metrics.FillResumed(fill.Resumes);
             _ended.Pulse();
         }
     }
+
+    /// <summary>A bounded label: what the upstream did wrong, or that the disk, the store or shutdown ended it.</summary>
+    private static string FailureReason(BlobFill fill, Exception e) => e switch
+    {
+        _ when fill.SpoolFailed => "disk",
+        Upstream.UpstreamException u => u.Failure.ToString().ToLowerInvariant(),
+        StoreUnavailableException => "store",
+        OperationCanceledException => "cancelled",
+        TimeoutException => "timeout",
+        _ => "other",
+    };
 
     /// <summary>Waits for running fills up to <paramref name="grace"/>, then cancels what is left (and all other background work).</summary>
     public async Task DrainAsync(TimeSpan grace)

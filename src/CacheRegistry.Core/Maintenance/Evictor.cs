@@ -14,7 +14,7 @@ public sealed record EvictionResult(long BytesBefore, long BytesAfter, int Evict
 /// are kept. A pull that needs an evicted blob fetches it again.
 /// </summary>
 public sealed partial class Evictor(IBlobIndex index, IBlobInventory inventory, AccessTracker accesses, RunningFills fills,
-    RegistryOptions options, ILogger<Evictor> log)
+    RegistryOptions options, ILogger<Evictor> log, Telemetry.CacheMetrics? metrics = null)
 {
     private const int Batch = 200;
 
@@ -49,6 +49,7 @@ public sealed partial class Evictor(IBlobIndex index, IBlobInventory inventory, 
                 evicted++;
             }
         }
+        (metrics ?? Telemetry.CacheMetrics.Unobserved).Evicted(evicted);
         Log.Evicted(log, evicted, ByteSize.Format(before), ByteSize.Format(bytes), ByteSize.Format(max), ByteSize.Format(toFree), kept);
         return new EvictionResult(before, bytes, evicted, kept);
     }

@@ -1,7 +1,7 @@
 namespace CacheRegistry.Upstream;
 
-/// <summary>A read-only wrapper whose reads fail with TimeoutException after a period with no bytes.</summary>
-internal sealed class IdleTimeoutStream(Stream inner, TimeSpan idle) : ReadOnlyStream
+/// <summary>A read-only wrapper whose reads fail with TimeoutException after a period with no bytes; it counts what it reads.</summary>
+internal sealed class IdleTimeoutStream(Stream inner, TimeSpan idle, Action<int>? onBytes = null) : ReadOnlyStream
 {
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
     {
@@ -9,7 +9,9 @@ internal sealed class IdleTimeoutStream(Stream inner, TimeSpan idle) : ReadOnlyS
         cts.CancelAfter(idle);
         try
         {
-            return await inner.ReadAsync(buffer, cts.Token);
+            var n = await inner.ReadAsync(buffer, cts.Token);
+            onBytes?.Invoke(n);
+            return n;
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using CacheRegistry.Oci;
+using CacheRegistry.Telemetry;
 using Microsoft.Extensions.Logging;
 
 namespace CacheRegistry.Upstream;
@@ -54,6 +55,7 @@ public sealed partial class UpstreamClient
     public bool TagsFromOriginOnly => _options.TagsFromOriginOnly;
     /// <summary>No request goes to this upstream at all: cached tags count as fresh, misses fail at once.</summary>
     public bool IsOffline { get; init; }
+    public CacheMetrics Metrics { get; init; } = CacheMetrics.Unobserved;
     public IReadOnlyList<string> RepositoryPatterns => _options.Repositories;
 
     public Task<UpstreamResponse> HeadManifestAsync(string name, string reference, CancellationToken ct) =>
@@ -100,9 +102,10 @@ public sealed partial class UpstreamClient
             try
             {
                 var response = await SendToEndpointAsync(endpoint, request, url, scope, ct);
+                Metrics.UpstreamRequest(Name, endpoint.Authority, ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture));
                 var failure = await ClassifyAsync(response, endpoint, ct);
                 if (failure is null || !IsWorthNextEndpoint(failure.Failure)) endpoint.RecordSuccess(_time.GetUtcNow());
-                if (failure is null) return new UpstreamResponse(response, endpoint.BaseUri, _timeouts.Idle);
+                if (failure is null) return new UpstreamResponse(response, endpoint.BaseUri, _timeouts.Idle, n => Metrics.UpstreamBytes(Name, n));
                 response.Dispose();
                 last = failure;
                 // A mirror that lacks the image or wants credentials it was not given: ask the next one.
@@ -117,6 +120,8 @@ public sealed partial class UpstreamClient
             {
                 last = new UpstreamException(UpstreamFailure.Timeout, $"upstream {Name} endpoint {endpoint.Authority} did not answer in time{Via(url)}", e);
             }
+            if (last.Failure is UpstreamFailure.Unavailable or UpstreamFailure.Timeout && last.InnerException is not null)
+                Metrics.UpstreamRequest(Name, endpoint.Authority, last.Failure == UpstreamFailure.Timeout ? "timeout" : "unreachable");
             endpoint.RecordFailure(_time.GetUtcNow(), last.Message, _options.FailuresBeforeCoolDown, _options.CoolDown);
             Log.EndpointFailed(_log, Name, endpoint.Authority, last.Message);
         }

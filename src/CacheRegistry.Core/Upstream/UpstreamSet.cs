@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using CacheRegistry.Telemetry;
 using Microsoft.Extensions.Logging;
 
 namespace CacheRegistry.Upstream;
@@ -10,7 +11,7 @@ public sealed class UpstreamSet : IDisposable
     private readonly List<HttpClient> _clients = [];
     private readonly Dictionary<string, UpstreamClient> _byHost = new(StringComparer.OrdinalIgnoreCase);
 
-    public UpstreamSet(RegistryOptions options, TimeProvider time, ILoggerFactory logs)
+    public UpstreamSet(RegistryOptions options, TimeProvider time, ILoggerFactory logs, CacheMetrics? metrics = null)
     {
         var table = new Dictionary<string, UpstreamOptions>(BuiltInUpstreams.Table, StringComparer.OrdinalIgnoreCase);
         foreach (var (host, configured) in options.Upstreams)
@@ -28,7 +29,10 @@ public sealed class UpstreamSet : IDisposable
             var proxy = EgressProxy.Resolve(o.Proxy, options.EgressProxy, options.NoProxy);
             var http = CreateHttpClient(options.Timeouts, proxy);
             _clients.Add(http);
-            _byHost[host] = new UpstreamClient(host.ToLowerInvariant(), o, http, options.Timeouts, time, log, proxy) { IsOffline = options.Offline || o.Offline };
+            _byHost[host] = new UpstreamClient(host.ToLowerInvariant(), o, http, options.Timeouts, time, log, proxy) {
+                IsOffline = options.Offline || o.Offline,
+                Metrics = metrics ?? CacheMetrics.Unobserved,
+            };
         }
         foreach (var (host, o) in table.Where(t => t.Value.AliasOf is not null))
             if (_byHost.TryGetValue(o.AliasOf!, out var target)) _byHost[host] = target;

@@ -58,6 +58,9 @@ internal static class CacheRegistryApp
         builder.Services.AddSingleton<Operations.WarmJobs>();
 
         var app = builder.Build();
+        // Listening before the first request, so no measurement is missed.
+        app.Services.GetRequiredService<Telemetry.PrometheusExporter>();
+        app.Services.GetRequiredService<Telemetry.StateGauges>();
         app.UseMiddleware<RegistryMiddleware>();
         app.UseWhen(ctx => ctx.Request.Path.StartsWithSegments("/admin"), admin => admin.Use((ctx, next) => AdminApi.GateAsync(ctx, next, options)));
         // /v2 is answered before endpoint routing: the handler parses its paths itself (from the end).
@@ -76,6 +79,9 @@ internal static class CacheRegistryApp
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<BackgroundWork>();
         services.AddSingleton(sp => StoreHealth.From(options.Timeouts, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton(sp => new CacheRegistry.Telemetry.CacheMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.AddSingleton<Telemetry.PrometheusExporter>();
+        services.AddSingleton<Telemetry.StateGauges>();
         services.AddSingleton<UpstreamSet>();
         services.AddSingleton<UpstreamRouter>();
         services.AddSingleton<HotCache>();

@@ -22,6 +22,14 @@ internal sealed partial class RegistryHandler(UpstreamRouter router, ManifestCac
 
         var rest = (request.Path.Value ?? "/v2/")[3..].TrimStart('/');
         var path = RegistryPath.Parse(rest);
+        RequestOutcome.Of(ctx).Kind = path.Kind switch
+        {
+            RequestKind.Manifest => "manifest",
+            RequestKind.Blob => "blob",
+            RequestKind.TagsList => "tags",
+            RequestKind.Referrers => "referrers",
+            _ => "other",
+        };
         CheckQuery(path.Kind, request.Query);
         if (path.Kind == RequestKind.Base)
         {
@@ -128,14 +136,15 @@ internal sealed partial class RegistryHandler(UpstreamRouter router, ManifestCac
             await response.StartAsync(ctx.RequestAborted);
             await response.BodyWriter.FlushAsync(ctx.RequestAborted);
         }
-        outcome.Bytes = await CopyAsync(stream, response.BodyWriter, length ?? source.Size, ctx.RequestAborted);
+        outcome.Bytes = await CopyAsync(stream, response.BodyWriter, length ?? source.Size,
+            source.Outcome == CacheOutcome.Hit ? null : () => outcome.FirstByteAt = System.Diagnostics.Stopwatch.GetTimestamp(), ctx.RequestAborted);
     }
 
     /// <summary>
     /// Copies exactly <paramref name="length"/> bytes (or to the end when unknown), reading straight
     /// into the response pipe's memory: one copy fewer than going through a buffer of our own.
     /// </summary>
-    private static async Task<long> CopyAsync(Stream from, System.IO.Pipelines.PipeWriter to, long? length, CancellationToken ct)
+    private static async Task<long> CopyAsync(Stream from, System.IO.Pipelines.PipeWriter to, long? length, Action? firstBytes, CancellationToken ct)
     {
         long copied = 0;
         while (length is null || copied < length)
@@ -144,6 +153,7 @@ internal sealed partial class RegistryHandler(UpstreamRouter router, ManifestCac
             var want = (int)Math.Min(memory.Length, (length ?? long.MaxValue) - copied);
             var n = await from.ReadAsync(memory[..want], ct);
             if (n == 0) break;
+            if (copied == 0) firstBytes?.Invoke();
             to.Advance(n);
             copied += n;
             var flushed = await to.FlushAsync(ct);

@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Text.Json;
 using CacheRegistry.Oci;
+using CacheRegistry.Cache;
 using CacheRegistry.Storage;
+using CacheRegistry.Telemetry;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace CacheRegistry.Server.Http;
@@ -10,7 +12,7 @@ namespace CacheRegistry.Server.Http;
 /// Wraps every registry request: the API version header, refusal of hostile raw paths before
 /// Kestrel's normalisation can hide them, OCI error JSON for failures, and one log line.
 /// </summary>
-internal sealed partial class RegistryMiddleware(RequestDelegate next, Operations.CacheStats stats, ILogger<RegistryMiddleware> log)
+internal sealed partial class RegistryMiddleware(RequestDelegate next, Operations.CacheStats stats, CacheMetrics metrics, ILogger<RegistryMiddleware> log)
 {
     public async Task InvokeAsync(HttpContext ctx)
     {
@@ -63,8 +65,27 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
         finally
         {
             stats.Record(outcome.Upstream, outcome.Cache, outcome.Bytes);
+            Measure(ctx, outcome, started);
             if (log.IsEnabled(LogLevel.Information)) LogRequest(ctx, outcome, Stopwatch.GetElapsedTime(started)); // the arguments cost allocations on the hot path
         }
+    }
+
+    private void Measure(HttpContext ctx, RequestOutcome outcome, long started)
+    {
+        var status = ctx.Response.StatusCode;
+        var kind = outcome.Kind ?? "other";
+        var result = status switch
+        {
+            401 or 403 => "denied",
+            404 => "not_found",
+            _ when outcome.Error is not null || status >= 400 => "error",
+            _ => outcome.Cache?.Label() ?? "hit", // answered here without a cache lookup: the ping, the catalog
+        };
+        metrics.Request(kind, result, Stopwatch.GetElapsedTime(started).TotalSeconds);
+        if (outcome.Cache is { } cache) metrics.Served(cache.IsFromCache(), outcome.Bytes);
+        if (outcome.FirstByteAt is long first) metrics.TimeToFirstByte(Stopwatch.GetElapsedTime(started, first).TotalSeconds);
+        // A pull: a manifest request by tag or digest; "not found" is the client's question, a gone client its own doing.
+        if (kind == "manifest" && status != 404 && outcome.Error != "CLIENT_GONE") metrics.Pull(status is >= 200 and < 300 && outcome.Error is null);
     }
 
     private void LogRequest(HttpContext ctx, RequestOutcome outcome, TimeSpan elapsed)

@@ -12,6 +12,10 @@ internal sealed class RequestOutcome
     public string? Endpoint { get; set; }
     public long Bytes { get; set; }
     public string? Error { get; set; }
+    /// <summary>manifest, blob, tags, referrers or other: the <c>kind</c> label of the request metrics.</summary>
+    public string? Kind { get; set; }
+    /// <summary>When the first body byte of a blob miss went out (a Stopwatch timestamp), for time to first byte.</summary>
+    public long? FirstByteAt { get; set; }
 
     public static RequestOutcome Of(HttpContext ctx)
     {

@@ -10,6 +10,11 @@ internal static class ServiceEndpoints
     {
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", Readiness.CheckAsync);
+        app.MapGet("/metrics", async (Telemetry.PrometheusExporter exporter, Telemetry.StateGauges state, CancellationToken ct) =>
+        {
+            await state.RefreshAsync(ct);
+            return Results.Text(exporter.Scrape(), Telemetry.PrometheusExporter.ContentType);
+        });
         app.MapGet("/status/upstreams", (UpstreamSet upstreams, TimeProvider time) => Results.Json(UpstreamStatus.Of(upstreams, time.GetUtcNow())));
         app.MapGet("/client-config", (string address, bool? https, string? only, UpstreamSet upstreams) =>
             only is not null && !ClientConfig.Sections.Contains(only)

@@ -18,7 +18,7 @@ internal sealed class CacheStats(TimeProvider time)
     {
         if (upstream is null || outcome is null) return;
         var c = _byUpstream.GetOrAdd(upstream, _ => new Counters());
-        var fromCache = outcome is CacheOutcome.Hit or CacheOutcome.Stale or CacheOutcome.Revalidated;
+        var fromCache = outcome.Value.IsFromCache();
         switch (outcome)
         {
             case CacheOutcome.Hit or CacheOutcome.Revalidated: Interlocked.Increment(ref c.Hits); break;

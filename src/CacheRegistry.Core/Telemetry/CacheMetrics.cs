@@ -1,0 +1,86 @@
+using System.Diagnostics.Metrics;
+
+namespace CacheRegistry.Telemetry;
+
+/// <summary>
+/// The cache's own instruments, on one meter per running instance (so two caches in one process
+/// never mix their numbers). Names and units follow OpenTelemetry; the Prometheus exporter turns
+/// <c>cacheregistry.served</c> in bytes into <c>cacheregistry_served_bytes_total</c>. Label values
+/// are bounded: kinds, outcomes, configured registries and endpoints, status codes — never a
+/// repository or a digest.
+/// </summary>
+public sealed class CacheMetrics : IDisposable
+{
+    public const string MeterName = "CacheRegistry";
+
+    /// <summary>For parts built outside a running server (tests, CLI): recorded, never exported.</summary>
+    public static CacheMetrics Unobserved { get; } = new(null);
+
+    private readonly bool _ownsMeter;
+    private readonly Counter<long> _requests;
+    private readonly Histogram<double> _duration;
+    private readonly Histogram<double> _firstByte;
+    private readonly Counter<long> _served;
+    private readonly Counter<long> _upstreamBytes;
+    private readonly Counter<long> _upstreamRequests;
+    private readonly UpDownCounter<long> _fillsInFlight;
+    private readonly Counter<long> _fillResumes;
+    private readonly Counter<long> _fillFailures;
+    private readonly Counter<long> _evictions;
+    private readonly Counter<long> _pulls;
+
+    public CacheMetrics(IMeterFactory? factory)
+    {
+        _ownsMeter = factory is null;
+        Meter = factory?.Create(MeterName) ?? new Meter(MeterName);
+        _requests = Meter.CreateCounter<long>("cacheregistry.requests", "{request}", "Registry API requests by kind and how they were answered");
+        _duration = Meter.CreateHistogram("cacheregistry.request.duration", "s", "Time to answer a registry API request, body included",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300] });
+        _firstByte = Meter.CreateHistogram("cacheregistry.time_to_first_byte", "s", "Time from request to the first body byte of a blob miss",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
+        _served = Meter.CreateCounter<long>("cacheregistry.served", "By", "Body bytes sent to clients, by where they came from (cache or upstream)");
+        _upstreamBytes = Meter.CreateCounter<long>("cacheregistry.upstream", "By", "Body bytes received from upstream registries");
+        _upstreamRequests = Meter.CreateCounter<long>("cacheregistry.upstream.requests", "{request}", "Requests sent to upstream endpoints, by answer status");
+        _fillsInFlight = Meter.CreateUpDownCounter<long>("cacheregistry.fills.in_flight", "{fill}", "Blob downloads from upstreams running now");
+        _fillResumes = Meter.CreateCounter<long>("cacheregistry.fill.resumes", "{resume}", "Blob downloads resumed after a dropped or stalled upstream connection");
+        _fillFailures = Meter.CreateCounter<long>("cacheregistry.fill.failures", "{fill}", "Blob downloads that failed, by reason");
+        _evictions = Meter.CreateCounter<long>("cacheregistry.evictions", "{blob}", "Blobs removed to keep the store under its size limit");
+        _pulls = Meter.CreateCounter<long>("cacheregistry.pulls", "{pull}",
+            "Manifest requests by tag or digest: success when answered 2xx, failure when they failed for a reason other than not found");
+    }
+
+    public Meter Meter { get; }
+
+    public void Request(string kind, string result, double seconds)
+    {
+        _requests.Add(1, new("kind", kind), new("result", result));
+        _duration.Record(seconds, new KeyValuePair<string, object?>("kind", kind));
+    }
+
+    public void TimeToFirstByte(double seconds) => _firstByte.Record(seconds);
+
+    public void Served(bool fromCache, long bytes)
+    {
+        if (bytes > 0) _served.Add(bytes, new KeyValuePair<string, object?>("source", fromCache ? "cache" : "upstream"));
+    }
+
+    public void UpstreamBytes(string registry, long bytes)
+    {
+        if (bytes > 0) _upstreamBytes.Add(bytes, new KeyValuePair<string, object?>("registry", registry));
+    }
+
+    public void UpstreamRequest(string registry, string endpoint, string status) =>
+        _upstreamRequests.Add(1, new("registry", registry), new("endpoint", endpoint), new("status", status));
+
+    public void FillStarted() => _fillsInFlight.Add(1);
+    public void FillEnded() => _fillsInFlight.Add(-1);
+    public void FillResumed(int times) => _fillResumes.Add(times);
+    public void FillFailed(string reason) => _fillFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));
+    public void Evicted(long blobs) => _evictions.Add(blobs);
+    public void Pull(bool success) => _pulls.Add(1, new KeyValuePair<string, object?>("result", success ? "success" : "failure"));
+
+    public void Dispose()
+    {
+        if (_ownsMeter) Meter.Dispose();
+    }
+}

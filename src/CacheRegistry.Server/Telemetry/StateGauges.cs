@@ -1,0 +1,96 @@
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using CacheRegistry.Storage;
+using CacheRegistry.Telemetry;
+using CacheRegistry.Upstream;
+
+namespace CacheRegistry.Server.Telemetry;
+
+/// <summary>
+/// Gauges of state the cache already keeps: upstream endpoint health and Docker Hub's rate-limit
+/// budget (read at each scrape), and the stores' size and health (asked just before each scrape,
+/// bounded, since a store may hang).
+/// </summary>
+internal sealed class StateGauges
+{
+    private static readonly TimeSpan ProbeBound = TimeSpan.FromSeconds(2);
+    private readonly IReadOnlyList<IHealthProbe> _stores;
+    private readonly IBlobIndex _index;
+    private volatile Snapshot _last = new(null, null, []);
+
+    private sealed record Snapshot(long? Blobs, long? Bytes, IReadOnlyList<(string Store, bool Up)> Stores);
+
+    public StateGauges(CacheMetrics metrics, UpstreamSet upstreams, IEnumerable<IHealthProbe> stores, IBlobIndex index, RegistryOptions options)
+    {
+        _stores = stores.ToList();
+        _index = index;
+        var meter = metrics.Meter;
+        meter.CreateObservableGauge("cacheregistry.upstream.endpoint.up", () => Endpoints(upstreams), null,
+            "1 while the endpoint answers, 0 after a failed request until one succeeds");
+        meter.CreateObservableGauge("cacheregistry.upstream.ratelimit.remaining", () => RateLimits(upstreams), "{request}",
+            "Pulls left in the upstream's rate-limit window (Docker Hub's ratelimit-remaining), as last reported");
+        meter.CreateObservableGauge("cacheregistry.store", () => Value(_last.Bytes), "By", "Bytes of blobs stored");
+        meter.CreateObservableGauge("cacheregistry.store.blobs", () => Value(_last.Blobs), "{blob}", "Blobs stored");
+        if (ByteSize.Parse(options.Cache.MaxSize) is long limit)
+            meter.CreateObservableGauge("cacheregistry.store.limit", () => limit, "By", "The size limit (Registry:Cache:MaxSize)");
+        meter.CreateObservableGauge("cacheregistry.store.up",
+            () => _last.Stores.Select(s => new Measurement<int>(s.Up ? 1 : 0, new KeyValuePair<string, object?>("store", s.Store))), null,
+            "1 when the store answered its last probe, 0 when not");
+    }
+
+    /// <summary>Asks the stores for their totals and health, each bounded, before a scrape.</summary>
+    public async Task RefreshAsync(CancellationToken ct)
+    {
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        bound.CancelAfter(ProbeBound);
+        var probes = _stores.Select(async s => (Label(s.Name), Up: await AnswersAsync(s, bound.Token))).ToList();
+        (long Blobs, long Bytes)? totals = null;
+        try
+        {
+            totals = await _index.TotalsAsync(bound.Token);
+        }
+        catch (Exception e) when (e is StoreUnavailableException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            // The index is down: no size this time; store_up says which store.
+        }
+        _last = new Snapshot(totals?.Blobs, totals?.Bytes, await Task.WhenAll(probes));
+    }
+
+    /// <summary>"metadata (sqlite /data/metadata.db)" is "metadata": a label says which store, the log says where.</summary>
+    private static string Label(string storeName)
+    {
+        var paren = storeName.IndexOf(" (", StringComparison.Ordinal);
+        return paren < 0 ? storeName : storeName[..paren];
+    }
+
+    private static async Task<bool> AnswersAsync(IHealthProbe store, CancellationToken ct)
+    {
+        try
+        {
+            return await store.CheckAsync(ct).WaitAsync(ct) is null;
+        }
+        #pragma warning disable CA1031 // a probe that throws is a store that is down
+        catch (Exception)
+        {
+            return false;
+        }
+        #pragma warning restore CA1031
+    }
+
+    private static IEnumerable<Measurement<long>> Value(long? value) => value is long v ? [new Measurement<long>(v)] : [];
+
+    private static IEnumerable<Measurement<int>> Endpoints(UpstreamSet upstreams) =>
+        upstreams.All.SelectMany(u => u.Endpoints.Select(e => new Measurement<int>(e.ConsecutiveFailures == 0 ? 1 : 0,
+            new KeyValuePair<string, object?>("registry", u.Name), new KeyValuePair<string, object?>("endpoint", e.Authority))));
+
+    private static IEnumerable<Measurement<long>> RateLimits(UpstreamSet upstreams)
+    {
+        foreach (var u in upstreams.All)
+        {
+            // "76;w=21600": the count before the policy.
+            var reported = u.Endpoints.Select(e => e.RateLimitRemaining).LastOrDefault(r => r is not null);
+            if (reported is not null && long.TryParse(reported.Split(';')[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var left))
+                yield return new Measurement<long>(left, new KeyValuePair<string, object?>("registry", u.Name));
+        }
+    }
+}
