@@ -13,13 +13,6 @@ namespace CacheRegistry.Tests.Integration;
 [Collection(IntegrationCollection.Name)]
 public sealed partial class ComposeTests(UpstreamFixture fx, BackendsFixture backends)
 {
-    private static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "CacheRegistry.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("repository root not found");
-    }
-
     [GeneratedRegex(@"\$\{[A-Z_]+:-([^}]*)\}")]
     private static partial Regex DefaultInterpolation();
 
@@ -27,7 +20,7 @@ public sealed partial class ComposeTests(UpstreamFixture fx, BackendsFixture bac
     private static Dictionary<string, string> ComposeEnvironment()
     {
         var yaml = new YamlStream();
-        yaml.Load(new StringReader(File.ReadAllText(Path.Combine(RepoRoot(), "docker-compose.yml"))));
+        yaml.Load(new StringReader(File.ReadAllText(Path.Combine(RepoFiles.Root, "docker-compose.yml"))));
         var root = (YamlMappingNode)yaml.Documents[0].RootNode;
         var service = (YamlMappingNode)((YamlMappingNode)root["services"])["cacheregistry"];
         Assert.Equal("deploy/Dockerfile", ((YamlScalarNode)((YamlMappingNode)service["build"])["dockerfile"]).Value);
@@ -44,7 +37,7 @@ public sealed partial class ComposeTests(UpstreamFixture fx, BackendsFixture bac
         Assert.All(keys, k => Assert.True(ConfigurationKeys.IsKnown(k.Replace("__", ":", StringComparison.Ordinal)), $"{k} is not read by the server"));
         Assert.True(ConfigurationKeys.IsKnown("Registry:Upstreams:docker.io:Endpoints:0"));
         Assert.False(ConfigurationKeys.IsKnown("Registry:Storage:S3:Bukket"));
-        Assert.True(File.Exists(Path.Combine(RepoRoot(), "deploy", "Dockerfile")));
+        Assert.True(File.Exists(Path.Combine(RepoFiles.Root, "deploy", "Dockerfile")));
     }
 
     [Fact]

@@ -1,4 +1,6 @@
 using System.Net;
+using System.Text.Json;
+using System.Text.RegularExpressions;
 using CacheRegistry.Tests.Infrastructure;
 
 namespace CacheRegistry.Tests.Integration;
@@ -68,18 +70,51 @@ public sealed class MetricsTests(UpstreamFixture fx)
     }
 
     [Fact]
-    public async Task A_real_prometheus_scrapes_the_cache()
+    public async Task The_alert_rules_pass_promtool()
     {
-        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url);
+        var check = await ProcessRunner.RunAsync(ProcessRunner.Require("promtool"), ["check", "rules", Deploy("prometheus/cacheregistry-alerts.yml")]);
+        Assert.True(check.ExitCode == 0, check.Output);
+        Assert.Contains("SUCCESS: 8 rules found", check.Output);
+    }
+
+    [Fact]
+    public async Task A_real_prometheus_scrapes_the_cache_evaluates_the_alert_rules_and_runs_every_dashboard_query()
+    {
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, "--Registry:Cache:MaxSize=1GiB");
         Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1"));
         await using var prometheus = new PrometheusServer();
-        await prometheus.StartAsync("cacheregistry", cache.Address);
+        await prometheus.StartAsync("cacheregistry", [cache.Address], Deploy("prometheus/cacheregistry-alerts.yml"));
         await Net.WaitUntilAsync(async () => (await prometheus.QueryAsync("up{job=\"cacheregistry\"} == 1")).Count == 1
                 && (await prometheus.QueryAsync("cacheregistry_requests_total{kind=\"manifest\"}")).Count > 0,
             TimeSpan.FromSeconds(30), "prometheus scraping the cache\n" + prometheus.Log);
         var blobs = await prometheus.QueryAsync("sum(cacheregistry_requests_total{kind=\"blob\"})");
         Assert.True(blobs.Single().Value >= 1);
+
+        // Every rule loads and evaluates; every metric the rules and the dashboard name exists.
+        await Net.WaitUntilAsync(async () => (await prometheus.RulesAsync()) is { Count: 8 } rules && rules.All(r => r.Health == "ok"),
+            TimeSpan.FromSeconds(30), "the alert rules evaluated");
+        var scraped = await Exposition.ScrapeAsync(cache.Url);
+        var dashboard = await File.ReadAllTextAsync(Deploy("grafana/cacheregistry-dashboard.json"));
+        var rulesText = await File.ReadAllTextAsync(Deploy("prometheus/cacheregistry-alerts.yml"));
+        foreach (var name in Regex.Matches(dashboard + rulesText, @"\b(?:cacheregistry|dotnet)_[a-z_]+").Select(m => m.Value).Distinct())
+            Assert.True(scraped.Has(name) || OnlyAfterTheirEvent.Contains(name), $"{name} is named in deploy/ but not exported");
+        using var doc = JsonDocument.Parse(dashboard);
+        foreach (var panel in doc.RootElement.GetProperty("panels").EnumerateArray())
+            foreach (var target in panel.GetProperty("targets").EnumerateArray())
+            {
+                var expr = target.GetProperty("expr").GetString()!
+                    .Replace("$__rate_interval", "1m", StringComparison.Ordinal).Replace("$__range", "1h", StringComparison.Ordinal).Replace("$instance", ".*", StringComparison.Ordinal);
+                using var answer = await prometheus.RawQueryAsync(expr);
+                Assert.True(answer.RootElement.GetProperty("status").GetString() == "success", $"{panel.GetProperty("title")}: {expr}\n{answer.RootElement}");
+            }
     }
+
+    // Counters that appear with their first event (a resume, a failure, an eviction) and the
+    // rate-limit gauge that only upstreams reporting one have.
+    private static readonly HashSet<string> OnlyAfterTheirEvent =
+        ["cacheregistry_fill_resumes_total", "cacheregistry_fill_failures_total", "cacheregistry_evictions_total", "cacheregistry_upstream_ratelimit_remaining"];
+
+    private static string Deploy(string relative) => RepoFiles.Path("deploy/" + relative);
 
     private static double Delta(Exposition before, Exposition after, string name, params (string, string)[] labels) =>
         after.Sum(name, labels) - before.Sum(name, labels);
