@@ -15,7 +15,7 @@ internal sealed class MetricFamily
     private static readonly double[] SecondsBuckets = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
     private static readonly double[] DefaultBuckets = [0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000];
 
-    private readonly ConcurrentDictionary<string, Series> _series = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<SeriesKey, Series> _series = new();
     private readonly double[] _bounds = [];
 
     public MetricFamily(Instrument instrument)
@@ -54,7 +54,9 @@ internal sealed class MetricFamily
 
     public void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
-        var series = _series.GetOrAdd(Labels(tags), _ => new Series(_bounds.Length));
+        // Instruments with more tags than a key holds keep the first ones (none of those exported has more).
+        var key = new SeriesKey(tags.Length <= SeriesKey.MaxTags ? tags : tags[..SeriesKey.MaxTags]);
+        if (!_series.TryGetValue(key, out var series)) series = _series.GetOrAdd(key, k => new Series(Labels(k.Sorted()), _bounds.Length));
         lock (series)
         {
             if (Kind == "histogram")
@@ -83,8 +85,9 @@ internal sealed class MetricFamily
         if (_series.IsEmpty) return;
         if (Instrument.Description is { Length: > 0 } help) text.Append("# HELP ").Append(Name).Append(' ').Append(EscapeHelp(help)).Append('\n');
         text.Append("# TYPE ").Append(Name).Append(' ').Append(Kind).Append('\n');
-        foreach (var (labels, series) in _series.OrderBy(s => s.Key, StringComparer.Ordinal))
+        foreach (var series in _series.Values.OrderBy(s => s.Labels, StringComparer.Ordinal))
         {
+            var labels = series.Labels;
             lock (series)
             {
                 if (Kind != "histogram")
@@ -122,15 +125,12 @@ internal sealed class MetricFamily
         _ => v.ToString(CultureInfo.InvariantCulture),
     };
 
-    /// <summary>Labels sorted by name, names made valid, values escaped: the series key and its text at once.</summary>
-    private static string Labels(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    /// <summary>The exposition text of a label set sorted by name: names made valid, values escaped.</summary>
+    private static string Labels(ReadOnlySpan<KeyValuePair<string, object?>> sorted)
     {
-        if (tags.Length == 0) return "";
-        var pairs = new KeyValuePair<string, object?>[tags.Length];
-        tags.CopyTo(pairs);
-        Array.Sort(pairs, (a, b) => string.CompareOrdinal(a.Key, b.Key));
+        if (sorted.Length == 0) return "";
         var sb = new StringBuilder();
-        foreach (var (key, value) in pairs)
+        foreach (var (key, value) in sorted)
         {
             if (sb.Length > 0) sb.Append(',');
             foreach (var c in key) sb.Append(char.IsAsciiLetterOrDigit(c) ? c : '_');
@@ -144,8 +144,9 @@ internal sealed class MetricFamily
 
     private static string EscapeHelp(string help) => help.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
 
-    private sealed class Series(int bounds)
+    private sealed class Series(string labels, int bounds)
     {
+        public readonly string Labels = labels;
         public double Value;
         public double Sum;
         public long Count;

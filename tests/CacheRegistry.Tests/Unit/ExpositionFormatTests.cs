@@ -39,4 +39,22 @@ public sealed class ExpositionFormatTests
 
             """.Replace("\r", "", StringComparison.Ordinal), text.ToString());
     }
+
+    [Fact]
+    public void Tags_in_another_order_are_the_same_series()
+    {
+        using var meter = new Meter("test.order");
+        var family = new MetricFamily(meter.CreateCounter<long>("t.requests", "{request}"));
+        family.Record(1, [new("kind", "blob"), new("result", "hit")]);
+        family.Record(2, [new("result", "hit"), new("kind", "blob")]);
+        family.Record(4, [new("result", "miss"), new("kind", "blob")]);
+        var text = new StringBuilder();
+        family.Write(text);
+        Assert.Equal("""
+            # TYPE t_requests_total counter
+            t_requests_total{kind="blob",result="hit"} 3
+            t_requests_total{kind="blob",result="miss"} 4
+
+            """.Replace("\r", "", StringComparison.Ordinal), text.ToString());
+    }
 }
