@@ -9,19 +9,7 @@ internal static class Readiness
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(5));
-        var results = await Task.WhenAll(probes.Select(async p =>
-        {
-            try
-            {
-                return (p.Name, Problem: await p.CheckAsync(timeout.Token));
-            }
-            #pragma warning disable CA1031 // a probe that throws is a failing store, reported as such
-            catch (Exception e)
-            {
-                return (p.Name, Problem: (string?)e.Message);
-            }
-            #pragma warning restore CA1031
-        }));
+        var results = await Task.WhenAll(probes.Select(async p => (p.Name, Problem: await p.ProblemAsync(timeout.Token))));
         var failing = results.Where(r => r.Problem is not null).Select(r => $"{r.Name}: {r.Problem}").ToList();
         return failing.Count == 0
             ? Results.Text("ready\n")

@@ -43,7 +43,7 @@ internal sealed class StateGauges
     {
         using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
         bound.CancelAfter(ProbeBound);
-        var probes = _stores.Select(async s => (Label(s.Name), Up: await AnswersAsync(s, bound.Token))).ToList();
+        var probes = _stores.Select(async s => (Label(s.Name), Up: await s.ProblemAsync(bound.Token) is null)).ToList();
         (long Blobs, long Bytes)? totals = null;
         try
         {
@@ -61,20 +61,6 @@ internal sealed class StateGauges
     {
         var paren = storeName.IndexOf(" (", StringComparison.Ordinal);
         return paren < 0 ? storeName : storeName[..paren];
-    }
-
-    private static async Task<bool> AnswersAsync(IHealthProbe store, CancellationToken ct)
-    {
-        try
-        {
-            return await store.CheckAsync(ct).WaitAsync(ct) is null;
-        }
-        #pragma warning disable CA1031 // a probe that throws is a store that is down
-        catch (Exception)
-        {
-            return false;
-        }
-        #pragma warning restore CA1031
     }
 
     private static IEnumerable<Measurement<long>> Value(long? value) => value is long v ? [new Measurement<long>(v)] : [];
