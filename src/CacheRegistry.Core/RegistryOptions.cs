@@ -43,6 +43,8 @@ public sealed class RegistryOptions
 
     public AdminOptions Admin { get; set; } = new();
 
+    public TelemetryOptions Telemetry { get; set; } = new();
+
     /// <summary>Images kept fresh on a schedule.</summary>
     public List<SyncEntry> Sync { get; set; } = [];
 

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using CacheRegistry.Telemetry;
 using CacheRegistry.Oci;
 using CacheRegistry.Routing;
 using CacheRegistry.Storage;
@@ -57,7 +59,11 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, Running
         var (fill, started) = fills.GetOrStart(repo, digest, declared);
         try
         {
-            if (!started && fill.Repository.Key != repo.Key) await EnsureLinkedAsync(repo, digest, ct);
+            if (!started)
+            {
+                Activity.Current?.SetTag("cacheregistry.fill.joined", fill.SpanId);
+                if (fill.Repository.Key != repo.Key) await EnsureLinkedAsync(repo, digest, ct);
+            }
             var total = await fill.Started.WaitAsync(ct);
             return new BlobSource(total, started ? CacheOutcome.Miss : CacheOutcome.Joined, fill.Endpoint,
                 (offset, length, _) => Task.FromResult<Stream>(new FillReader(fill, offset, offset + length, (position, check, c) => PassThroughStreamAsync(repo, digest, total, position, offset + length, check, c))),
@@ -89,8 +95,12 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, Running
         return (head.ContentLength, CacheOutcome.PassThrough);
     }
 
-    private async Task<Stream> OpenStoredAsync(Digest digest, long offset, long? length, CancellationToken ct) =>
-        await store.OpenReadAsync(digest, offset, length, ct) ?? throw RegistryError.BlobUnknown($"blob {digest} left the cache while being opened");
+    private async Task<Stream> OpenStoredAsync(Digest digest, long offset, long? length, CancellationToken ct)
+    {
+        using var span = Tracing.Source.StartActivity("store read");
+        span?.SetTag("cacheregistry.digest", digest.ToString()).SetTag("cacheregistry.offset", offset);
+        return await store.OpenReadAsync(digest, offset, length, ct) ?? throw RegistryError.BlobUnknown($"blob {digest} left the cache while being opened");
+    }
 
     /// <summary>The blob straight from the upstream to this one client, verified on the way and stored nowhere.</summary>
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "The response belongs to the BlobSource, which disposes it.")]

@@ -1,3 +1,4 @@
+using CacheRegistry.Telemetry;
 using CacheRegistry.Oci;
 using CacheRegistry.Routing;
 using CacheRegistry.Storage;
@@ -48,6 +49,8 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
     public bool NotStored { get; private set; }
     /// <summary>Times the upstream connection was resumed.</summary>
     public int Resumes { get; private set; }
+    /// <summary>The fill's trace span (W3C id), for the requests that join it; null when nobody traces.</summary>
+    public string? SpanId { get; internal set; }
     /// <summary>Completes with the blob size (null if nobody gave one) once bytes are on their way.</summary>
     public Task<long?> Started => _started.Task;
 
@@ -160,12 +163,15 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
             }
             Log.LostLeaseCommitting(context.Log, Digest.ToString());
         }
+        using var span = Telemetry.Tracing.Source.StartActivity("store write");
+        span?.SetTag("cacheregistry.digest", Digest.ToString()).SetTag("cacheregistry.bytes", _written);
         try
         {
             await writer.CommitAsync(ct);
         }
         catch (StoreUnavailableException e)
         {
+            span.Fail(e);
             // Readers already hold every verified byte; the blob is just not kept this time.
             NotStored = true;
             Log.StreamingWithoutStore(context.Log, Digest.ToString(), e.Message);

@@ -1,3 +1,4 @@
+using CacheRegistry.Telemetry;
 using CacheRegistry.Oci;
 using CacheRegistry.Routing;
 using CacheRegistry.Storage;
@@ -215,12 +216,14 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Ne
 
     private async Task<T?> TryReadAsync<T>(Func<Task<T>> read)
     {
+        using var span = Telemetry.Tracing.Source.StartActivity("metadata read");
         try
         {
             return await read();
         }
         catch (StoreUnavailableException e)
         {
+            span.Fail(e);
             Log.StoreDown(log, e.Message);
             return default;
         }
@@ -229,6 +232,7 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Ne
     /// <returns>False when the metadata store is down (the answer is then passed through unstored).</returns>
     private async Task<bool> TryStoreAsync(Func<Task> write)
     {
+        using var span = Telemetry.Tracing.Source.StartActivity("metadata write");
         try
         {
             await write();
@@ -236,6 +240,7 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Ne
         }
         catch (StoreUnavailableException e)
         {
+            span.Fail(e);
             Log.StoreDown(log, e.Message);
             return false;
         }

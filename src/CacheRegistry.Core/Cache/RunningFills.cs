@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using CacheRegistry.Telemetry;
 using System.Collections.Concurrent;
 using CacheRegistry.Oci;
@@ -39,31 +40,56 @@ public sealed partial class RunningFills(IBlobStore store, IMetadataStore metada
             var fill = new BlobFill(repository, digest, declaredSize, _context);
             fill.TryHold();
             if (!_active.TryAdd(digest, fill)) continue;
-            _ = Task.Run(() => RunAsync(fill));
+            Start(fill);
             return (fill, true);
         }
     }
 
     public BlobFill? Find(Digest digest) => _active.GetValueOrDefault(digest);
 
-    private async Task RunAsync(BlobFill fill)
+    /// <summary>
+    /// Runs the fill in the background under its own span, a child of the request that started it;
+    /// that request's own span stays current for it.
+    /// </summary>
+    private void Start(BlobFill fill)
+    {
+        var caller = Activity.Current;
+        var span = Tracing.Source.StartActivity("fill");
+        if (span is not null)
+        {
+            span.SetTag("cacheregistry.registry", fill.Repository.Upstream.Name).SetTag("cacheregistry.repository", fill.Repository.Name)
+                .SetTag("cacheregistry.digest", fill.Digest.ToString());
+            fill.SpanId = span.Id;
+        }
+        _ = Task.Run(() => RunAsync(fill, span));
+        Activity.Current = caller;
+    }
+
+    private async Task RunAsync(BlobFill fill, Activity? span)
     {
         using var cts = work.Bounded(options.Timeouts.Fill);
         _metrics.FillStarted();
+        var outcome = "committed";
         try
         {
             await fill.RunAsync(cts.Token);
+            if (fill.NotStored) outcome = "not stored";
             Log.FillDone(log, fill.Repository.Key, fill.Digest.ToString(), fill.Written, fill.Endpoint, fill.Resumes, fill.NotStored ? "not stored (blob store down)" : "committed");
         }
         #pragma warning disable CA1031 // a fill's failure is logged and handed to its readers; nothing may escape into the thread pool
         catch (Exception e)
         {
             Log.FillFailed(log, fill.Repository.Key, fill.Digest.ToString(), fill.Written, e.Message);
-            _metrics.FillFailed(FailureReason(fill, e));
+            outcome = FailureReason(fill, e);
+            _metrics.FillFailed(outcome);
+            span.Fail(e);
         }
         #pragma warning restore CA1031
         finally
         {
+            span?.SetTag("cacheregistry.bytes", fill.Written).SetTag("cacheregistry.resumes", fill.Resumes)
+                .SetTag("cacheregistry.fill.outcome", outcome).SetTag("server.address", fill.Endpoint);
+            span?.Dispose();
             _active.TryRemove(new KeyValuePair<Digest, BlobFill>(fill.Digest, fill));
             _metrics.FillEnded();
             if (fill.Resumes > 0) _metrics.FillResumed(fill.Resumes);

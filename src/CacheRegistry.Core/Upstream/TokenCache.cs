@@ -1,3 +1,4 @@
+using CacheRegistry.Telemetry;
 using System.Collections.Concurrent;
 using System.Net.Http.Headers;
 using System.Text.Json;
@@ -39,6 +40,8 @@ public sealed class TokenCache(HttpClient http, TimeProvider time, TimeoutOption
         var realm = challenge.Realm is { } r && Uri.TryCreate(r, UriKind.Absolute, out var parsed) ? parsed
             : throw new UpstreamException(UpstreamFailure.Unauthorized, "token challenge has no usable realm");
         var service = $"token service {realm.Authority}";
+        using var span = Telemetry.Tracing.Source.StartActivity("upstream token");
+        span?.SetTag("server.address", realm.Authority).SetTag("cacheregistry.scope", scope);
         var query = new List<string>();
         if (!string.IsNullOrEmpty(challenge.Service)) query.Add("service=" + Uri.EscapeDataString(challenge.Service));
         if (!string.IsNullOrEmpty(scope)) query.Add("scope=" + Uri.EscapeDataString(scope));
@@ -51,6 +54,8 @@ public sealed class TokenCache(HttpClient http, TimeProvider time, TimeoutOption
         try
         {
             using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);
+            span?.SetTag("http.response.status_code", (int)response.StatusCode);
+            if (!response.IsSuccessStatusCode) span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error);
             if (!response.IsSuccessStatusCode)
                 throw new UpstreamException(
                     response.StatusCode is System.Net.HttpStatusCode.Unauthorized or System.Net.HttpStatusCode.Forbidden
@@ -67,6 +72,7 @@ public sealed class TokenCache(HttpClient http, TimeProvider time, TimeoutOption
         }
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException or JsonException)
         {
+            span.Fail(e);
             throw new UpstreamException(UpstreamFailure.Unavailable, $"{service} failed: {e.Message}", e);
         }
     }

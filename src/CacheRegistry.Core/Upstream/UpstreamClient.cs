@@ -99,11 +99,18 @@ public sealed partial class UpstreamClient
         foreach (var endpoint in Order(request.OriginOnly))
         {
             var url = new Uri(endpoint.BaseUri, $"v2/{request.Name}/{request.Path}");
+            // One span per endpoint asked (its HTTP requests, with redirects and auth, are HttpClient's spans
+            // under it), ending with the response headers; the fill's span carries the body.
+            using var span = Tracing.Source.StartActivity("upstream " + request.Method.Method);
+            span?.SetTag("cacheregistry.registry", Name).SetTag("server.address", endpoint.Authority).SetTag("http.request.method", request.Method.Method)
+                .SetTag("url.path", url.AbsolutePath);
             try
             {
                 var response = await SendToEndpointAsync(endpoint, request, url, scope, ct);
                 Metrics.UpstreamRequest(Name, endpoint.Authority, ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture));
+                span?.SetTag("http.response.status_code", (int)response.StatusCode);
                 var failure = await ClassifyAsync(response, endpoint, ct);
+                if (failure is not null) span.Fail(failure);
                 if (failure is null || !IsWorthNextEndpoint(failure.Failure)) endpoint.RecordSuccess(_time.GetUtcNow());
                 if (failure is null) return new UpstreamResponse(response, endpoint.BaseUri, _timeouts.Idle, n => Metrics.UpstreamBytes(Name, n));
                 response.Dispose();
@@ -120,6 +127,7 @@ public sealed partial class UpstreamClient
             {
                 last = new UpstreamException(UpstreamFailure.Timeout, $"upstream {Name} endpoint {endpoint.Authority} did not answer in time{Via(url)}", e);
             }
+            span.Fail(last);
             if (last.Failure is UpstreamFailure.Unavailable or UpstreamFailure.Timeout && last.InnerException is not null)
                 Metrics.UpstreamRequest(Name, endpoint.Authority, last.Failure == UpstreamFailure.Timeout ? "timeout" : "unreachable");
             endpoint.RecordFailure(_time.GetUtcNow(), last.Message, _options.FailuresBeforeCoolDown, _options.CoolDown);

@@ -2,6 +2,7 @@ using CacheRegistry.Cache;
 using CacheRegistry.Routing;
 using CacheRegistry.Server.Http;
 using CacheRegistry.Server.Storage;
+using CacheRegistry.Server.Telemetry.Logging;
 using CacheRegistry.Server.Operations;
 using CacheRegistry.Storage;
 using CacheRegistry.Upstream;
@@ -21,26 +22,12 @@ internal static class CacheRegistryApp
             // appsettings.json ships beside the binary; relative data paths stay relative to the working directory.
             ContentRootPath = AppContext.BaseDirectory,
         });
+        Configuration.AddFile(builder.Configuration, builder.Configuration, args);
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["http_ports"]))
             builder.WebHost.UseUrls(DefaultUrl);
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
 
-        builder.Logging.ClearProviders();
-        // A start that fails (a port in use) is reported by the command line in one line, not as a stack trace here.
-        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
-        if (builder.Configuration["Logging:Format"] == "json")
-            builder.Logging.AddJsonConsole(o =>
-            {
-                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
-                o.UseUtcTimestamp = true;
-            });
-        else
-            builder.Logging.AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-                o.UseUtcTimestamp = true;
-            });
+        builder.Logging.AddServerLogging(builder.Configuration);
 
         var options = RegistryOptionsLoader.Load(builder.Configuration);
         // Bad bodies and query values become exceptions the middleware answers with OCI error JSON.
@@ -56,11 +43,14 @@ internal static class CacheRegistryApp
         builder.Services.AddHostedService<SyncService>();
         builder.Services.AddSingleton<SelfAddress>();
         builder.Services.AddSingleton<Operations.WarmJobs>();
+        // Disposed at shutdown by the container, which sends the spans still batched.
+        builder.Services.AddSingleton(_ => new Telemetry.TraceExportHandle(Telemetry.TraceExport.Start(options.Telemetry)));
 
         var app = builder.Build();
         // Listening before the first request, so no measurement is missed.
         app.Services.GetRequiredService<Telemetry.PrometheusExporter>();
         app.Services.GetRequiredService<Telemetry.StateGauges>();
+        app.Services.GetRequiredService<Telemetry.TraceExportHandle>();
         app.UseMiddleware<RegistryMiddleware>();
         app.UseWhen(ctx => ctx.Request.Path.StartsWithSegments("/admin"), admin => admin.Use((ctx, next) => AdminApi.GateAsync(ctx, next, options)));
         // /v2 is answered before endpoint routing: the handler parses its paths itself (from the end).
@@ -82,6 +72,7 @@ internal static class CacheRegistryApp
         services.AddSingleton(sp => new CacheRegistry.Telemetry.CacheMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton<Telemetry.PrometheusExporter>();
         services.AddSingleton<Telemetry.StateGauges>();
+        services.AddSingleton<Telemetry.Logging.HitLogSampling>();
         services.AddSingleton<UpstreamSet>();
         services.AddSingleton<UpstreamRouter>();
         services.AddSingleton<HotCache>();

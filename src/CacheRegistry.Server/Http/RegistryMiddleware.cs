@@ -12,7 +12,8 @@ namespace CacheRegistry.Server.Http;
 /// Wraps every registry request: the API version header, refusal of hostile raw paths before
 /// Kestrel's normalisation can hide them, OCI error JSON for failures, and one log line.
 /// </summary>
-internal sealed partial class RegistryMiddleware(RequestDelegate next, Operations.CacheStats stats, CacheMetrics metrics, ILogger<RegistryMiddleware> log)
+internal sealed partial class RegistryMiddleware(RequestDelegate next, Operations.CacheStats stats, CacheMetrics metrics, Telemetry.Logging.HitLogSampling sampling,
+    ILogger<RegistryMiddleware> log)
 {
     public async Task InvokeAsync(HttpContext ctx)
     {
@@ -66,7 +67,9 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
         {
             stats.Record(outcome.Upstream, outcome.Cache, outcome.Bytes);
             Measure(ctx, outcome, started);
-            if (log.IsEnabled(LogLevel.Information)) LogRequest(ctx, outcome, Stopwatch.GetElapsedTime(started)); // the arguments cost allocations on the hot path
+            Describe(Activity.Current, ctx, outcome);
+            // The arguments cost allocations on the hot path: only for lines that will be written.
+            if (log.IsEnabled(LogLevel.Information) && (!IsRoutine(ctx, outcome) || sampling.Take())) LogRequest(ctx, outcome, Stopwatch.GetElapsedTime(started));
         }
     }
 
@@ -86,6 +89,25 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
         if (outcome.FirstByteAt is long first) metrics.TimeToFirstByte(Stopwatch.GetElapsedTime(started, first).TotalSeconds);
         // A pull: a manifest request by tag or digest; "not found" is the client's question, a gone client its own doing.
         if (kind == "manifest" && status != 404 && outcome.Error != "CLIENT_GONE") metrics.Pull(status is >= 200 and < 300 && outcome.Error is null);
+    }
+
+    /// <summary>Answered from the cache, or a ping, probe or scrape that went well: the lines <c>Logging:HitSampling</c> thins out.</summary>
+    private static bool IsRoutine(HttpContext ctx, RequestOutcome outcome) =>
+        ctx.Response.StatusCode < 400 && outcome.Error is null && (outcome.Cache == CacheOutcome.Hit || outcome.Repository is null);
+
+    /// <summary>Names the request's span (started by ASP.NET Core, parented by the client's traceparent) after what the request was.</summary>
+    private static void Describe(Activity? span, HttpContext ctx, RequestOutcome outcome)
+    {
+        if (span is null || !span.IsAllDataRequested) return;
+        var kind = outcome.Kind ?? "other";
+        span.DisplayName = $"{ctx.Request.Method} {kind}";
+        span.SetTag("http.request.method", ctx.Request.Method).SetTag("url.path", ctx.Request.Path.Value)
+            .SetTag("http.response.status_code", ctx.Response.StatusCode).SetTag("cacheregistry.kind", kind);
+        if (outcome.Repository is not null) span.SetTag("cacheregistry.repository", outcome.Repository).SetTag("cacheregistry.reference", outcome.Reference);
+        if (outcome.Cache is { } cache) span.SetTag("cacheregistry.outcome", cache.ToString().ToLowerInvariant());
+        if (outcome.Endpoint is not null) span.SetTag("cacheregistry.upstream.endpoint", outcome.Endpoint);
+        if (outcome.Bytes > 0) span.SetTag("cacheregistry.bytes", outcome.Bytes);
+        if (outcome.Error is not null) span.SetStatus(ActivityStatusCode.Error, outcome.Error);
     }
 
     private void LogRequest(HttpContext ctx, RequestOutcome outcome, TimeSpan elapsed)

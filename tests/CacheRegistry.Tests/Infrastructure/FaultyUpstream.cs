@@ -34,6 +34,7 @@ public sealed class FaultyUpstream : IAsyncDisposable
     private readonly WebApplication _app;
     private int _blobGets;
     private readonly List<string?> _ranges = [];
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _traceparents = new();
 
     public byte[] Layer { get; } = RandomNumberGenerator.GetBytes(512 * 1024);
     public string LayerDigest => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Layer));
@@ -48,12 +49,19 @@ public sealed class FaultyUpstream : IAsyncDisposable
     /// <summary>Holds a <see cref="BlobFault.Gated"/> blob in the middle until opened.</summary>
     public TaskCompletionSource Gate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     public string Url { get; private set; } = "";
+    /// <summary>The W3C traceparent header of every request that had one.</summary>
+    public IReadOnlyList<string> Traceparents => _traceparents.ToArray();
 
     private FaultyUpstream()
     {
         Manifest = System.Text.Encoding.UTF8.GetBytes(
             $$"""{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{{LayerDigest}}","size":{{Layer.Length}}},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{{LayerDigest}}","size":{{Layer.Length}}}]}""");
         _app = LoopbackApp.Create();
+        _app.Use((ctx, next) =>
+        {
+            if (ctx.Request.Headers.TryGetValue("traceparent", out var traceparent)) _traceparents.Enqueue(traceparent.ToString());
+            return next(ctx);
+        });
         _app.MapGet("/v2/", () => Results.Ok());
         _app.MapMethods("/v2/library/faulty/manifests/{reference}", ["GET", "HEAD"], async (HttpContext ctx) =>
         {

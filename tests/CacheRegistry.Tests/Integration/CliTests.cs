@@ -79,21 +79,4 @@ public sealed class CliTests(UpstreamFixture fx)
         AssertOneLineFailure(await Cli.RunAsync("warm", "small:1", "--server", $"http://127.0.0.1:{Net.FreePort()}"), 1, "FAILED");
         Assert.Contains("--urls", (await Cli.RunAsync("serve", "--help")).Output);
     }
-
-    [Fact]
-    public async Task Log_lines_carry_timestamps_and_only_the_fields_that_mean_something()
-    {
-        await using var json = new CacheProcess(["--Registry:Upstreams:docker.io:Endpoints:0=" + fx.Upstream.Url, "--Logging:Format=json"]);
-        await json.StartAsync();
-        using var http = Net.NewHttpClient();
-        using (await http.GetAsync($"{json.Url}/v2/small/manifests/1")) { }
-        await Net.WaitUntilAsync(() => Task.FromResult(json.Log.Contains("/v2/small/manifests/1", StringComparison.Ordinal)), TimeSpan.FromSeconds(10), "the request line");
-        var lines = json.Log.Split('\n').Where(l => l.StartsWith('{')).ToList();
-        Assert.NotEmpty(lines);
-        Assert.All(lines, l => Assert.Contains("\"Timestamp\":\"20", l));
-        Assert.DoesNotContain("(null)", json.Log);
-        var health = json.Log.Split('\n').First(l => l.Contains("GET /healthz", StringComparison.Ordinal));
-        Assert.DoesNotContain("repo=", health);
-        Assert.DoesNotContain("bytes=", health);
-    }
 }
