@@ -45,6 +45,8 @@ public sealed class RegistryOptions
 
     public TelemetryOptions Telemetry { get; set; } = new();
 
+    public AvailabilityOptions Availability { get; set; } = new();
+
     /// <summary>Images kept fresh on a schedule.</summary>
     public List<SyncEntry> Sync { get; set; } = [];
 

@@ -28,6 +28,7 @@ public sealed class CacheMetrics : IDisposable
     private readonly Counter<long> _fillFailures;
     private readonly Counter<long> _evictions;
     private readonly Counter<long> _pulls;
+    private readonly Counter<long> _availabilityChecks;
 
     public CacheMetrics(IMeterFactory? factory)
     {
@@ -47,6 +48,8 @@ public sealed class CacheMetrics : IDisposable
         _evictions = Meter.CreateCounter<long>("cacheregistry.evictions", "{blob}", "Blobs removed to keep the store under its size limit");
         _pulls = Meter.CreateCounter<long>("cacheregistry.pulls", "{pull}",
             "Manifest requests by tag or digest: success when answered 2xx, failure when they failed for a reason other than not found");
+        _availabilityChecks = Meter.CreateCounter<long>("cacheregistry.availability.checks", "{check}",
+            "Availability checks of recently pulled tags against their upstreams, by outcome");
     }
 
     public Meter Meter { get; }
@@ -56,6 +59,9 @@ public sealed class CacheMetrics : IDisposable
         _requests.Add(1, new("kind", kind), new("result", result));
         _duration.Record(seconds, new KeyValuePair<string, object?>("kind", kind));
     }
+
+    public void AvailabilityChecked(string registry, string outcome) =>
+        _availabilityChecks.Add(1, new("registry", registry), new("outcome", outcome));
 
     public void TimeToFirstByte(double seconds) => _firstByte.Record(seconds);
 

@@ -41,6 +41,7 @@ internal static class CacheRegistryApp
         builder.Services.AddHostedService<FillDrain>();
         builder.Services.AddHostedService<PurgeSubscription>();
         builder.Services.AddHostedService<SyncService>();
+        builder.Services.AddHostedService<AvailabilityService>();
         builder.Services.AddSingleton<SelfAddress>();
         builder.Services.AddSingleton<Operations.WarmJobs>();
         // Disposed at shutdown by the container, which sends the spans still batched.
@@ -84,6 +85,8 @@ internal static class CacheRegistryApp
         services.AddSingleton<ReferrersCache>();
         services.AddSingleton<RegistryHandler>();
         services.AddSingleton<AccessTracker>();
+        services.AddSingleton<PullTracker>();
+        services.AddSingleton<Maintenance.AvailabilityChecker>();
         services.AddSingleton<Maintenance.Evictor>();
         services.AddSingleton<Maintenance.GarbageCollector>();
         services.AddSingleton<Operations.BundleImporter>();

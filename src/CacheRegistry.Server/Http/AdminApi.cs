@@ -71,6 +71,39 @@ internal static class AdminApi
             return Results.Text(text, f switch { "json" => "application/json", "csv" => "text/csv", _ => "text/plain" });
         });
         admin.MapPost("/gc", async (GarbageCollector gc, CancellationToken ct) => Results.Json(await gc.RunAsync(null, ct)));
+        admin.MapGet("/availability", async (string? outcome, AvailabilityChecker checker, RegistryOptions options, CancellationToken ct) =>
+        {
+            RequireAvailability(options);
+            await checker.FlushPullsAsync(ct);
+            return Results.Json(AvailabilityReport(await checker.PulledAsync(ct), outcome, options));
+        });
+        admin.MapPost("/availability/check", async (AvailabilityChecker checker, RegistryOptions options, CancellationToken ct) =>
+        {
+            RequireAvailability(options);
+            var round = await checker.RunAsync(ct);
+            return Results.Json(new { @checked = round.Checked, outcomes = round.Outcomes, report = AvailabilityReport(round.Images, null, options) });
+        });
+    }
+
+    private static void RequireAvailability(RegistryOptions options)
+    {
+        if (!options.Availability.Enabled)
+            throw new RegistryError(409, "UNSUPPORTED", "the availability check is off; set Registry:Availability:Enabled=true (pulls are recorded from then on)");
+    }
+
+    /// <summary>The tags pulled in the window, those that could not be pulled upstream first: what only the cache holds.</summary>
+    private static object AvailabilityReport(IReadOnlyList<PulledTag> images, string? outcome, RegistryOptions options)
+    {
+        static string Of(PulledTag i) => i.Check?.Outcome ?? AvailabilityChecker.Unchecked;
+        static bool Pullable(PulledTag i) => Of(i) is AvailabilityChecker.Available or AvailabilityChecker.Changed or AvailabilityChecker.Unchecked;
+        return new
+        {
+            window = options.Availability.Window,
+            total = images.Count,
+            onlyInCache = images.Count(i => !Pullable(i)),
+            images = images.Where(i => outcome is null || Of(i) == outcome).OrderBy(Pullable).ThenBy(i => i.Repository, StringComparer.Ordinal).ThenBy(i => i.Tag, StringComparer.Ordinal)
+                .Select(i => new { image = $"{i.Repository}:{i.Tag}", i.Repository, i.Tag, i.LastPulled, outcome = Of(i), checkedAt = i.Check?.CheckedAt, detail = i.Check?.Detail }),
+        };
     }
 
     /// <summary>Checks the admin token before routing, binding or reading a body; then bounds the body.</summary>

@@ -20,7 +20,8 @@ internal sealed class StateGauges
 
     private sealed record Snapshot(long? Blobs, long? Bytes, IReadOnlyList<(string Store, bool Up)> Stores);
 
-    public StateGauges(CacheMetrics metrics, UpstreamSet upstreams, IEnumerable<IHealthProbe> stores, IBlobIndex index, RegistryOptions options)
+    public StateGauges(CacheMetrics metrics, UpstreamSet upstreams, IEnumerable<IHealthProbe> stores, IBlobIndex index, RegistryOptions options,
+        Maintenance.AvailabilityChecker availability)
     {
         _stores = stores.ToList();
         _index = index;
@@ -36,6 +37,10 @@ internal sealed class StateGauges
         meter.CreateObservableGauge("cacheregistry.store.up",
             () => _last.Stores.Select(s => new Measurement<int>(s.Up ? 1 : 0, new KeyValuePair<string, object?>("store", s.Store))), null,
             "1 when the store answered its last probe, 0 when not");
+        if (options.Availability.Enabled)
+            meter.CreateObservableGauge("cacheregistry.image.availability", () => availability.Counts.Select(c => new Measurement<int>(c.Value,
+                    new KeyValuePair<string, object?>("registry", c.Key.Registry), new KeyValuePair<string, object?>("outcome", c.Key.Outcome))), "{image}",
+                "Tags pulled within Registry:Availability:Window by the outcome of their last check upstream (as of the last round)");
     }
 
     /// <summary>Asks the stores for their totals and health, each bounded, before a scrape.</summary>

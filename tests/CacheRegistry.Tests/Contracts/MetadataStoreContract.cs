@@ -28,6 +28,22 @@ public abstract class MetadataStoreContract
     }
 
     [Fact]
+    public async Task Pulled_tags_are_kept_with_their_last_availability_check()
+    {
+        var history = (IPullHistory)Store;
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(1_790_000_000_123);
+        await history.RecordPullsAsync([new((_repo, "old"), at.AddDays(-30)), new((_repo, "1.0"), at), new((_repo, "latest"), at.AddMinutes(1))], default);
+        var pulled = (await history.PulledSinceAsync(at.AddDays(-7), default)).Where(p => p.Repository == _repo).ToList();
+        Assert.Equal([new PulledTag(_repo, "1.0", at, null), new PulledTag(_repo, "latest", at.AddMinutes(1), null)], pulled);
+
+        var check = new AvailabilityCheck(at.AddHours(1), "tag_gone", "upstream docker.io endpoint x answered 404");
+        await history.RecordCheckAsync(_repo, "latest", check, default);
+        await history.RecordPullsAsync([new((_repo, "latest"), at.AddHours(2))], default); // a later pull keeps the check
+        pulled = (await history.PulledSinceAsync(at.AddDays(-7), default)).Where(p => p.Repository == _repo).ToList();
+        Assert.Equal(new PulledTag(_repo, "latest", at.AddHours(2), check), pulled[1]);
+    }
+
+    [Fact]
     public async Task Tags_list_in_ordinal_order()
     {
         foreach (var t in new[] { "b", "a", "C", "10", "9" })

@@ -10,7 +10,7 @@ namespace CacheRegistry.Server.Storage.Sqlite;
 /// disk full, read-only, I/O errors) answers 503 naming it instead of 500, and is skipped until a
 /// probe finds it working again.
 /// </summary>
-internal sealed partial class SqliteMetadataStore : IMetadataStore, IBlobIndex, IMetadataCatalog, ILedger, IHealthProbe, IDisposable
+internal sealed partial class SqliteMetadataStore : IMetadataStore, IBlobIndex, IMetadataCatalog, ILedger, IPullHistory, IHealthProbe, IDisposable
 {
     private readonly string _connectionString;
     private readonly TimeProvider _time;
@@ -46,6 +46,9 @@ internal sealed partial class SqliteMetadataStore : IMetadataStore, IBlobIndex, 
             CREATE INDEX IF NOT EXISTS blobs_by_access ON blobs (last_access);
             CREATE TABLE IF NOT EXISTS ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, upstream TEXT NOT NULL,
                 repository TEXT NOT NULL, tag TEXT, digest TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL, endpoint TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS pulls (repository TEXT NOT NULL, tag TEXT NOT NULL, last_pulled INTEGER NOT NULL,
+                checked_at INTEGER, outcome TEXT, detail TEXT, PRIMARY KEY (repository, tag)) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS pulls_by_time ON pulls (last_pulled);
             """);
         // Columns added after the first release: a data dir from before gains them in place.
         foreach (var column in new[] { "subject", "artifact_type" })
