@@ -47,6 +47,8 @@ public sealed class RegistryOptions
 
     public AvailabilityOptions Availability { get; set; } = new();
 
+    public UiOptions Ui { get; set; } = new();
+
     /// <summary>Images kept fresh on a schedule.</summary>
     public List<SyncEntry> Sync { get; set; } = [];
 

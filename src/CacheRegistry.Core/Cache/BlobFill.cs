@@ -51,6 +51,8 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
     public int Resumes { get; private set; }
     /// <summary>The fill's trace span (W3C id), for the requests that join it; null when nobody traces.</summary>
     public string? SpanId { get; internal set; }
+    /// <summary>The blob's size once known (from the upstream's headers or the manifest), for progress reports.</summary>
+    public long? ExpectedSize => _started.Task.IsCompletedSuccessfully ? _started.Task.Result : declaredSize;
     /// <summary>Completes with the blob size (null if nobody gave one) once bytes are on their way.</summary>
     public Task<long?> Started => _started.Task;
 

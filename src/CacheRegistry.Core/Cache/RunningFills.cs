@@ -22,6 +22,9 @@ public sealed partial class RunningFills(IBlobStore store, IMetadataStore metada
 
     public int Count => _active.Count;
 
+    /// <summary>The fills running now, for progress reports.</summary>
+    public IReadOnlyList<BlobFill> Active => [.. _active.Values];
+
     /// <summary>
     /// The running fill for the digest, or a new one started for <paramref name="repository"/>,
     /// with a hold on its spool that the caller must <see cref="BlobFill.Release"/>.

@@ -1,5 +1,6 @@
 using CacheRegistry.Cache;
 using CacheRegistry.Routing;
+using CacheRegistry.Server.Dashboard;
 using CacheRegistry.Server.Http;
 using CacheRegistry.Server.Storage;
 using CacheRegistry.Server.Telemetry.Logging;
@@ -42,6 +43,7 @@ internal static class CacheRegistryApp
         builder.Services.AddHostedService<PurgeSubscription>();
         builder.Services.AddHostedService<SyncService>();
         builder.Services.AddHostedService<AvailabilityService>();
+        builder.Services.AddHostedService<Dashboard.DashboardSampler>();
         builder.Services.AddSingleton<SelfAddress>();
         builder.Services.AddSingleton<Operations.WarmJobs>();
         // Disposed at shutdown by the container, which sends the spans still batched.
@@ -60,6 +62,7 @@ internal static class CacheRegistryApp
         app.UseRouting();
         app.MapServiceEndpoints();
         app.MapAdmin();
+        app.MapDashboard(options);
         return app;
     }
 
@@ -92,5 +95,6 @@ internal static class CacheRegistryApp
         services.AddSingleton<Operations.BundleImporter>();
         services.AddSingleton<Operations.Purger>();
         services.AddSingleton<Operations.CacheStats>();
+        services.AddSingleton<Server.Dashboard.DashboardActivity>();
     }
 }

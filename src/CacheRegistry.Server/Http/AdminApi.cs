@@ -121,7 +121,7 @@ internal static class AdminApi
     }
 
     // "Bearer <token>", the scheme in any case (RFC 9110), the token compared in constant time.
-    private static bool Authorized(string header, string token)
+    public static bool Authorized(string header, string token)
     {
         var space = header.IndexOf(' ');
         if (space < 0 || !header[..space].Equals("Bearer", StringComparison.OrdinalIgnoreCase)) return false;

@@ -13,7 +13,7 @@ namespace CacheRegistry.Server.Http;
 /// Kestrel's normalisation can hide them, OCI error JSON for failures, and one log line.
 /// </summary>
 internal sealed partial class RegistryMiddleware(RequestDelegate next, Operations.CacheStats stats, CacheMetrics metrics, Telemetry.Logging.HitLogSampling sampling,
-    PullTracker pulls, RegistryOptions options, ILogger<RegistryMiddleware> log)
+    PullTracker pulls, Dashboard.DashboardActivity dashboard, RegistryOptions options, ILogger<RegistryMiddleware> log)
 {
     public async Task InvokeAsync(HttpContext ctx)
     {
@@ -89,6 +89,13 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
         if (outcome.FirstByteAt is long first) metrics.TimeToFirstByte(Stopwatch.GetElapsedTime(started, first).TotalSeconds);
         // A pull: a manifest request by tag or digest; "not found" is the client's question, a gone client its own doing.
         if (kind == "manifest" && status != 404 && outcome.Error != "CLIENT_GONE") metrics.Pull(status is >= 200 and < 300 && outcome.Error is null);
+        if (options.Ui.Enabled && outcome.Repository is { } shown)
+        {
+            dashboard.Requested(shown, outcome.Bytes);
+            if (kind == "manifest" && outcome.Error != "CLIENT_GONE")
+                dashboard.Pulled(new Dashboard.RecentPull(DateTimeOffset.UtcNow, shown + (outcome.Reference is { } r && r.StartsWith("sha256:", StringComparison.Ordinal) ? "@" : ":") + outcome.Reference, result, status, outcome.Error,
+                    Math.Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds, 1)));
+        }
         // The tags clients use are the ones the availability check watches.
         if (options.Availability.Enabled && kind == "manifest" && status is >= 200 and < 300 && outcome.Repository is { } repository
             && outcome.Reference is { } tag && !Digest.TryParse(tag, out _))

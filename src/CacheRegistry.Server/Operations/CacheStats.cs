@@ -31,6 +31,21 @@ internal sealed class CacheStats(TimeProvider time)
         else Interlocked.Add(ref c.BytesFromUpstream, bytes);
     }
 
+    /// <summary>All upstreams together: requests answered from the cache, all requests, and body bytes by source.</summary>
+    public (long FromCache, long Requests, long BytesFromCache, long BytesFromUpstream) Totals()
+    {
+        long fromCache = 0, requests = 0, bytesFromCache = 0, bytesFromUpstream = 0;
+        foreach (var c in _byUpstream.Values)
+        {
+            fromCache += Interlocked.Read(ref c.Hits) + Interlocked.Read(ref c.Stale);
+            requests += Interlocked.Read(ref c.Hits) + Interlocked.Read(ref c.Stale) + Interlocked.Read(ref c.Misses) + Interlocked.Read(ref c.Joined)
+                + Interlocked.Read(ref c.PassThrough);
+            bytesFromCache += Interlocked.Read(ref c.BytesFromCache);
+            bytesFromUpstream += Interlocked.Read(ref c.BytesFromUpstream);
+        }
+        return (fromCache, requests, bytesFromCache, bytesFromUpstream);
+    }
+
     public object Snapshot(long storedBlobs, long storedBytes) => new
     {
         since = Since,
