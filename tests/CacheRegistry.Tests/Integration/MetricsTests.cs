@@ -74,7 +74,7 @@ public sealed class MetricsTests(UpstreamFixture fx)
     {
         var check = await ProcessRunner.RunAsync(ProcessRunner.Require("promtool"), ["check", "rules", Deploy("prometheus/cacheregistry-alerts.yml")]);
         Assert.True(check.ExitCode == 0, check.Output);
-        Assert.Contains("SUCCESS: 8 rules found", check.Output);
+        Assert.Contains("SUCCESS: 9 rules found", check.Output);
     }
 
     [Fact]
@@ -91,7 +91,7 @@ public sealed class MetricsTests(UpstreamFixture fx)
         Assert.True(blobs.Single().Value >= 1);
 
         // Every rule loads and evaluates; every metric the rules and the dashboard name exists.
-        await Net.WaitUntilAsync(async () => (await prometheus.RulesAsync()) is { Count: 8 } rules && rules.All(r => r.Health == "ok"),
+        await Net.WaitUntilAsync(async () => (await prometheus.RulesAsync()) is { Count: 9 } rules && rules.All(r => r.Health == "ok"),
             TimeSpan.FromSeconds(30), "the alert rules evaluated");
         var scraped = await Exposition.ScrapeAsync(cache.Url);
         var dashboard = await File.ReadAllTextAsync(Deploy("grafana/cacheregistry-dashboard.json"));
@@ -112,7 +112,8 @@ public sealed class MetricsTests(UpstreamFixture fx)
     // Counters that appear with their first event (a resume, a failure, an eviction) and the
     // rate-limit gauge that only upstreams reporting one have.
     private static readonly HashSet<string> OnlyAfterTheirEvent =
-        ["cacheregistry_fill_resumes_total", "cacheregistry_fill_failures_total", "cacheregistry_evictions_total", "cacheregistry_upstream_ratelimit_remaining"];
+        ["cacheregistry_fill_resumes_total", "cacheregistry_fill_failures_total", "cacheregistry_evictions_total", "cacheregistry_upstream_ratelimit_remaining",
+         "cacheregistry_image_availability"]; // after the first availability round
 
     private static string Deploy(string relative) => RepoFiles.Path("deploy/" + relative);
 
