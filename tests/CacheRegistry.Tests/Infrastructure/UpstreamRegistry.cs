@@ -52,7 +52,16 @@ public sealed class UpstreamRegistry : IAsyncDisposable
     private IEnumerable<string> AccessLog => _process?.Output ?? Enumerable.Empty<string>();
 
     /// <summary>Log lines seen so far; take a mark before an action and count requests after it.</summary>
-    public int Mark => AccessLog.Count();
+    /// <summary>
+    /// The position in the access log after everything sent so far: fenced, since the registry
+    /// writes a request's line after its response, and a late line from before would otherwise
+    /// count as after.
+    /// </summary>
+    public async Task<int> MarkAsync()
+    {
+        await FenceAsync();
+        return AccessLog.Count();
+    }
 
     /// <summary>
     /// Waits until every request sent before now is in the access log, which the process writes

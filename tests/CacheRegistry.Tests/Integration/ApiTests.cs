@@ -147,7 +147,7 @@ public sealed class ApiTests(UpstreamFixture fx) : IAsyncLifetime
     [InlineData("/v2/library/small/blobs/sha256:0000000000000000000000000000000000000000000000000000000000000000", HttpStatusCode.NotFound, "BLOB_UNKNOWN")]
     public async Task Bad_requests_get_oci_errors(string path, HttpStatusCode status, string code)
     {
-        var mark = fx.Upstream.Mark;
+        var mark = await fx.Upstream.MarkAsync();
         using var response = await _http.GetAsync(Url(path));
         await AssertErrorAsync(response, status, code);
         if (status == HttpStatusCode.BadRequest) Assert.Empty(await fx.Upstream.AllRequestsSinceAsync(mark));
@@ -156,7 +156,7 @@ public sealed class ApiTests(UpstreamFixture fx) : IAsyncLifetime
     [Fact]
     public async Task Overlong_names_are_refused_before_anything_is_fetched()
     {
-        var mark = fx.Upstream.Mark;
+        var mark = await fx.Upstream.MarkAsync();
         using var response = await _http.GetAsync(Url($"/v2/{new string('a', 256)}/manifests/latest"));
         await AssertErrorAsync(response, HttpStatusCode.BadRequest, "NAME_INVALID");
         Assert.Empty(await fx.Upstream.AllRequestsSinceAsync(mark));
@@ -191,7 +191,7 @@ public sealed class ApiTests(UpstreamFixture fx) : IAsyncLifetime
     {
         var image = fx.Small;
         using (await SendAsync(HttpMethod.Get, $"/v2/{image.Repository}/manifests/{image.Tag}")) { }
-        var mark = fx.Upstream.Mark;
+        var mark = await fx.Upstream.MarkAsync();
         for (var i = 0; i < 5; i++)
         {
             using var r = await SendAsync(HttpMethod.Head, $"/v2/small/manifests/{image.Tag}");

@@ -29,7 +29,7 @@ public sealed class OperationsTests(UpstreamFixture fx)
         Assert.Contains(fx.ForContainerd.AllBlobs, b => !File.Exists(BlobPath(cache.DataDir, b)));
 
         // The pinned image is still whole; the evicted one comes back from the upstream.
-        var mark = fx.Upstream.Mark;
+        var mark = await fx.Upstream.MarkAsync();
         Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1"));
         Assert.Equal(0, await fx.Upstream.BlobGetsSinceAsync(mark, fx.Small.Repository));
         Assert.Equal(fx.ForContainerd.Digest, await Skopeo.PullAsync(cache.Address, $"{fx.ForContainerd.Repository}:1"));
@@ -83,7 +83,7 @@ public sealed class OperationsTests(UpstreamFixture fx)
         Assert.Contains("2 of 2 images warmed", run.Output);
         Assert.Contains("[2/2] registry.k8s.io/pause:3.9", run.Output);
 
-        var mark = k8s.Mark;
+        var mark = await k8s.MarkAsync();
         Assert.Equal(apiserver.Digest, await Skopeo.PullAsync(cache.Address, "registry.k8s.io/kube-apiserver:v1.29.0"));
         Assert.Equal(pause.Digest, await Skopeo.PullAsync(cache.Address, "registry.k8s.io/pause:3.9"));
         Assert.Empty(await k8s.AllRequestsSinceAsync(mark));

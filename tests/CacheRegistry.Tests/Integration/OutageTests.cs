@@ -46,7 +46,7 @@ public sealed class OutageTests
         // Twenty clients at once, then five more: one upstream listing in the freshness window.
         await using (var cache = await CacheServer.StartAsync(upstream.Url))
         {
-            var mark = upstream.Mark;
+            var mark = await upstream.MarkAsync();
             var lists = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => http.GetStringAsync($"{cache.Url}/v2/outage/tags/list")));
             for (var i = 0; i < 5; i++) lists = [.. lists, await http.GetStringAsync($"{cache.Url}/v2/outage/tags/list")];
             Assert.All(lists, l => Assert.Equal("""{"name":"outage","tags":["1"]}""", l));

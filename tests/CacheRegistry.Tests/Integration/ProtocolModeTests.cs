@@ -59,7 +59,7 @@ public sealed class ProtocolModeTests(UpstreamFixture fx) : IDisposable
         await online.StopAsync(); // stopped, not disposed: disposing deletes the data dir
 
         await using var cache = await CacheServer.StartWithArgsAsync(dataDir, [.. args, offline]);
-        var mark = fx.Upstream.Mark;
+        var mark = await fx.Upstream.MarkAsync();
         // Tags are never fresh (TagTtl 0), yet offline they are served as they are, without asking.
         Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1"));
         Assert.Equal("""{"name":"small","tags":["1"]}""", await _http.GetStringAsync($"{cache.Url}/v2/small/tags/list"));
@@ -77,7 +77,7 @@ public sealed class ProtocolModeTests(UpstreamFixture fx) : IDisposable
     public async Task A_missing_tag_asked_by_many_reaches_the_upstream_once_per_window()
     {
         await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, "--Registry:NegativeTtl=01:00:00");
-        var mark = fx.Upstream.Mark;
+        var mark = await fx.Upstream.MarkAsync();
         var url = $"{cache.Url}/v2/{ArtifactSet.Repository}/manifests/no-such-tag";
         var blob = $"{cache.Url}/v2/{ArtifactSet.Repository}/blobs/sha256:{new string('d', 64)}";
         var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => _http.GetAsync(i % 2 == 0 ? url : blob)));
@@ -91,7 +91,7 @@ public sealed class ProtocolModeTests(UpstreamFixture fx) : IDisposable
 
         // Without the window every ask goes upstream: the count above is the cache's doing.
         await using var forgetful = await CacheServer.StartAsync(fx.Upstream.Url, "--Registry:NegativeTtl=00:00:00");
-        mark = fx.Upstream.Mark;
+        mark = await fx.Upstream.MarkAsync();
         for (var i = 0; i < 3; i++)
             using (var answer = await _http.GetAsync($"{forgetful.Url}/v2/{ArtifactSet.Repository}/manifests/no-such-tag"))
                 Assert.Equal(HttpStatusCode.NotFound, answer.StatusCode);

@@ -23,14 +23,14 @@ public sealed class RealClientTests(UpstreamFixture fx)
         var image = fx.ForContainerd;
         var reference = $"docker.io/{image.Repository}:{image.Tag}";
 
-        var mark = fx.Upstream.Mark;
+        var mark = await fx.Upstream.MarkAsync();
         await containerd.PullAsync(reference); // arrives as /v2/library/ctr-img/...?ns=docker.io
         Assert.Equal(image.Digest, await containerd.DigestOfAsync(reference));
         // One platform's config and layers, each fetched from the upstream exactly once.
         Assert.Equal(image.Platforms["linux/amd64"].Blobs.Count, await fx.Upstream.BlobGetsSinceAsync(mark, image.Repository));
 
         await containerd.CtrAsync("images", "rm", "--sync", reference);
-        mark = fx.Upstream.Mark;
+        mark = await fx.Upstream.MarkAsync();
         await containerd.PullAsync(reference);
         Assert.Equal(image.Digest, await containerd.DigestOfAsync(reference));
         Assert.Equal(0, await fx.Upstream.BlobGetsSinceAsync(mark, image.Repository));
@@ -52,13 +52,13 @@ public sealed class RealClientTests(UpstreamFixture fx)
         var image = fx.ForDocker;
         var name = image.Repository["library/".Length..];
 
-        var mark = fx.Upstream.Mark;
+        var mark = await fx.Upstream.MarkAsync();
         await docker.DockerAsync("pull", $"{name}:{image.Tag}");
         Assert.Equal(image.Digest, await docker.RepoDigestAsync($"{name}:{image.Tag}"));
         Assert.Equal(image.Platforms["linux/amd64"].Blobs.Count, await fx.Upstream.BlobGetsSinceAsync(mark, image.Repository));
 
         await docker.DockerAsync("rmi", $"{name}:{image.Tag}");
-        mark = fx.Upstream.Mark;
+        mark = await fx.Upstream.MarkAsync();
         await docker.DockerAsync("pull", $"{name}:{image.Tag}");
         Assert.Equal(image.Digest, await docker.RepoDigestAsync($"{name}:{image.Tag}"));
         Assert.Equal(0, await fx.Upstream.BlobGetsSinceAsync(mark, image.Repository));

@@ -24,7 +24,7 @@ public sealed class ReplicaTests(UpstreamFixture fx, BackendsFixture backends)
         var image = fx.DockerBig;
 
         Assert.Equal(image.Digest, await Skopeo.PullAsync(a.Address, $"{image.Repository}:{image.Tag}"));
-        var mark = fx.Upstream.Mark;
+        var mark = await fx.Upstream.MarkAsync();
         Assert.Equal(image.Digest, await Skopeo.PullAsync(b.Address, $"{image.Repository}:{image.Tag}"));
         Assert.Empty(await fx.Upstream.AllRequestsSinceAsync(mark));
         Assert.Contains(" hit ", b.Log);
@@ -48,7 +48,7 @@ public sealed class ReplicaTests(UpstreamFixture fx, BackendsFixture backends)
             TimeSpan.FromSeconds(20), "the purge reaching replica B");
 
         // B no longer knows the tag: it asks the upstream again instead of answering from memory.
-        var mark = fx.Upstream.Mark;
+        var mark = await fx.Upstream.MarkAsync();
         Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(b.Address, "small:1"));
         Assert.NotEmpty(await fx.Upstream.RequestsSinceAsync(mark, "GET", "/v2/library/small/manifests/1"));
     }
@@ -88,10 +88,10 @@ public sealed class ReplicaTests(UpstreamFixture fx, BackendsFixture backends)
 
         await s3.StartAsync();
         await Net.WaitUntilAsync(async () => (await http.GetAsync(cache.Url + "/readyz")).IsSuccessStatusCode, TimeSpan.FromSeconds(30), "ready after s3 start");
-        var mark = fx.Upstream.Mark;
+        var mark = await fx.Upstream.MarkAsync();
         Assert.Equal(fx.DockerList.Digest, await Skopeo.PullAsync(cache.Address, $"{fx.DockerList.Repository}:1"));
         Assert.True(await fx.Upstream.BlobGetsSinceAsync(mark, fx.DockerList.Repository) > 0); // stored this time
-        mark = fx.Upstream.Mark;
+        mark = await fx.Upstream.MarkAsync();
         Assert.Equal(fx.DockerList.Digest, await Skopeo.PullAsync(cache.Address, $"{fx.DockerList.Repository}:1"));
         Assert.Equal(0, await fx.Upstream.BlobGetsSinceAsync(mark, fx.DockerList.Repository));
     }

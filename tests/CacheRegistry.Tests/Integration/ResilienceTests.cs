@@ -111,7 +111,7 @@ public sealed class ResilienceTests(UpstreamFixture fx, BackendsFixture backends
         var image = TestImage.Build("library/crowd", "1", ImageFormat.Oci, ["linux/amd64"], [4 * 1024 * 1024, 64 * 1024], Net.TempDir("crowd"));
         await image.PushAsync(fx.Upstream.Address);
         await using var cache = await CacheServer.StartAsync(fx.Upstream.Url);
-        var mark = fx.Upstream.Mark;
+        var mark = await fx.Upstream.MarkAsync();
 
         var digests = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => Skopeo.PullAsync(cache.Address, "crowd:1")));
         Assert.All(digests, d => Assert.Equal(image.Digest, d));

@@ -16,7 +16,7 @@ public sealed class SkopeoPullTests(UpstreamFixture fx)
         Assert.Equal(image.Digest, digest);
         Assert.Equal(image.Digest, await UpstreamDigestAsync(image));
 
-        var mark = fx.Upstream.Mark;
+        var mark = await fx.Upstream.MarkAsync();
         Assert.Equal(image.Digest, await Skopeo.PullAsync(cache.Address, $"{image.Repository}:{image.Tag}"));
         Assert.Equal(0, await fx.Upstream.BlobGetsSinceAsync(mark, image.Repository));
         Assert.Empty(await fx.Upstream.RequestsSinceAsync(mark, "GET", $"/v2/{image.Repository}/manifests/"));
@@ -28,13 +28,13 @@ public sealed class SkopeoPullTests(UpstreamFixture fx)
     {
         await using var cache = await CacheServer.StartAsync(fx.Upstream.Url);
         var image = fx.DockerBig;
-        var mark = fx.Upstream.Mark;
+        var mark = await fx.Upstream.MarkAsync();
 
         // "big" is an official-image name: the cache adds library/ like Docker Hub.
         Assert.Equal(image.Digest, await Skopeo.PullAsync(cache.Address, "big:1"));
         Assert.Equal(image.AllBlobs.Count(), await fx.Upstream.BlobGetsSinceAsync(mark, image.Repository));
 
-        mark = fx.Upstream.Mark;
+        mark = await fx.Upstream.MarkAsync();
         Assert.Equal(image.Digest, await Skopeo.PullAsync(cache.Address, $"{image.Repository}:{image.Tag}"));
         Assert.Equal(0, await fx.Upstream.BlobGetsSinceAsync(mark, image.Repository));
     }

@@ -127,7 +127,7 @@ public sealed class StoreOutageTests(UpstreamFixture fx, BackendsFixture backend
 
         relay.Mode = shape;
         // Cached blobs live in S3, which does not answer: they come from the upstream, verified, unstored.
-        var mark = fx.Upstream.Mark;
+        var mark = await fx.Upstream.MarkAsync();
         Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1", timeout: Bound));
         Assert.Equal(fx.Small.AllBlobs.Count(), await fx.Upstream.BlobGetsSinceAsync(mark, fx.Small.Repository));
         var (status, body) = await ReadyAsync(http, cache.Url);
@@ -136,7 +136,7 @@ public sealed class StoreOutageTests(UpstreamFixture fx, BackendsFixture backend
 
         relay.Mode = RelayMode.Pass;
         await WaitReadyAsync(http, cache.Url);
-        mark = fx.Upstream.Mark;
+        mark = await fx.Upstream.MarkAsync();
         Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1", timeout: Bound));
         Assert.Equal(0, await fx.Upstream.BlobGetsSinceAsync(mark, fx.Small.Repository)); // served from S3 again
     }
@@ -184,7 +184,7 @@ public sealed class StoreOutageTests(UpstreamFixture fx, BackendsFixture backend
         await Net.WaitUntilAsync(() => Task.FromResult(FillsCommitted(cache, small.Repository) == small.AllBlobs.Count()), Bound, "the first image stored");
 
         // The second image's layer does not fit: its spool fills the disk half-way.
-        var mark = fx.Upstream.Mark;
+        var mark = await fx.Upstream.MarkAsync();
         Assert.Equal(large.Digest, await Skopeo.PullAsync(cache.Address, "diskfill-b:1", timeout: Bound));
         var layer = large.Platforms["linux/amd64"].Blobs[^1];
         // One download for the fill, one for its reader going on from the upstream: no refetch loop.
@@ -198,7 +198,7 @@ public sealed class StoreOutageTests(UpstreamFixture fx, BackendsFixture backend
         Assert.Contains("size limit: evicted", cache.Log);
         Assert.Equal(large.Digest, await Skopeo.PullAsync(cache.Address, "diskfill-b:1", timeout: Bound));
         await Net.WaitUntilAsync(() => Task.FromResult(FillsCommitted(cache, large.Repository) == large.AllBlobs.Count()), Bound, "the second image stored");
-        mark = fx.Upstream.Mark;
+        mark = await fx.Upstream.MarkAsync();
         Assert.Equal(large.Digest, await Skopeo.PullAsync(cache.Address, "diskfill-b:1"));
         Assert.Equal(0, await fx.Upstream.BlobGetsSinceAsync(mark, large.Repository));
     }

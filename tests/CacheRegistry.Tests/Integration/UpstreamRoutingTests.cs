@@ -44,7 +44,7 @@ public sealed class UpstreamRoutingTests(UpstreamFixture fx)
     {
         await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, "--Registry:Upstreams:docker.io:Repositories:0=library/small");
         using var http = Net.NewHttpClient();
-        var mark = fx.Upstream.Mark;
+        var mark = await fx.Upstream.MarkAsync();
         using var denied = await http.GetAsync($"{cache.Url}/v2/library/big/manifests/1");
         await ApiTests.AssertErrorAsync(denied, HttpStatusCode.Forbidden, "DENIED");
         Assert.Empty(await fx.Upstream.AllRequestsSinceAsync(mark));
@@ -102,7 +102,7 @@ public sealed class UpstreamRoutingTests(UpstreamFixture fx)
         await using var cache = await CacheServer.StartAsync(fx.Upstream.Url,
             "--Registry:Upstreams:docker.io:Endpoints:0=" + mirror.Url, "--Registry:Upstreams:docker.io:Endpoints:1=" + fx.Upstream.Url,
             "--Registry:Upstreams:docker.io:TagsFromOriginOnly=true");
-        var mirrorMark = mirror.Mark;
+        var mirrorMark = await mirror.MarkAsync();
         Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1"));
         Assert.Empty(await mirror.RequestsSinceAsync(mirrorMark, "GET", "/v2/library/small/manifests/1 "));
         Assert.Empty(await mirror.RequestsSinceAsync(mirrorMark, "HEAD", "/v2/library/small/manifests/1 "));
