@@ -109,7 +109,8 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
     /// <summary>Names the request's span (started by ASP.NET Core, parented by the client's traceparent) after what the request was.</summary>
     private static void Describe(Activity? span, HttpContext ctx, RequestOutcome outcome)
     {
-        if (span is null || !span.IsAllDataRequested) return;
+        // ASP.NET Core makes an activity for every request; tags are only worth their allocations when spans are exported.
+        if (span is null || !span.IsAllDataRequested || !Tracing.Source.HasListeners()) return;
         var kind = outcome.Kind ?? "other";
         span.DisplayName = $"{ctx.Request.Method} {kind}";
         span.SetTag("http.request.method", ctx.Request.Method).SetTag("url.path", ctx.Request.Path.Value)
