@@ -49,6 +49,10 @@ public sealed class RegistryOptions
 
     public UiOptions Ui { get; set; } = new();
 
+    public AuthOptions Auth { get; set; } = new();
+
+    public TlsOptions Tls { get; set; } = new();
+
     /// <summary>Images kept fresh on a schedule.</summary>
     public List<SyncEntry> Sync { get; set; } = [];
 

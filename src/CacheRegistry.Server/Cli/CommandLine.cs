@@ -134,16 +134,17 @@ internal static class CommandLine
         var https = new Option<bool>("--https") { Description = "the cache is behind TLS (default: plain HTTP, marked insecure)" };
         var only = new Option<string?>("--only") { Description = "one section: docker, containerd, crio or kubeadm" };
         only.AcceptOnlyFromAmong(ClientConfig.Sections);
+        var ca = new Option<string?>("--ca") { Description = "with --https: where nodes keep the CA that signed the cache's certificate (containerd's ca)" };
         var command = new Command("client-config", "Print Docker, containerd, CRI-O/podman and kubeadm configuration for this cache.")
         {
-            address, https, only,
+            address, https, only, ca,
         };
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(parse =>
         {
             var options = Configuration.Load([.. parse.UnmatchedTokens]);
             using var upstreams = new UpstreamSet(options, TimeProvider.System, NullLoggerFactory.Instance);
-            Console.Write(ClientConfig.Render(parse.GetValue(address)!, parse.GetValue(https), upstreams, parse.GetValue(only)));
+            Console.Write(ClientConfig.Render(parse.GetValue(address)!, parse.GetValue(https), upstreams, parse.GetValue(only), parse.GetValue(ca)));
             return 0;
         });
         return command;

@@ -24,13 +24,17 @@ internal static class CacheRegistryApp
             ContentRootPath = AppContext.BaseDirectory,
         });
         Configuration.AddFile(builder.Configuration, builder.Configuration, args);
-        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["http_ports"]))
-            builder.WebHost.UseUrls(DefaultUrl);
-        builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
 
         builder.Logging.AddServerLogging(builder.Configuration);
 
         var options = RegistryOptionsLoader.Load(builder.Configuration);
+        TlsCertificate? tls = null; // made with the services, before Kestrel asks for it at start
+        Listen(builder, options);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            if (!string.IsNullOrEmpty(options.Tls.Certificate)) k.ConfigureHttpsDefaults(h => h.ServerCertificateSelector = (_, _) => tls!.Current);
+        });
         // Bad bodies and query values become exceptions the middleware answers with OCI error JSON.
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping);
@@ -49,12 +53,20 @@ internal static class CacheRegistryApp
         // Disposed at shutdown by the container, which sends the spans still batched.
         builder.Services.AddSingleton(_ => new Telemetry.TraceExportHandle(Telemetry.TraceExport.Start(options.Telemetry)));
 
+        builder.Services.AddSingleton(options.Tls);
+        builder.Services.AddSingleton<TlsCertificate>();
+
         var app = builder.Build();
+        tls = app.Services.GetRequiredService<TlsCertificate>();
+        if (options.Tls.HttpPort is int httpPort) app.Use(HttpsRedirect(httpPort));
         // Listening before the first request, so no measurement is missed.
         app.Services.GetRequiredService<Telemetry.PrometheusExporter>();
         app.Services.GetRequiredService<Telemetry.StateGauges>();
         app.Services.GetRequiredService<Telemetry.TraceExportHandle>();
         app.UseMiddleware<RegistryMiddleware>();
+        var auth = app.Services.GetRequiredService<Auth.ClientAuthGate>();
+        if (options.Auth.Htpasswd is { Length: > 0 }) app.Services.GetRequiredService<Auth.ClientAuthenticator>(); // read the file now, and say so
+        app.Use(auth.InvokeAsync);
         app.UseWhen(ctx => ctx.Request.Path.StartsWithSegments("/admin"), admin => admin.Use((ctx, next) => AdminApi.GateAsync(ctx, next, options)));
         // /v2 is answered before endpoint routing: the handler parses its paths itself (from the end).
         var handler = app.Services.GetRequiredService<RegistryHandler>();
@@ -64,6 +76,39 @@ internal static class CacheRegistryApp
         app.MapAdmin();
         app.MapDashboard(options);
         return app;
+    }
+
+    /// <summary>
+    /// The listen addresses: --urls, else port 5000 (HTTPS when Registry:Tls is set), plus the
+    /// plain-HTTP redirect port when asked for.
+    /// </summary>
+    private static void Listen(WebApplicationBuilder builder, RegistryOptions options)
+    {
+        var tls = !string.IsNullOrEmpty(options.Tls.Certificate);
+        var urls = builder.Configuration["urls"] is { Length: > 0 } given ? given.Split(';', StringSplitOptions.RemoveEmptyEntries)
+            : !string.IsNullOrEmpty(builder.Configuration["http_ports"]) ? [] : [tls ? DefaultUrl.Replace("http:", "https:", StringComparison.Ordinal) : DefaultUrl];
+        if (options.Tls.HttpPort is int port) urls = [.. urls, $"http://0.0.0.0:{port}"];
+        if (urls.Length > 0) builder.WebHost.UseUrls(urls);
+    }
+
+    /// <summary>Plain HTTP on the redirect port goes to HTTPS; probes and scrapes are answered where they arrive.</summary>
+    private static Func<HttpContext, RequestDelegate, Task> HttpsRedirect(int httpPort)
+    {
+        int? bound = null;
+        return (ctx, next) =>
+        {
+            var path = ctx.Request.Path;
+            if (ctx.Request.IsHttps || ctx.Connection.LocalPort != httpPort
+                || path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz") || path.StartsWithSegments("/metrics"))
+                return next(ctx);
+            // The port the HTTPS listener is bound to (a configured :0 is only known once listening).
+            var httpsPort = bound ??= ctx.RequestServices.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features
+                .Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses
+                .Select(a => Uri.TryCreate(a, UriKind.Absolute, out var uri) ? uri : null).FirstOrDefault(u => u?.Scheme == "https")?.Port ?? 443;
+            ctx.Response.StatusCode = StatusCodes.Status308PermanentRedirect;
+            ctx.Response.Headers.Location = $"https://{ctx.Request.Host.Host}{(httpsPort == 443 ? "" : ":" + httpsPort)}{ctx.Request.PathBase}{path}{ctx.Request.QueryString}";
+            return Task.CompletedTask;
+        };
     }
 
     /// <summary>The cache's services, shared by the server and the commands that work on its stores.</summary>
@@ -87,6 +132,9 @@ internal static class CacheRegistryApp
         services.AddSingleton<TagLister>();
         services.AddSingleton<ReferrersCache>();
         services.AddSingleton<RegistryHandler>();
+        services.AddSingleton<Auth.AccessPolicy>();
+        services.AddSingleton<Auth.ClientAuthGate>();
+        services.AddSingleton<Auth.ClientAuthenticator>();
         services.AddSingleton<AccessTracker>();
         services.AddSingleton<PullTracker>();
         services.AddSingleton<Maintenance.AvailabilityChecker>();

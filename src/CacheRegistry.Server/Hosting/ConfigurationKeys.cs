@@ -44,6 +44,7 @@ internal static class ConfigurationKeys
             {
                 var valueType = t.GetGenericArguments()[1];
                 if (IsLeaf(valueType)) yield return (key + ":*", valueType);
+                else if (IsList(valueType, out var element) && IsLeaf(element)) yield return (key + ":*:*", element); // Groups:ops:0=alice
                 else foreach (var k in Walk(valueType, key + ":*")) yield return k;
             }
             else if (t != typeof(string) && typeof(IEnumerable).IsAssignableFrom(t))
@@ -61,6 +62,12 @@ internal static class ConfigurationKeys
                 foreach (var k in Walk(t, key)) yield return k;
             }
         }
+    }
+
+    private static bool IsList(Type t, out Type element)
+    {
+        element = t.IsGenericType && t.GetGenericTypeDefinition() == typeof(List<>) ? t.GetGenericArguments()[0] : typeof(void);
+        return element != typeof(void);
     }
 
     private static bool IsDictionary(Type t) => t.IsGenericType && t.GetGenericTypeDefinition() == typeof(Dictionary<,>);

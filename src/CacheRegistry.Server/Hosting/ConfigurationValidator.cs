@@ -71,6 +71,8 @@ internal static class ConfigurationValidator
         Require(o.MemoryCacheBytes > 0, $"Registry:MemoryCacheBytes = {o.MemoryCacheBytes}: expected more than zero");
         Proxy("Registry:EgressProxy", o.EgressProxy, p);
         Telemetry.TraceExport.Problems(o.Telemetry, p);
+        Auth.AccessPolicy.Problems(o.Auth, p);
+        TlsCertificate.Problems(o.Tls, p);
         Require(o.Availability.Window > TimeSpan.Zero && o.Availability.Interval > TimeSpan.Zero && o.Availability.ChecksPerInterval > 0,
             "Registry:Availability:Window, Interval and ChecksPerInterval: expected more than zero");
         Upstreams(o, p);

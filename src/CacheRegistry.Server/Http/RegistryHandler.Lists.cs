@@ -19,6 +19,8 @@ internal sealed partial class RegistryHandler
     private async Task ServeCatalogAsync(HttpContext ctx)
     {
         var all = await catalog.ListRepositoriesAsync(ctx.RequestAborted);
+        // A user sees the repositories they may pull.
+        if (Auth.ClientAuthGate.UserOf(ctx) is { } user) all = [.. all.Where(r => access.Refusal(user, r) is null)];
         var page = Page(ctx, all, "/v2/_catalog");
         await WriteJsonAsync(ctx, JsonSerializer.SerializeToUtf8Bytes(new Catalog(page), RegistryJson.Relaxed.Catalog), "application/json");
     }

@@ -7,7 +7,7 @@ namespace CacheRegistry.Server.Http;
 
 /// <summary>The read side of the distribution API under <c>/v2/</c>: parse, route, answer from the cache.</summary>
 internal sealed partial class RegistryHandler(UpstreamRouter router, ManifestCache manifests, BlobCache blobs, TagLister tags, ReferrersCache referrers,
-    IMetadataCatalog catalog)
+    IMetadataCatalog catalog, Auth.AccessPolicy access)
 {
     // 1 MiB reads into the response pipe: 2.96 -> 3.23 GB/s for a warm 64 MB blob on loopback
     // (256 KiB before); one such buffer per blob being streamed.
@@ -43,6 +43,7 @@ internal sealed partial class RegistryHandler(UpstreamRouter router, ManifestCac
         }
 
         var repo = router.Resolve(path.Name, request.Query["ns"].FirstOrDefault(), request.Host.Host);
+        access.Demand(Auth.ClientAuthGate.UserOf(ctx), repo.Key);
         var outcome = RequestOutcome.Of(ctx);
         outcome.Upstream = repo.Upstream.Name;
         outcome.Repository = repo.Key;

@@ -16,9 +16,9 @@ internal static class ServiceEndpoints
             return Results.Text(exporter.Scrape(), Telemetry.PrometheusExporter.ContentType);
         });
         app.MapGet("/status/upstreams", (UpstreamSet upstreams, TimeProvider time) => Results.Json(UpstreamStatus.Of(upstreams, time.GetUtcNow())));
-        app.MapGet("/client-config", (string address, bool? https, string? only, UpstreamSet upstreams) =>
+        app.MapGet("/client-config", (string address, bool? https, string? only, string? ca, UpstreamSet upstreams) =>
             only is not null && !ClientConfig.Sections.Contains(only)
                 ? Results.BadRequest($"only= takes one of {string.Join(", ", ClientConfig.Sections)}\n")
-                : Results.Text(ClientConfig.Render(address, https ?? false, upstreams, only)));
+                : Results.Text(ClientConfig.Render(address, https ?? false, upstreams, only, ca)));
     }
 }

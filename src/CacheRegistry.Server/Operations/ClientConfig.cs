@@ -12,7 +12,8 @@ internal static class ClientConfig
 {
     public static readonly string[] Sections = ["docker", "containerd", "crio", "kubeadm"];
 
-    public static string Render(string address, bool https, UpstreamSet upstreams, string? only = null)
+    /// <param name="ca">Where nodes keep the CA that signed the cache's certificate (with <paramref name="https"/>), for the snippets that name it.</param>
+    public static string Render(string address, bool https, UpstreamSet upstreams, string? only = null, string? ca = null)
     {
         var scheme = https ? "https" : "http";
         var registries = upstreams.All.OrderBy(u => DockerHub.Is(u.Name) ? "" : u.Name).ToList();
@@ -25,6 +26,7 @@ internal static class ClientConfig
             sb.AppendLine(https ? "" : ",");
             if (!https) sb.AppendLine($"  \"insecure-registries\": [\"{address}\"]");
             sb.AppendLine("}");
+            if (https && ca is not null) sb.AppendLine($"# Docker trusts the cache's CA when it is at /etc/docker/certs.d/{address}/ca.crt (copy {ca} there).");
             sb.AppendLine("# Docker reads registry-mirrors for Docker Hub only. For another registry, give the cache one more DNS name");
             sb.AppendLine("# and map it in the cache's configuration, \"Registry\": { \"Hosts\": { \"k8s.mirror.lan\": \"registry.k8s.io\" } }, then");
             sb.AppendLine("#   docker pull k8s.mirror.lan/pause:3.10" + (https ? "" : "   (plain HTTP: list k8s.mirror.lan in insecure-registries too)"));
@@ -41,13 +43,14 @@ internal static class ClientConfig
             foreach (var u in registries)
                 // containerd names Docker Hub images docker.io whatever the user typed.
                 foreach (var host in new[] { u.Name }.Concat(upstreams.AliasesOf(u)).Where(h => !DockerHub.Aliases.Contains(h)))
-                    HostsToml(sb, host, $"server = \"{Origin(host)}\"", scheme, address);
+                    HostsToml(sb, host, $"server = \"{Origin(host)}\"", scheme, address, https ? ca : null);
             // Any other registry: the cache answers that it does not serve it, and containerd goes to the registry.
-            HostsToml(sb, "_default", "# no server: a registry the cache does not serve is pulled from itself", scheme, address);
+            HostsToml(sb, "_default", "# no server: a registry the cache does not serve is pulled from itself", scheme, address, https ? ca : null);
         }
         if (only is null or "crio")
         {
             sb.AppendLine("# CRI-O / podman / skopeo: /etc/containers/registries.conf.d/cacheregistry.conf");
+            if (https && ca is not null) sb.AppendLine($"# They trust the cache's CA when it is at /etc/containers/certs.d/{address}/ca.crt (copy {ca} there).");
             foreach (var u in registries)
             {
                 sb.AppendLine("[[registry]]");
@@ -69,7 +72,7 @@ internal static class ClientConfig
         return sb.ToString();
     }
 
-    private static void HostsToml(StringBuilder sb, string host, string server, string scheme, string address)
+    private static void HostsToml(StringBuilder sb, string host, string server, string scheme, string address, string? ca)
     {
         sb.AppendLine($"# /etc/containerd/certs.d/{host}/hosts.toml");
         sb.AppendLine(server);
@@ -77,6 +80,7 @@ internal static class ClientConfig
         sb.AppendLine($"[host.\"{scheme}://{address}\"]");
         sb.AppendLine("  capabilities = [\"pull\", \"resolve\"]");
         sb.AppendLine("  dial_timeout = \"2s\"");
+        if (ca is not null) sb.AppendLine($"  ca = \"{ca}\"");
         sb.AppendLine();
     }
 

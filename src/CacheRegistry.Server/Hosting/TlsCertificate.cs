@@ -1,0 +1,77 @@
+using System.Security.Cryptography.X509Certificates;
+
+namespace CacheRegistry.Server.Hosting;
+
+/// <summary>
+/// The server certificate from Registry:Tls's PEM files, read again when either file changes
+/// (looked at no more than every five seconds, on a handshake): a rotated certificate is served
+/// without a restart, and a half-written pair keeps the previous one in service.
+/// </summary>
+internal sealed partial class TlsCertificate(TlsOptions options, TimeProvider time, ILogger<TlsCertificate> log)
+{
+    private static readonly TimeSpan LookEvery = TimeSpan.FromSeconds(5);
+    private readonly Lock _reload = new();
+    private (X509Certificate2 Certificate, DateTime CertificateTime, DateTime KeyTime)? _loaded;
+    private DateTimeOffset _nextLook;
+
+    public bool IsOn => !string.IsNullOrEmpty(options.Certificate);
+
+    public X509Certificate2 Current
+    {
+        get
+        {
+            var now = time.GetUtcNow();
+            if (_loaded is { } loaded && now < _nextLook) return loaded.Certificate;
+            lock (_reload)
+            {
+                if (_loaded is { } again && now < _nextLook) return again.Certificate;
+                _nextLook = now + LookEvery;
+                var (certificateTime, keyTime) = (File.GetLastWriteTimeUtc(options.Certificate!), File.GetLastWriteTimeUtc(options.Key!));
+                if (_loaded is { } current && current.CertificateTime == certificateTime && current.KeyTime == keyTime) return current.Certificate;
+                try
+                {
+                    var certificate = Load(options);
+                    _loaded = (certificate, certificateTime, keyTime);
+                    Log.Loaded(log, options.Certificate!, certificate.Subject, certificate.NotAfter);
+                }
+                catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException or ArgumentException && _loaded is not null)
+                {
+                    Log.ReloadFailed(log, options.Certificate!, e.Message);
+                }
+                return _loaded!.Value.Certificate;
+            }
+        }
+    }
+
+    /// <summary>Reads the pair, for use and for the start-up check; throws with the reason when it cannot.</summary>
+    public static X509Certificate2 Load(TlsOptions options) => X509Certificate2.CreateFromPemFile(options.Certificate!, options.Key);
+
+    public static void Problems(TlsOptions o, List<string> problems)
+    {
+        if (string.IsNullOrEmpty(o.Certificate) != string.IsNullOrEmpty(o.Key))
+        {
+            problems.Add("Registry:Tls:Certificate and Registry:Tls:Key: set both (PEM files) or neither");
+            return;
+        }
+        if (string.IsNullOrEmpty(o.Certificate)) return;
+        try
+        {
+            using var certificate = Load(o);
+            if (!certificate.HasPrivateKey) problems.Add($"Registry:Tls:Key = '{o.Key}': no private key for the certificate");
+        }
+        catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException or ArgumentException or UnauthorizedAccessException)
+        {
+            problems.Add($"Registry:Tls:Certificate = '{o.Certificate}', Key = '{o.Key}': cannot be read as a PEM certificate and key ({e.Message})");
+        }
+        if (o.HttpPort is < 1 or > 65535) problems.Add($"Registry:Tls:HttpPort = {o.HttpPort}: expected a port number");
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 820, Level = LogLevel.Information, Message = "tls: serving {Path} ({Subject}, valid until {NotAfter:u})")]
+        public static partial void Loaded(ILogger logger, string path, string subject, DateTime notAfter);
+
+        [LoggerMessage(EventId = 821, Level = LogLevel.Warning, Message = "tls: {Path} changed but cannot be read ({Reason}); the previous certificate stays in service")]
+        public static partial void ReloadFailed(ILogger logger, string path, string reason);
+    }
+}

@@ -1,0 +1,153 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using CacheRegistry.Tests.Infrastructure;
+
+namespace CacheRegistry.Tests.Integration;
+
+/// <summary>
+/// Client authentication from an htpasswd file made by Apache's htpasswd -B: the registry's Basic
+/// challenge, real clients logging in (skopeo --creds, docker login, ctr --user), access rules
+/// with a 403 naming the rule, and the file re-read when it changes.
+/// </summary>
+[Collection(IntegrationCollection.Name)]
+public sealed class ClientAuthTests(UpstreamFixture fx)
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
+
+    private static async Task<string> HtpasswdAsync(params (string User, string Password)[] users)
+    {
+        var file = Path.Combine(Net.TempDir("htpasswd"), "htpasswd");
+        foreach (var (user, password) in users) await AddUserAsync(file, user, password);
+        return file;
+    }
+
+    private static Task AddUserAsync(string file, string user, string password) =>
+        ProcessRunner.RunCheckedAsync(ProcessRunner.Require("htpasswd"), [.. File.Exists(file) ? Array.Empty<string>() : ["-c"], "-bB", "-C", "5", file, user, password]);
+
+    private static string[] Rules(string htpasswd) =>
+    [
+        "--Registry:Auth:Htpasswd=" + htpasswd,
+        "--Registry:Auth:Groups:ops:0=alice",
+        "--Registry:Auth:Rules:0:Name=no-internal", "--Registry:Auth:Rules:0:Users:0=*", "--Registry:Auth:Rules:0:Repositories:0=docker.io/internal/**",
+        "--Registry:Auth:Rules:0:Allow=false",
+        "--Registry:Auth:Rules:1:Name=ops", "--Registry:Auth:Rules:1:Users:0=@ops", "--Registry:Auth:Rules:1:Repositories:0=**",
+        "--Registry:Auth:Rules:2:Name=library", "--Registry:Auth:Rules:2:Users:0=*", "--Registry:Auth:Rules:2:Repositories:0=docker.io/library/*",
+    ];
+
+    private static AuthenticationHeaderValue Basic(string user, string password) =>
+        new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
+
+    private static async Task<HttpResponseMessage> GetAsync(HttpClient http, string url, AuthenticationHeaderValue? auth = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        request.Headers.Authorization = auth;
+        return await http.SendAsync(request);
+    }
+
+    [Fact]
+    public async Task Without_valid_credentials_the_registry_challenges_and_rules_decide_who_pulls_what()
+    {
+        var htpasswd = await HtpasswdAsync(("alice", "alice-pw"), ("bob", "bob-pw"));
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, Rules(htpasswd));
+        using var http = Net.NewHttpClient();
+
+        foreach (var (path, auth) in new[] { ("/v2/", (AuthenticationHeaderValue?)null), ("/v2/library/small/manifests/1", null),
+                     ("/v2/library/small/manifests/1", Basic("alice", "wrong")), ("/v2/library/small/manifests/1", Basic("mallory", "alice-pw")),
+                     ("/status/upstreams", null) })
+        {
+            using var refused = await GetAsync(http, cache.Url + path, auth);
+            await ApiTests.AssertErrorAsync(refused, HttpStatusCode.Unauthorized, "UNAUTHORIZED");
+            Assert.Equal("Basic realm=\"cacheregistry\"", refused.Headers.WwwAuthenticate.ToString());
+        }
+        using (var probe = await http.GetAsync(cache.Url + "/readyz")) Assert.Equal(HttpStatusCode.OK, probe.StatusCode); // probes carry no credentials
+        using (var ping = await GetAsync(http, cache.Url + "/v2/", Basic("bob", "bob-pw"))) Assert.Equal(HttpStatusCode.OK, ping.StatusCode);
+        using (var status = await GetAsync(http, cache.Url + "/status/upstreams", Basic("bob", "bob-pw"))) Assert.Equal(HttpStatusCode.OK, status.StatusCode);
+
+        // bob: the library rule; alice: everything as ops, except what the first rule denies to everyone.
+        using (var pulled = await GetAsync(http, cache.Url + "/v2/library/small/manifests/1", Basic("bob", "bob-pw"))) pulled.EnsureSuccessStatusCode();
+        using (var denied = await GetAsync(http, cache.Url + "/v2/acme/tool/manifests/1", Basic("bob", "bob-pw")))
+        {
+            await ApiTests.AssertErrorAsync(denied, HttpStatusCode.Forbidden, "DENIED");
+            Assert.Contains("no rule in Registry:Auth:Rules lets bob pull docker.io/acme/tool", await denied.Content.ReadAsStringAsync());
+        }
+        using (var ops = await GetAsync(http, cache.Url + "/v2/acme/tool/manifests/1", Basic("alice", "alice-pw")))
+            await ApiTests.AssertErrorAsync(ops, HttpStatusCode.NotFound, "MANIFEST_UNKNOWN"); // allowed; the upstream has no such image
+        using (var internalRepo = await GetAsync(http, cache.Url + "/v2/internal/secret/manifests/1", Basic("alice", "alice-pw")))
+        {
+            await ApiTests.AssertErrorAsync(internalRepo, HttpStatusCode.Forbidden, "DENIED");
+            Assert.Contains("rule 'no-internal' (Registry:Auth:Rules:0) denies alice", await internalRepo.Content.ReadAsStringAsync());
+        }
+
+        // The catalog lists what the user may pull.
+        using (var catalog = await GetAsync(http, cache.Url + "/v2/_catalog", Basic("bob", "bob-pw")))
+        {
+            var repositories = JsonDocument.Parse(await catalog.Content.ReadAsStringAsync()).RootElement.GetProperty("repositories").EnumerateArray().Select(r => r.GetString()!).ToList();
+            Assert.Contains("docker.io/library/small", repositories);
+            Assert.All(repositories, r => Assert.StartsWith("docker.io/library/", r, StringComparison.Ordinal));
+        }
+
+        // A user added to the file signs in without a restart.
+        await AddUserAsync(htpasswd, "carol", "carol-pw");
+        await Net.WaitUntilAsync(async () =>
+        {
+            using var answer = await GetAsync(http, cache.Url + "/v2/", Basic("carol", "carol-pw"));
+            return answer.StatusCode == HttpStatusCode.OK;
+        }, Bound, "carol accepted after the htpasswd file changed");
+    }
+
+    [Fact]
+    public async Task Skopeo_docker_login_and_ctr_pull_with_credentials_and_fail_without()
+    {
+        var htpasswd = await HtpasswdAsync(("alice", "alice-pw"));
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, "--Registry:Auth:Htpasswd=" + htpasswd);
+        var image = fx.ForDocker;
+
+        var skopeo = ProcessRunner.Require("skopeo");
+        var target = Net.TempDir("skopeo-auth");
+        string[] copy = ["copy", "--quiet", "--src-tls-verify=false", $"docker://{cache.Address}/{image.Repository}:{image.Tag}", $"dir:{target}"];
+        var anonymous = await ProcessRunner.RunAsync(skopeo, copy);
+        Assert.NotEqual(0, anonymous.ExitCode);
+        Assert.True(anonymous.Output.Contains("authentication required", StringComparison.OrdinalIgnoreCase), anonymous.Output);
+        await ProcessRunner.RunCheckedAsync(skopeo, ["copy", "--src-creds", "alice:alice-pw", .. copy[1..]]);
+
+        await using var containerd = new ContainerdDaemon();
+        await containerd.StartAsync();
+        var reference = $"{cache.Address}/{fx.ForContainerd.Repository}:{fx.ForContainerd.Tag}";
+        await Assert.ThrowsAnyAsync<Exception>(() => containerd.CtrAsync("images", "pull", "--plain-http", "--snapshotter", "native", reference));
+        await containerd.CtrAsync("images", "pull", "--plain-http", "--user", "alice:alice-pw", "--snapshotter", "native", reference);
+        Assert.Equal(fx.ForContainerd.Digest, await containerd.DigestOfAsync(reference));
+
+        await using var docker = new DockerDaemon();
+        await docker.StartAsync(containerd.Socket, cache.Url);
+        var config = Net.TempDir("docker-config"); // docker login writes here, not to the machine's ~/.docker
+        await docker.DockerAsync("--config", config, "login", "-u", "alice", "-p", "alice-pw", cache.Address);
+        await docker.DockerAsync("--config", config, "pull", $"{cache.Address}/{image.Repository}:{image.Tag}");
+        Assert.Equal(image.Digest, await docker.RepoDigestAsync($"{cache.Address}/{image.Repository}:{image.Tag}"));
+    }
+
+    [Fact]
+    public async Task Anonymous_pulls_follow_the_rules_for_anonymous_when_allowed()
+    {
+        var htpasswd = await HtpasswdAsync(("alice", "alice-pw"));
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, "--Registry:Auth:Htpasswd=" + htpasswd, "--Registry:Auth:Anonymous=true",
+            "--Registry:Auth:Rules:0:Users:0=anonymous", "--Registry:Auth:Rules:0:Repositories:0=docker.io/library/small",
+            "--Registry:Auth:Rules:1:Users:0=*", "--Registry:Auth:Rules:1:Repositories:0=**");
+        using var http = Net.NewHttpClient();
+        using (var pulled = await http.GetAsync(cache.Url + "/v2/library/small/manifests/1")) pulled.EnsureSuccessStatusCode();
+        using (var denied = await http.GetAsync(cache.Url + "/v2/library/big/manifests/1"))
+            await ApiTests.AssertErrorAsync(denied, HttpStatusCode.Forbidden, "DENIED");
+        using (var signedIn = await GetAsync(http, cache.Url + "/v2/library/big/manifests/1", Basic("alice", "alice-pw"))) signedIn.EnsureSuccessStatusCode();
+    }
+
+    [Fact]
+    public async Task A_missing_htpasswd_file_or_unknown_group_stops_the_start_with_the_reason()
+    {
+        var result = await Cli.RunAsync("serve", "--Registry:Auth:Htpasswd=/nonexistent/htpasswd", "--Registry:Auth:Rules:0:Users:0=@nobody",
+            "--Registry:Auth:Rules:0:Repositories:0=**", "--Registry:DataDir=" + Net.TempDir("auth-config"));
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("Registry:Auth:Htpasswd = '/nonexistent/htpasswd': there is no such file", result.Output);
+        Assert.Contains("group @nobody is not in Registry:Auth:Groups", result.Output);
+    }
+}
