@@ -53,6 +53,8 @@ public sealed class RegistryOptions
 
     public TlsOptions Tls { get; set; } = new();
 
+    public LimitsOptions Limits { get; set; } = new();
+
     /// <summary>Images kept fresh on a schedule.</summary>
     public List<SyncEntry> Sync { get; set; } = [];
 

@@ -12,6 +12,32 @@ public sealed partial class BlobFill
 
     private async Task DownloadAsync(IHeldLease? lease, CancellationToken ct)
     {
+        // Registry:Upstreams:<host>:MaxConcurrentFills: wait for a slot before the first byte is asked for.
+        var slots = Repository.Upstream.FillSlots;
+        if (slots is not null)
+        {
+            context.Metrics.FillQueued(1);
+            try
+            {
+                await slots.WaitAsync(ct);
+            }
+            finally
+            {
+                context.Metrics.FillQueued(-1);
+            }
+        }
+        try
+        {
+            await DownloadInSlotAsync(lease, ct);
+        }
+        finally
+        {
+            slots?.Release();
+        }
+    }
+
+    private async Task DownloadInSlotAsync(IHeldLease? lease, CancellationToken ct)
+    {
         var spool = context.Spools.Create(Digest);
         _spool = spool;
         _spoolPath = spool.Path;

@@ -10,7 +10,7 @@ public enum FillState { Running, Committed, Failed }
 
 /// <summary>What a fill needs from its surroundings.</summary>
 public sealed record FillContext(IBlobStore Store, IMetadataStore Metadata, IBlobIndex Index, IFillLease Lease, FillOptions Options,
-    SpoolDirectory Spools, long MaxBlobBytes, TimeProvider Time, ILogger Log);
+    SpoolDirectory Spools, long MaxBlobBytes, TimeProvider Time, ILogger Log, Telemetry.CacheMetrics Metrics);
 
 /// <summary>
 /// One upstream download of one blob, owned by the cache rather than by a request: it writes into

@@ -18,7 +18,7 @@ public sealed partial class RunningFills(IBlobStore store, IMetadataStore metada
     private readonly CacheMetrics _metrics = metrics ?? CacheMetrics.Unobserved;
     private readonly ConcurrentDictionary<Digest, BlobFill> _active = new();
     private readonly ProgressSignal _ended = new();
-    private readonly FillContext _context = new(store, metadata, index, lease, options.Fill, spools, options.MaxBlobBytes, time, log);
+    private readonly FillContext _context = new(store, metadata, index, lease, options.Fill, spools, options.MaxBlobBytes, time, log, metrics ?? CacheMetrics.Unobserved);
 
     public int Count => _active.Count;
 

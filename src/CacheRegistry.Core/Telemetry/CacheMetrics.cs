@@ -24,6 +24,7 @@ public sealed class CacheMetrics : IDisposable
     private readonly Counter<long> _upstreamBytes;
     private readonly Counter<long> _upstreamRequests;
     private readonly UpDownCounter<long> _fillsInFlight;
+    private readonly UpDownCounter<long> _fillsQueued;
     private readonly Counter<long> _fillResumes;
     private readonly Counter<long> _fillFailures;
     private readonly Counter<long> _evictions;
@@ -43,6 +44,7 @@ public sealed class CacheMetrics : IDisposable
         _upstreamBytes = Meter.CreateCounter<long>("cacheregistry.upstream", "By", "Body bytes received from upstream registries");
         _upstreamRequests = Meter.CreateCounter<long>("cacheregistry.upstream.requests", "{request}", "Requests sent to upstream endpoints, by answer status");
         _fillsInFlight = Meter.CreateUpDownCounter<long>("cacheregistry.fills.in_flight", "{fill}", "Blob downloads from upstreams running now");
+        _fillsQueued = Meter.CreateUpDownCounter<long>("cacheregistry.fills.queued", "{fill}", "Blob downloads waiting for a slot (Registry:Upstreams:<host>:MaxConcurrentFills)");
         _fillResumes = Meter.CreateCounter<long>("cacheregistry.fill.resumes", "{resume}", "Blob downloads resumed after a dropped or stalled upstream connection");
         _fillFailures = Meter.CreateCounter<long>("cacheregistry.fill.failures", "{fill}", "Blob downloads that failed, by reason");
         _evictions = Meter.CreateCounter<long>("cacheregistry.evictions", "{blob}", "Blobs removed to keep the store under its size limit");
@@ -62,6 +64,8 @@ public sealed class CacheMetrics : IDisposable
 
     public void AvailabilityChecked(string registry, string outcome) =>
         _availabilityChecks.Add(1, new("registry", registry), new("outcome", outcome));
+
+    public void FillQueued(int delta) => _fillsQueued.Add(delta);
 
     public void TimeToFirstByte(double seconds) => _firstByte.Record(seconds);
 

@@ -25,6 +25,8 @@ public sealed partial class UpstreamClient
     private readonly ConcurrentDictionary<string, AuthChallenge> _challenges = new(StringComparer.OrdinalIgnoreCase);
     // Realms already logged as refused credentials, so the warning comes once per realm.
     private readonly ConcurrentDictionary<string, bool> _realmsRefused = new(StringComparer.OrdinalIgnoreCase);
+    // The end of the quota period already reported as spent, so the warning comes once per period.
+    private long _quotaReportedUntil;
 
     /// <param name="resolve">Name resolution for the redirect and realm checks (the system's DNS unless a test gives its own).</param>
     public UpstreamClient(string name, UpstreamOptions options, HttpClient http, TimeoutOptions timeouts, TimeProvider time, ILogger log,
@@ -56,6 +58,10 @@ public sealed partial class UpstreamClient
     /// <summary>No request goes to this upstream at all: cached tags count as fresh, misses fail at once.</summary>
     public bool IsOffline { get; init; }
     public CacheMetrics Metrics { get; init; } = CacheMetrics.Unobserved;
+    /// <summary>The upstream's byte quota, when it has one.</summary>
+    public UpstreamQuota? Quota { get; init; }
+    /// <summary>Queues blob downloads beyond Registry:Upstreams:&lt;host&gt;:MaxConcurrentFills; null for no limit.</summary>
+    public SemaphoreSlim? FillSlots { get; init; }
     public IReadOnlyList<string> RepositoryPatterns => _options.Repositories;
 
     public Task<UpstreamResponse> HeadManifestAsync(string name, string reference, CancellationToken ct) =>
@@ -94,6 +100,16 @@ public sealed partial class UpstreamClient
     {
         if (IsOffline)
             throw new UpstreamException(UpstreamFailure.Offline, $"upstream {Name} is offline (Registry:Offline): only what the cache holds is served, and this is not in it");
+        if (Quota is { IsSpent: true } quota)
+        {
+            if (Interlocked.Exchange(ref _quotaReportedUntil, quota.ResetsAt.UtcTicks) != quota.ResetsAt.UtcTicks)
+                Log.QuotaSpent(_log, Name, ByteSize.Format(quota.Limit), quota.Period, quota.ResetsAt);
+            throw new UpstreamException(UpstreamFailure.QuotaSpent,
+                $"upstream {Name}'s quota of {ByteSize.Format(quota.Limit)} per {quota.Period} is spent (Registry:Upstreams:{Name}:Quota): only what the cache holds is served until {quota.ResetsAt:u}")
+            {
+                RetryAfterSeconds = (int)Math.Ceiling((quota.ResetsAt - _time.GetUtcNow()).TotalSeconds),
+            };
+        }
         var scope = $"repository:{request.Name}:pull";
         UpstreamException? last = null;
         foreach (var endpoint in Order(request.OriginOnly))
@@ -112,7 +128,7 @@ public sealed partial class UpstreamClient
                 var failure = await ClassifyAsync(response, endpoint, ct);
                 if (failure is not null) span.Fail(failure);
                 if (failure is null || !IsWorthNextEndpoint(failure.Failure)) endpoint.RecordSuccess(_time.GetUtcNow());
-                if (failure is null) return new UpstreamResponse(response, endpoint.BaseUri, _timeouts.Idle, n => Metrics.UpstreamBytes(Name, n));
+                if (failure is null) return new UpstreamResponse(response, endpoint.BaseUri, _timeouts.Idle, CountBytes);
                 response.Dispose();
                 last = failure;
                 // A mirror that lacks the image or wants credentials it was not given: ask the next one.
@@ -134,6 +150,12 @@ public sealed partial class UpstreamClient
             Log.EndpointFailed(_log, Name, endpoint.Authority, last.Message);
         }
         throw last!;
+    }
+
+    private void CountBytes(int n)
+    {
+        Metrics.UpstreamBytes(Name, n);
+        Quota?.Add(n);
     }
 
     /// <summary>Healthy endpoints in configured order, then cooling-down ones as a last resort.</summary>
@@ -181,6 +203,10 @@ public sealed partial class UpstreamClient
 
         [LoggerMessage(EventId = 101, Level = LogLevel.Warning, Message = "upstream {Upstream} endpoint {Endpoint} failed: {Reason}")]
         public static partial void EndpointFailed(ILogger logger, string upstream, string endpoint, string reason);
+
+        [LoggerMessage(EventId = 103, Level = LogLevel.Warning,
+            Message = "upstream {Upstream}: its quota of {Quota} per {Period} is spent; only cached content is served, misses get 429 until {ResetsAt:u}")]
+        public static partial void QuotaSpent(ILogger logger, string upstream, string quota, string period, DateTimeOffset resetsAt);
 
         [LoggerMessage(EventId = 102, Level = LogLevel.Warning,
             Message = "upstream {Upstream}: token realm {Realm} is neither https nor the endpoint's own host; its token is fetched without credentials")]

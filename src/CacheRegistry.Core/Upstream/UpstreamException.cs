@@ -2,7 +2,7 @@ using CacheRegistry.Oci;
 
 namespace CacheRegistry.Upstream;
 
-public enum UpstreamFailure { Unavailable, Timeout, BadResponse, RateLimited, Unauthorized, Denied, NotFound, Corrupt, Offline }
+public enum UpstreamFailure { Unavailable, Timeout, BadResponse, RateLimited, Unauthorized, Denied, NotFound, Corrupt, Offline, QuotaSpent }
 
 /// <summary>An upstream call that failed; the message names the upstream endpoint and the cause.</summary>
 public sealed class UpstreamException(UpstreamFailure failure, string message, Exception? inner = null)
@@ -19,7 +19,7 @@ public sealed class UpstreamException(UpstreamFailure failure, string message, E
         UpstreamFailure.NotFound => new RegistryError(404, UpstreamCode is "NAME_UNKNOWN" ? "NAME_UNKNOWN" : notFoundCode, Message) { UpstreamSaidMissing = true },
         UpstreamFailure.Unauthorized => new RegistryError(401, "UNAUTHORIZED", Message),
         UpstreamFailure.Denied => new RegistryError(403, "DENIED", Message),
-        UpstreamFailure.RateLimited => new RegistryError(429, "TOOMANYREQUESTS", Message) { RetryAfterSeconds = RetryAfterSeconds ?? 60 },
+        UpstreamFailure.RateLimited or UpstreamFailure.QuotaSpent => new RegistryError(429, "TOOMANYREQUESTS", Message) { RetryAfterSeconds = RetryAfterSeconds ?? 60 },
         UpstreamFailure.Timeout => new RegistryError(504, "UNAVAILABLE", Message),
         UpstreamFailure.BadResponse or UpstreamFailure.Corrupt => new RegistryError(502, "UNAVAILABLE", Message),
         UpstreamFailure.Offline => new RegistryError(503, "UNAVAILABLE", Message),

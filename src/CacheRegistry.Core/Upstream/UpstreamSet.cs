@@ -32,6 +32,8 @@ public sealed class UpstreamSet : IDisposable
             _byHost[host] = new UpstreamClient(host.ToLowerInvariant(), o, http, options.Timeouts, time, log, proxy) {
                 IsOffline = options.Offline || o.Offline,
                 Metrics = metrics ?? CacheMetrics.Unobserved,
+                Quota = ByteSize.Parse(o.Quota) is long quota ? new UpstreamQuota(quota, o.QuotaPeriod, time) : null,
+                FillSlots = o.MaxConcurrentFills > 0 ? new SemaphoreSlim(o.MaxConcurrentFills) : null,
             };
         }
         foreach (var (host, o) in table.Where(t => t.Value.AliasOf is not null))
@@ -49,6 +51,7 @@ public sealed class UpstreamSet : IDisposable
     public void Dispose()
     {
         foreach (var http in _clients) http.Dispose();
+        foreach (var upstream in All) upstream.FillSlots?.Dispose();
     }
 
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "The handler belongs to the HttpClient, which disposes it.")]

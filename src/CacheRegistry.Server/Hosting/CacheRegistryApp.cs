@@ -54,6 +54,7 @@ internal static class CacheRegistryApp
         builder.Services.AddSingleton(_ => new Telemetry.TraceExportHandle(Telemetry.TraceExport.Start(options.Telemetry)));
 
         builder.Services.AddSingleton(options.Tls);
+        builder.Services.AddRequestLimits(options.Limits);
         builder.Services.AddSingleton<TlsCertificate>();
 
         var app = builder.Build();
@@ -64,6 +65,7 @@ internal static class CacheRegistryApp
         app.Services.GetRequiredService<Telemetry.StateGauges>();
         app.Services.GetRequiredService<Telemetry.TraceExportHandle>();
         app.UseMiddleware<RegistryMiddleware>();
+        app.UseRequestLimits(options.Limits);
         var auth = app.Services.GetRequiredService<Auth.ClientAuthGate>();
         if (options.Auth.Htpasswd is { Length: > 0 }) app.Services.GetRequiredService<Auth.ClientAuthenticator>(); // read the file now, and say so
         app.Use(auth.InvokeAsync);

@@ -72,6 +72,7 @@ internal static class ConfigurationValidator
         Proxy("Registry:EgressProxy", o.EgressProxy, p);
         Telemetry.TraceExport.Problems(o.Telemetry, p);
         Auth.AccessPolicy.Problems(o.Auth, p);
+        Http.RequestLimits.Problems(o.Limits, p);
         TlsCertificate.Problems(o.Tls, p);
         Require(o.Availability.Window > TimeSpan.Zero && o.Availability.Interval > TimeSpan.Zero && o.Availability.ChecksPerInterval > 0,
             "Registry:Availability:Window, Interval and ChecksPerInterval: expected more than zero");
@@ -83,6 +84,19 @@ internal static class ConfigurationValidator
 
     private static void Upstreams(RegistryOptions o, List<string> p)
     {
+        void Size(string key, string? value)
+        {
+            if (string.IsNullOrWhiteSpace(value)) return;
+            try
+            {
+                if (ByteSize.Parse(value) is not > 0) p.Add($"{key} = '{value}': expected a size above zero");
+            }
+            catch (FormatException)
+            {
+                p.Add($"{key} = '{value}': expected a size such as 50GiB or 500MB");
+            }
+        }
+
         var hosts = new HashSet<string>(BuiltInUpstreams.Table.Keys, StringComparer.OrdinalIgnoreCase);
         hosts.UnionWith(o.Upstreams.Keys);
         foreach (var (host, u) in o.Upstreams)
@@ -102,6 +116,9 @@ internal static class ConfigurationValidator
             if (u.FailuresBeforeCoolDown < 1) p.Add($"{key}:FailuresBeforeCoolDown = {u.FailuresBeforeCoolDown}: expected 1 or more");
             if (u.CoolDown < TimeSpan.Zero) p.Add($"{key}:CoolDown = {u.CoolDown}: expected zero or more");
             if (u.Proxy is not ("direct" or "none")) Proxy($"{key}:Proxy", u.Proxy, p);
+            Size($"{key}:Quota", u.Quota);
+            if (u.QuotaPeriod is not ("day" or "month")) p.Add($"{key}:QuotaPeriod = '{u.QuotaPeriod}': expected day or month");
+            if (u.MaxConcurrentFills < 0) p.Add($"{key}:MaxConcurrentFills = {u.MaxConcurrentFills}: expected 0 (no limit) or more");
         }
         if (!hosts.Contains(o.DefaultUpstream)) p.Add($"Registry:DefaultUpstream = '{o.DefaultUpstream}': no such registry is configured");
         foreach (var (requestHost, registry) in o.Hosts)

@@ -80,6 +80,7 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
         var result = status switch
         {
             401 or 403 => "denied",
+            429 => "limited", // this cache's rate limit or quota, or the upstream's
             404 => "not_found",
             _ when outcome.Error is not null || status >= 400 => "error",
             _ => outcome.Cache?.Label() ?? "hit", // answered here without a cache lookup: the ping, the catalog

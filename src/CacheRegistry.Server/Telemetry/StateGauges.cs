@@ -30,6 +30,9 @@ internal sealed class StateGauges
             "1 while the endpoint answers, 0 after a failed request until one succeeds");
         meter.CreateObservableGauge("cacheregistry.upstream.ratelimit.remaining", () => RateLimits(upstreams), "{request}",
             "Pulls left in the upstream's rate-limit window (Docker Hub's ratelimit-remaining), as last reported");
+        meter.CreateObservableGauge("cacheregistry.upstream.quota.remaining",
+            () => upstreams.All.Where(u => u.Quota is not null).Select(u => new Measurement<long>(u.Quota!.Remaining, new KeyValuePair<string, object?>("registry", u.Name))),
+            "By", "Bytes the upstream may still send in this quota period (Registry:Upstreams:<host>:Quota)");
         meter.CreateObservableGauge("cacheregistry.store", () => Value(_last.Bytes), "By", "Bytes of blobs stored");
         meter.CreateObservableGauge("cacheregistry.store.blobs", () => Value(_last.Blobs), "{blob}", "Blobs stored");
         if (ByteSize.Parse(options.Cache.MaxSize) is long limit)

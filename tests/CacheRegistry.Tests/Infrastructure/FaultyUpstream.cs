@@ -38,6 +38,11 @@ public sealed class FaultyUpstream : IAsyncDisposable
 
     public byte[] Layer { get; } = RandomNumberGenerator.GetBytes(512 * 1024);
     public string LayerDigest => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Layer));
+    /// <summary>A second blob of the repository, always served whole and without faults.</summary>
+    public byte[] Extra { get; } = RandomNumberGenerator.GetBytes(64 * 1024);
+    public string ExtraDigest => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Extra));
+    private int _extraGets;
+    public int ExtraGets => Volatile.Read(ref _extraGets);
     public byte[] Manifest { get; }
     public string ManifestDigest => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Manifest));
     public BlobFault Fault { get; set; }
@@ -88,6 +93,16 @@ public sealed class FaultyUpstream : IAsyncDisposable
 
     private async Task ServeBlobAsync(HttpContext ctx, string digest)
     {
+        if (digest == ExtraDigest)
+        {
+            ctx.Response.ContentLength = Extra.Length;
+            if (HttpMethods.IsGet(ctx.Request.Method))
+            {
+                Interlocked.Increment(ref _extraGets);
+                await ctx.Response.Body.WriteAsync(Extra);
+            }
+            return;
+        }
         if (digest != LayerDigest)
         {
             ctx.Response.StatusCode = 404;

@@ -1,0 +1,100 @@
+using System.Net;
+using CacheRegistry.Tests.Infrastructure;
+
+namespace CacheRegistry.Tests.Integration;
+
+/// <summary>
+/// What one client or one CI job may ask of a shared mirror: requests per minute per client
+/// address (X-Forwarded-For only from trusted proxies), downloads at once per upstream, and an
+/// upstream byte quota after which only cached content is served.
+/// </summary>
+[Collection(IntegrationCollection.Name)]
+public sealed class LimitsTests(UpstreamFixture fx)
+{
+    [Fact]
+    public async Task Each_client_address_gets_its_own_budget_and_forwarded_addresses_count_only_from_trusted_proxies()
+    {
+        await using var trusting = await CacheServer.StartAsync(fx.Upstream.Url, "--Registry:Limits:RequestsPerMinute=3", "--Registry:Limits:TrustedProxies:0=127.0.0.1");
+        using var http = Net.NewHttpClient();
+        var statuses = await SendAsync(http, trusting.Url + "/v2/", 6, "10.0.0.1");
+        // Three at once, then one every 20 s: however slow this machine, never all six.
+        Assert.InRange(statuses.Count(s => s == HttpStatusCode.OK), 3, 4);
+        using (var refused = await GetAsync(http, trusting.Url + "/v2/", "10.0.0.1"))
+        {
+            await ApiTests.AssertErrorAsync(refused, HttpStatusCode.TooManyRequests, "TOOMANYREQUESTS");
+            Assert.NotNull(refused.Headers.RetryAfter);
+            Assert.Contains("10.0.0.1 made more than 3 requests a minute", await refused.Content.ReadAsStringAsync());
+        }
+        Assert.All(await SendAsync(http, trusting.Url + "/v2/", 2, "10.0.0.2"), s => Assert.Equal(HttpStatusCode.OK, s)); // another client
+        Assert.All(await SendAsync(http, trusting.Url + "/healthz", 10, "10.0.0.1"), s => Assert.Equal(HttpStatusCode.OK, s)); // probes are never limited
+        var metrics = await Exposition.ScrapeAsync(trusting.Url);
+        Assert.True(metrics.Sum("cacheregistry_requests_total", ("result", "limited")) >= 3);
+
+        // Without trusted proxies the header is the client's word only: everyone here is 127.0.0.1.
+        await using var plain = await CacheServer.StartAsync(fx.Upstream.Url, "--Registry:Limits:RequestsPerMinute=3");
+        await SendAsync(http, plain.Url + "/v2/", 6, "10.0.0.3");
+        using var loopback = await GetAsync(http, plain.Url + "/v2/", "10.0.0.4");
+        Assert.Equal(HttpStatusCode.TooManyRequests, loopback.StatusCode);
+        Assert.Contains("127.0.0.1 made more than", await loopback.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Downloads_beyond_the_limit_queue_until_a_slot_frees()
+    {
+        await using var upstream = await FaultyUpstream.StartAsync();
+        await using var cache = await CacheServer.StartAsync(upstream.Url, "--Registry:Upstreams:docker.io:MaxConcurrentFills=1");
+        using var http = Net.NewHttpClient();
+        using (var manifest = await http.GetAsync($"{cache.Url}/v2/faulty/manifests/latest")) manifest.EnsureSuccessStatusCode();
+        upstream.Fault = BlobFault.Gated;
+
+        var first = http.GetByteArrayAsync($"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}"); // holds its slot halfway
+        await Net.WaitUntilAsync(() => Task.FromResult(upstream.BlobGets == 1), TimeSpan.FromSeconds(10), "the first download under way");
+        var second = http.GetByteArrayAsync($"{cache.Url}/v2/faulty/blobs/{upstream.ExtraDigest}");
+        await Net.WaitUntilAsync(async () => (await Exposition.ScrapeAsync(cache.Url)).Sum("cacheregistry_fills_queued") == 1, TimeSpan.FromSeconds(10), "the second download queued");
+        Assert.Equal(0, upstream.ExtraGets); // queued before its first request upstream
+
+        upstream.Gate.SetResult();
+        Assert.Equal(upstream.Layer, await first);
+        Assert.Equal(upstream.Extra, await second);
+        Assert.Equal(1, upstream.ExtraGets);
+    }
+
+    [Fact]
+    public async Task A_spent_quota_serves_what_is_cached_and_refuses_misses_until_the_period_turns()
+    {
+        await using var upstream = await FaultyUpstream.StartAsync();
+        await using var cache = await CacheServer.StartAsync(upstream.Url, "--Registry:Upstreams:docker.io:Quota=100KiB");
+        using var http = Net.NewHttpClient();
+        using (var manifest = await http.GetAsync($"{cache.Url}/v2/faulty/manifests/latest")) manifest.EnsureSuccessStatusCode();
+        Assert.Equal(upstream.Layer, await http.GetByteArrayAsync($"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}")); // started within quota: finishes
+
+        using (var refused = await http.GetAsync($"{cache.Url}/v2/faulty/blobs/{upstream.ExtraDigest}"))
+        {
+            await ApiTests.AssertErrorAsync(refused, HttpStatusCode.TooManyRequests, "TOOMANYREQUESTS");
+            Assert.Contains("quota of 100.0 KiB per day is spent", await refused.Content.ReadAsStringAsync());
+            Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+        }
+        Assert.Equal(0, upstream.ExtraGets);
+        Assert.Equal(upstream.Layer, await http.GetByteArrayAsync($"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}"));
+        using (var cached = await http.GetAsync($"{cache.Url}/v2/faulty/manifests/latest")) Assert.Equal(HttpStatusCode.OK, cached.StatusCode);
+        Assert.Equal(0, (await Exposition.ScrapeAsync(cache.Url)).Sum("cacheregistry_upstream_quota_remaining_bytes", ("registry", "docker.io")));
+    }
+
+    private static async Task<List<HttpStatusCode>> SendAsync(HttpClient http, string url, int count, string forwardedFor)
+    {
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < count; i++)
+        {
+            using var answer = await GetAsync(http, url, forwardedFor);
+            statuses.Add(answer.StatusCode);
+        }
+        return statuses;
+    }
+
+    private static async Task<HttpResponseMessage> GetAsync(HttpClient http, string url, string forwardedFor)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        request.Headers.Add("X-Forwarded-For", forwardedFor);
+        return await http.SendAsync(request);
+    }
+}
