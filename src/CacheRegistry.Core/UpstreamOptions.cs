@@ -32,6 +32,14 @@ public sealed class UpstreamOptions
     public string QuotaPeriod { get; set; } = "day";
     /// <summary>At most this many blob downloads from this upstream at once; the rest queue (0: no limit).</summary>
     public int MaxConcurrentFills { get; set; }
+    /// <summary>
+    /// <c>Cache</c> (the default): the cache's own credentials, if any. <c>Passthrough</c>: each
+    /// client's credentials are used for this upstream instead, and cached content is served to a
+    /// client only after its credentials were checked upstream for that repository.
+    /// </summary>
+    public string ClientCredentials { get; set; } = "Cache";
+    /// <summary>How long a passthrough access check (per client identity and repository) is trusted.</summary>
+    public TimeSpan PassthroughCheckTtl { get; set; } = TimeSpan.FromMinutes(1);
     /// <summary>Another registry host whose cache this one shares (k8s.gcr.io → registry.k8s.io).</summary>
     public string? AliasOf { get; set; }
 }

@@ -22,6 +22,9 @@ public sealed class RegistryError(int status, string code, string message, objec
     /// <summary>The upstream itself said the thing does not exist (worth remembering, unlike an outage).</summary>
     public bool UpstreamSaidMissing { get; init; }
 
+    /// <summary>For 401 answers the client can do something about: the WWW-Authenticate challenge to send.</summary>
+    public string? Challenge { get; init; }
+
     /// <summary>For 416 answers: the blob size to report in <c>Content-Range: bytes */size</c>.</summary>
     public long? UnsatisfiedSize { get; init; }
 }

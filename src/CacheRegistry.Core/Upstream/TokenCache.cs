@@ -28,7 +28,7 @@ public sealed class TokenCache(HttpClient http, TimeProvider time, TimeoutOption
     /// <param name="endpointReach">Where the upstream's endpoint is, when the realm is another host: checked again at connect time.</param>
     public async Task<string> GetAsync(AuthChallenge challenge, string scope, UpstreamCredentials? credentials, AddressReach? endpointReach, CancellationToken ct)
     {
-        var key = Key(challenge, scope, credentials?.Username);
+        var key = Key(challenge, scope, credentials?.Identity);
         if (TryGet(key) is { } cached) return cached;
         var (token, expires) = await _fetches.RunAsync(key, () => FetchAsync(challenge, scope, credentials, endpointReach), ct);
         _tokens[key] = (token, expires);
@@ -97,5 +97,12 @@ public sealed class TokenCache(HttpClient http, TimeProvider time, TimeoutOption
 
 public sealed record UpstreamCredentials(string Username, string Password)
 {
+    /// <summary>
+    /// Whose tokens these credentials get, for the token cache: the user name for the cache's own
+    /// credentials; for a client's (passthrough) the name and a hash of the password, so a wrong
+    /// password never reaches a token someone else's right one fetched.
+    /// </summary>
+    public string Identity { get; init; } = Username;
+
     public string BasicValue => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(Username + ":" + Password));
 }

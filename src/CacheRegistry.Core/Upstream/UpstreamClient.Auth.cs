@@ -51,8 +51,10 @@ public sealed partial class UpstreamClient
     {
         // Credentials live on their endpoint's origin: a redirect target gets none, whatever it asks.
         var ownOrigin = endpoint.IsSameOrigin(url);
-        var credentials = ownOrigin ? endpoint.Credentials : null;
-        var staticToken = ownOrigin && endpoint.IsOrigin ? _options.Token : null;
+        // Passthrough: the client's own credentials take the place of the cache's, on the origin only.
+        var client = IsPassthrough ? ClientCredentials.Current : null;
+        var credentials = !ownOrigin ? null : IsPassthrough ? (endpoint.IsOrigin ? client?.Basic : null) : endpoint.Credentials;
+        var staticToken = !ownOrigin || !endpoint.IsOrigin ? null : IsPassthrough ? client?.BearerToken : _options.Token;
         var retriedAuth = false;
         var invalidTokenRetried = false;
         while (true)
@@ -80,7 +82,7 @@ public sealed partial class UpstreamClient
             var tokenCredentials = isBearer ? await RealmCredentialsAsync(endpoint, challenge, url, credentials, ct) : null;
             if (isBearer && challenge.Error == "invalid_token" && !invalidTokenRetried && staticToken is null)
             {
-                _tokens.Invalidate(TokenCache.Key(challenge, scope, tokenCredentials?.Username));
+                _tokens.Invalidate(TokenCache.Key(challenge, scope, tokenCredentials?.Identity));
                 invalidTokenRetried = true;
             }
             else if (retriedAuth) return response;
@@ -116,7 +118,7 @@ public sealed partial class UpstreamClient
         if (!_challenges.TryGetValue(url.Authority, out var challenge)) return null; // never send credentials to a host that did not ask
         if (challenge.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase))
         {
-            var token = staticToken ?? _tokens.TryGet(TokenCache.Key(challenge, scope, credentials?.Username))
+            var token = staticToken ?? _tokens.TryGet(TokenCache.Key(challenge, scope, credentials?.Identity))
                 ?? _tokens.TryGet(TokenCache.Key(challenge, scope, null));
             return token is null ? null : new AuthenticationHeaderValue("Bearer", token);
         }

@@ -58,6 +58,10 @@ public sealed partial class UpstreamClient
     /// <summary>No request goes to this upstream at all: cached tags count as fresh, misses fail at once.</summary>
     public bool IsOffline { get; init; }
     public CacheMetrics Metrics { get; init; } = CacheMetrics.Unobserved;
+    /// <summary>ClientCredentials=Passthrough: requests carry the client's credentials (<see cref="ClientCredentials.Current"/>), not the cache's.</summary>
+    public bool IsPassthrough => _options.ClientCredentials.Equals("Passthrough", StringComparison.OrdinalIgnoreCase);
+    /// <summary>How long a client's access check for a repository holds (passthrough).</summary>
+    public TimeSpan PassthroughCheckTtl => _options.PassthroughCheckTtl;
     /// <summary>The upstream's byte quota, when it has one.</summary>
     public UpstreamQuota? Quota { get; init; }
     /// <summary>Queues blob downloads beyond Registry:Upstreams:&lt;host&gt;:MaxConcurrentFills; null for no limit.</summary>

@@ -135,6 +135,7 @@ internal static class CacheRegistryApp
         services.AddSingleton<ReferrersCache>();
         services.AddSingleton<RegistryHandler>();
         services.AddSingleton<Auth.AccessPolicy>();
+        services.AddSingleton<PassthroughAccess>();
         services.AddSingleton<Auth.ClientAuthGate>();
         services.AddSingleton<Auth.ClientAuthenticator>();
         services.AddSingleton<AccessTracker>();

@@ -118,6 +118,16 @@ internal static class ConfigurationValidator
             if (u.Proxy is not ("direct" or "none")) Proxy($"{key}:Proxy", u.Proxy, p);
             Size($"{key}:Quota", u.Quota);
             if (u.QuotaPeriod is not ("day" or "month")) p.Add($"{key}:QuotaPeriod = '{u.QuotaPeriod}': expected day or month");
+            if (u.ClientCredentials is not ("Cache" or "Passthrough"))
+                p.Add($"{key}:ClientCredentials = '{u.ClientCredentials}': expected Cache or Passthrough");
+            else if (u.ClientCredentials == "Passthrough")
+            {
+                if (u.Username is not null || u.Token is not null)
+                    p.Add($"{key}: Username, Password and Token are the cache's credentials; with ClientCredentials=Passthrough each client's are used instead");
+                if (!string.IsNullOrEmpty(o.Auth.Htpasswd))
+                    p.Add($"{key}:ClientCredentials=Passthrough and Registry:Auth:Htpasswd: a client sends one set of credentials, so the cache cannot both check its own users and pass theirs on");
+            }
+            if (u.PassthroughCheckTtl < TimeSpan.Zero) p.Add($"{key}:PassthroughCheckTtl = {u.PassthroughCheckTtl}: expected zero or more");
             if (u.MaxConcurrentFills < 0) p.Add($"{key}:MaxConcurrentFills = {u.MaxConcurrentFills}: expected 0 (no limit) or more");
         }
         if (!hosts.Contains(o.DefaultUpstream)) p.Add($"Registry:DefaultUpstream = '{o.DefaultUpstream}': no such registry is configured");

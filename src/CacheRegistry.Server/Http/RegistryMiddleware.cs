@@ -150,6 +150,7 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
         ctx.Response.ContentType = "application/json";
         if (e.RetryAfterSeconds is { } retry) ctx.Response.Headers.RetryAfter = retry.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (e.UnsatisfiedSize is { } size) ctx.Response.Headers.ContentRange = $"bytes */{size}";
+        if (e.Challenge is { } challenge) ctx.Response.Headers.WWWAuthenticate = challenge;
         var body = JsonSerializer.SerializeToUtf8Bytes(new ErrorBody([new ErrorEntry(e.Code, e.Message, e.Detail)]), RegistryJson.Relaxed.ErrorBody);
         ctx.Response.ContentLength = body.Length;
         if (!HttpMethods.IsHead(ctx.Request.Method)) await ctx.Response.Body.WriteAsync(body);

@@ -1,0 +1,64 @@
+using System.Collections.Concurrent;
+using CacheRegistry.Oci;
+using CacheRegistry.Routing;
+
+namespace CacheRegistry.Upstream;
+
+/// <summary>
+/// For upstreams with ClientCredentials=Passthrough: before anything is served for a repository,
+/// cached or not, the client's own credentials (or none) must pass a HEAD at the upstream for it.
+/// Decisions are kept per client identity and repository for PassthroughCheckTtl; while the
+/// upstream cannot be reached, an identity that passed before keeps its access, others wait.
+/// </summary>
+public sealed class PassthroughAccess(RegistryOptions options, TimeProvider time)
+{
+    private const int MaxDecisions = 100_000;
+    private readonly ConcurrentDictionary<(string Identity, string Repository), Decision> _decisions = new();
+
+    private sealed record Decision(DateTimeOffset Until, RegistryError? Refusal);
+
+    /// <summary>Returns when the current client (<see cref="ClientCredentials.Current"/>) may have <paramref name="repo"/>; throws the refusal otherwise.</summary>
+    /// <param name="probe">A request to the upstream for what is asked (a HEAD), made with the client's credentials.</param>
+    public async Task CheckAsync(RepositoryRef repo, Func<CancellationToken, Task> probe, CancellationToken ct)
+    {
+        var client = ClientCredentials.Current;
+        var key = (client?.Identity ?? "anonymous", repo.Key);
+        var now = time.GetUtcNow();
+        _decisions.TryGetValue(key, out var known);
+        if (known is not null && known.Until > now)
+        {
+            if (known.Refusal is { } refused) throw refused;
+            return;
+        }
+        RegistryError? refusal;
+        try
+        {
+            await probe(ct);
+            refusal = null;
+        }
+        catch (UpstreamException e) when (e.Failure is UpstreamFailure.Unauthorized or UpstreamFailure.Denied or UpstreamFailure.NotFound)
+        {
+            refusal = Refusal(e, repo, client);
+        }
+        catch (UpstreamException e)
+        {
+            if (known is { Refusal: null }) return; // the upstream is away: what this identity was allowed, it keeps
+            throw new RegistryError(503, "UNAVAILABLE",
+                $"upstream {repo.Upstream.Name} must confirm the client's access to {repo.Name} (ClientCredentials=Passthrough) and cannot now: {e.Message}") { RetryAfterSeconds = 10 };
+        }
+        if (_decisions.Count >= MaxDecisions) _decisions.Clear();
+        _decisions[key] = new Decision(now + repo.Upstream.PassthroughCheckTtl, refusal);
+        if (refusal is not null) throw refusal;
+    }
+
+    private RegistryError Refusal(UpstreamException e, RepositoryRef repo, ClientCredentials? client) => e.Failure switch
+    {
+        UpstreamFailure.Unauthorized => new RegistryError(401, "UNAUTHORIZED", client is null
+            ? $"upstream {repo.Upstream.Name} wants credentials for {repo.Name}: log in to this cache with your {repo.Upstream.Name} credentials (docker login, an imagePullSecret); they are passed on"
+            : $"upstream {repo.Upstream.Name} refused these credentials for {repo.Name}")
+        {
+            Challenge = $"Basic realm=\"{options.Auth.Realm}\"",
+        },
+        _ => e.ToRegistryError(),
+    };
+}
