@@ -34,10 +34,9 @@ internal sealed class ClientAuthGate(AccessPolicy policy, IServiceProvider servi
     private async Task<string> UserAsync(HttpContext ctx)
     {
         if (await TryUserAsync(ctx) is { } user) return user;
-        ctx.Response.Headers.WWWAuthenticate = $"Basic realm=\"{options.Auth.Realm}\"";
         throw new RegistryError(401, "UNAUTHORIZED", IsNone(ctx.Request.Headers.Authorization.ToString())
             ? "authentication required: docker login, skopeo --creds or an imagePullSecret with a user of this cache"
-            : "wrong user name or password");
+            : "wrong user name or password") { Challenge = $"Basic realm=\"{options.Auth.Realm}\"" };
     }
 
     /// <summary>No credentials: no header, or Basic with an empty user and password (what skopeo sends after a challenge when it has none).</summary>

@@ -44,11 +44,7 @@ internal static class DashboardEndpoints
         if (ctx.Connection.RemoteIpAddress is { } remote && IPAddress.IsLoopback(remote)) return;
         if (string.IsNullOrEmpty(options.Admin.Token))
             throw new RegistryError(403, "DENIED", "the dashboard's data is served to loopback clients only unless Registry:Admin:Token is set");
-        if (!AdminApi.Authorized(ctx.Request.Headers.Authorization.ToString(), options.Admin.Token))
-        {
-            ctx.Response.Headers.WWWAuthenticate = "Bearer realm=\"cacheregistry-admin\"";
-            throw new RegistryError(401, "UNAUTHORIZED", "dashboard: enter the admin token (Registry:Admin:Token)");
-        }
+        AdminApi.DemandToken(ctx, options.Admin.Token, "dashboard: enter the admin token (Registry:Admin:Token)");
     }
 
     private static async Task<IResult> OverviewAsync(DashboardActivity activity, CacheStats stats, IBlobIndex index, RunningFills fills, UpstreamSet upstreams,

@@ -111,17 +111,20 @@ internal static class AdminApi
     {
         if (string.IsNullOrEmpty(options.Admin.Token))
             throw new RegistryError(404, "NOT_FOUND", "the admin API is off: set Registry:Admin:Token");
-        if (!Authorized(ctx.Request.Headers.Authorization.ToString(), options.Admin.Token))
-        {
-            ctx.Response.Headers.WWWAuthenticate = "Bearer realm=\"cacheregistry-admin\"";
-            throw new RegistryError(401, "UNAUTHORIZED", "admin API: missing or wrong bearer token");
-        }
+        DemandToken(ctx, options.Admin.Token, "admin API: missing or wrong bearer token");
         if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = MaxBodyBytes;
         return next(ctx);
     }
 
     // "Bearer <token>", the scheme in any case (RFC 9110), the token compared in constant time.
-    public static bool Authorized(string header, string token)
+    /// <summary>401 with the admin realm's Bearer challenge unless the request carries the admin token.</summary>
+    public static void DemandToken(HttpContext ctx, string token, string refusal)
+    {
+        if (Authorized(ctx.Request.Headers.Authorization.ToString(), token)) return;
+        throw new RegistryError(401, "UNAUTHORIZED", refusal) { Challenge = "Bearer realm=\"cacheregistry-admin\"" };
+    }
+
+    private static bool Authorized(string header, string token)
     {
         var space = header.IndexOf(' ');
         if (space < 0 || !header[..space].Equals("Bearer", StringComparison.OrdinalIgnoreCase)) return false;

@@ -16,16 +16,6 @@ public sealed class ClientAuthTests(UpstreamFixture fx)
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
 
-    private static async Task<string> HtpasswdAsync(params (string User, string Password)[] users)
-    {
-        var file = Path.Combine(Net.TempDir("htpasswd"), "htpasswd");
-        foreach (var (user, password) in users) await AddUserAsync(file, user, password);
-        return file;
-    }
-
-    private static Task AddUserAsync(string file, string user, string password) =>
-        ProcessRunner.RunCheckedAsync(ProcessRunner.Require("htpasswd"), [.. File.Exists(file) ? Array.Empty<string>() : ["-c"], "-bB", "-C", "5", file, user, password]);
-
     private static string[] Rules(string htpasswd) =>
     [
         "--Registry:Auth:Htpasswd=" + htpasswd,
@@ -49,7 +39,7 @@ public sealed class ClientAuthTests(UpstreamFixture fx)
     [Fact]
     public async Task Without_valid_credentials_the_registry_challenges_and_rules_decide_who_pulls_what()
     {
-        var htpasswd = await HtpasswdAsync(("alice", "alice-pw"), ("bob", "bob-pw"));
+        var htpasswd = await HtpasswdFile.CreateAsync(("alice", "alice-pw"), ("bob", "bob-pw"));
         await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, Rules(htpasswd));
         using var http = Net.NewHttpClient();
 
@@ -89,7 +79,7 @@ public sealed class ClientAuthTests(UpstreamFixture fx)
         }
 
         // A user added to the file signs in without a restart.
-        await AddUserAsync(htpasswd, "carol", "carol-pw");
+        await HtpasswdFile.AddUserAsync(htpasswd, "carol", "carol-pw");
         await Net.WaitUntilAsync(async () =>
         {
             using var answer = await GetAsync(http, cache.Url + "/v2/", Basic("carol", "carol-pw"));
@@ -100,7 +90,7 @@ public sealed class ClientAuthTests(UpstreamFixture fx)
     [Fact]
     public async Task Skopeo_docker_login_and_ctr_pull_with_credentials_and_fail_without()
     {
-        var htpasswd = await HtpasswdAsync(("alice", "alice-pw"));
+        var htpasswd = await HtpasswdFile.CreateAsync(("alice", "alice-pw"));
         await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, "--Registry:Auth:Htpasswd=" + htpasswd);
         var image = fx.ForDocker;
 
@@ -130,7 +120,7 @@ public sealed class ClientAuthTests(UpstreamFixture fx)
     [Fact]
     public async Task Anonymous_pulls_follow_the_rules_for_anonymous_when_allowed()
     {
-        var htpasswd = await HtpasswdAsync(("alice", "alice-pw"));
+        var htpasswd = await HtpasswdFile.CreateAsync(("alice", "alice-pw"));
         await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, "--Registry:Auth:Htpasswd=" + htpasswd, "--Registry:Auth:Anonymous=true",
             "--Registry:Auth:Rules:0:Users:0=anonymous", "--Registry:Auth:Rules:0:Repositories:0=docker.io/library/small",
             "--Registry:Auth:Rules:1:Users:0=*", "--Registry:Auth:Rules:1:Repositories:0=**");

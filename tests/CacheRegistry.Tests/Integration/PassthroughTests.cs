@@ -16,9 +16,7 @@ public sealed class PassthroughTests(UpstreamFixture fx)
     [Fact]
     public async Task Private_content_is_served_from_the_cache_only_to_clients_the_upstream_accepts()
     {
-        var users = Path.Combine(Net.TempDir("upstream-users"), "htpasswd");
-        foreach (var (user, password) in new[] { ("alice", "alice-pw"), ("carol", "carol-pw"), ("pusher", "pusher-pw") })
-            await ProcessRunner.RunCheckedAsync(ProcessRunner.Require("htpasswd"), [.. File.Exists(users) ? Array.Empty<string>() : ["-c"], "-bB", "-C", "5", users, user, password]);
+        var users = await HtpasswdFile.CreateAsync(("alice", "alice-pw"), ("carol", "carol-pw"), ("pusher", "pusher-pw"));
         await using var upstream = new UpstreamRegistry { ExtraConfig = _ => $"auth:\n  htpasswd:\n    realm: basic-realm\n    path: {users}\n" };
         await upstream.StartAsync();
         var image = TestImage.Build("private/app", "1", ImageFormat.Oci, ["linux/amd64"], [256 * 1024], Net.TempDir("private-app"));
