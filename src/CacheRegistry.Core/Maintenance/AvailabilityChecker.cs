@@ -44,12 +44,12 @@ public sealed partial class AvailabilityChecker(IPullHistory history, PullTracke
                     (metrics ?? CacheMetrics.Unobserved).AvailabilityChecked(registry.Key, check.Outcome);
                     outcomes[check.Outcome] = outcomes.GetValueOrDefault(check.Outcome) + 1;
                     checkedCount++;
-                    if (check.Outcome is not (Available or Changed)) Log.NotPullable(log, image.Repository, image.Tag, check.Outcome, check.Detail);
+                    if ((image with { Check = check }).OnlyInCache) Log.NotPullable(log, image.Repository, image.Tag, check.Outcome, check.Detail);
                 }
             }
             var images = await PulledAsync(ct);
             Counts = images.GroupBy(i => (RegistryOf(i.Repository), i.Check?.Outcome ?? Unchecked)).ToDictionary(g => g.Key, g => g.Count());
-            Log.Round(log, checkedCount, images.Count(i => i.Check?.Outcome is not (null or Available or Changed)), images.Count);
+            Log.Round(log, checkedCount, images.Count(i => i.OnlyInCache), images.Count);
             return new AvailabilityRound(checkedCount, outcomes, images);
         }
         finally

@@ -5,7 +5,11 @@ namespace CacheRegistry.Storage;
 public sealed record AvailabilityCheck(DateTimeOffset CheckedAt, string Outcome, string? Detail);
 
 /// <summary>A tag clients pulled, when they last did, and what its last availability check found.</summary>
-public sealed record PulledTag(string Repository, string Tag, DateTimeOffset LastPulled, AvailabilityCheck? Check);
+public sealed record PulledTag(string Repository, string Tag, DateTimeOffset LastPulled, AvailabilityCheck? Check)
+{
+    /// <summary>Its last check found that the upstream would not serve it now: only the cache holds it.</summary>
+    public bool OnlyInCache => Check?.Outcome is { } outcome && outcome is not ("available" or "changed");
+}
 
 /// <summary>
 /// Which tags clients pull, kept next to the metadata so the image-availability check knows what

@@ -20,6 +20,8 @@ internal sealed class DashboardActivity(CacheStats stats, TimeProvider time)
     private readonly ConcurrentQueue<RecentPull> _recent = new();
     private readonly ConcurrentDictionary<string, RepositoryCounts> _repositories = new(StringComparer.Ordinal);
     private readonly Queue<ActivitySample> _samples = new();
+    // ConcurrentDictionary.Count takes every lock: the hot path counts entries itself.
+    private int _repositoryCount;
 
     private sealed class RepositoryCounts
     {
@@ -36,8 +38,10 @@ internal sealed class DashboardActivity(CacheStats stats, TimeProvider time)
     {
         if (!_repositories.TryGetValue(repository, out var counts))
         {
-            if (_repositories.Count >= RepositoryCapacity) return; // the busiest are long in by then
-            counts = _repositories.GetOrAdd(repository, _ => new RepositoryCounts());
+            if (Volatile.Read(ref _repositoryCount) >= RepositoryCapacity) return; // the busiest are long in by then
+            counts = new RepositoryCounts();
+            if (_repositories.TryAdd(repository, counts)) Interlocked.Increment(ref _repositoryCount);
+            else counts = _repositories[repository];
         }
         Interlocked.Increment(ref counts.Requests);
         Interlocked.Add(ref counts.Bytes, bytes);

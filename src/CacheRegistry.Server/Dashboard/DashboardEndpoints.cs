@@ -87,7 +87,7 @@ internal static class DashboardEndpoints
             availability = pulled is null ? null : new
             {
                 total = pulled.Count,
-                notPullable = pulled.Where(p => p.Check?.Outcome is { } o && o is not (AvailabilityChecker.Available or AvailabilityChecker.Changed))
+                notPullable = pulled.Where(p => p.OnlyInCache)
                     .Take(50).Select(p => new { image = $"{p.Repository}:{p.Tag}", outcome = p.Check!.Outcome, checkedAt = p.Check.CheckedAt, detail = p.Check.Detail }),
             },
         });

@@ -95,13 +95,12 @@ internal static class AdminApi
     private static object AvailabilityReport(IReadOnlyList<PulledTag> images, string? outcome, RegistryOptions options)
     {
         static string Of(PulledTag i) => i.Check?.Outcome ?? AvailabilityChecker.Unchecked;
-        static bool Pullable(PulledTag i) => Of(i) is AvailabilityChecker.Available or AvailabilityChecker.Changed or AvailabilityChecker.Unchecked;
         return new
         {
             window = options.Availability.Window,
             total = images.Count,
-            onlyInCache = images.Count(i => !Pullable(i)),
-            images = images.Where(i => outcome is null || Of(i) == outcome).OrderBy(Pullable).ThenBy(i => i.Repository, StringComparer.Ordinal).ThenBy(i => i.Tag, StringComparer.Ordinal)
+            onlyInCache = images.Count(i => i.OnlyInCache),
+            images = images.Where(i => outcome is null || Of(i) == outcome).OrderByDescending(i => i.OnlyInCache).ThenBy(i => i.Repository, StringComparer.Ordinal).ThenBy(i => i.Tag, StringComparer.Ordinal)
                 .Select(i => new { image = $"{i.Repository}:{i.Tag}", i.Repository, i.Tag, i.LastPulled, outcome = Of(i), checkedAt = i.Check?.CheckedAt, detail = i.Check?.Detail }),
         };
     }

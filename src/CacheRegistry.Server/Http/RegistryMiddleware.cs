@@ -66,14 +66,16 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
         finally
         {
             stats.Record(outcome.Upstream, outcome.Cache, outcome.Bytes);
-            Measure(ctx, outcome, started);
+            var result = Measure(ctx, outcome, started);
+            Track(ctx, outcome, result, started);
             Describe(Activity.Current, ctx, outcome);
             // The arguments cost allocations on the hot path: only for lines that will be written.
             if (log.IsEnabled(LogLevel.Information) && (!IsRoutine(ctx, outcome) || sampling.Take())) LogRequest(ctx, outcome, Stopwatch.GetElapsedTime(started));
         }
     }
 
-    private void Measure(HttpContext ctx, RequestOutcome outcome, long started)
+    /// <returns>The request's <c>result</c> label.</returns>
+    private string Measure(HttpContext ctx, RequestOutcome outcome, long started)
     {
         var status = ctx.Response.StatusCode;
         var kind = outcome.Kind ?? "other";
@@ -90,6 +92,13 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
         if (outcome.FirstByteAt is long first) metrics.TimeToFirstByte(Stopwatch.GetElapsedTime(started, first).TotalSeconds);
         // A pull: a manifest request by tag or digest; "not found" is the client's question, a gone client its own doing.
         if (kind == "manifest" && status != 404 && outcome.Error != "CLIENT_GONE") metrics.Pull(status is >= 200 and < 300 && outcome.Error is null);
+        return result;
+    }
+
+    /// <summary>What the dashboard lists and the availability check watches, when they are on.</summary>
+    private void Track(HttpContext ctx, RequestOutcome outcome, string result, long started)
+    {
+        var (kind, status) = (outcome.Kind, ctx.Response.StatusCode);
         if (options.Ui.Enabled && outcome.Repository is { } shown)
         {
             dashboard.Requested(shown, outcome.Bytes);
