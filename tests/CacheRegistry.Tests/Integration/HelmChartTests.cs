@@ -1,0 +1,113 @@
+using System.Text.Json;
+using CacheRegistry.Tests.Infrastructure;
+
+namespace CacheRegistry.Tests.Integration;
+
+/// <summary>
+/// helm/cacheregistry rendered and checked without a cluster (tools/README.md): valid objects in
+/// both storage modes, a hardened pod, the configuration the server itself accepts, and refusals
+/// with a reason for what cannot work.
+/// </summary>
+public sealed class HelmChartTests
+{
+    private static readonly string[] Shared =
+        ["replicaCount=3", "storage.mode=shared", "redis.enabled=true", "minio.enabled=true", "minio.rootPassword=change-me-please"];
+
+    [Fact]
+    public async Task The_embedded_default_renders_valid_objects_and_a_hardened_pod()
+    {
+        var rendered = await HelmChart.RenderAsync();
+        Assert.True(rendered.ExitCode == 0, rendered.Output);
+        var validation = await HelmChart.ValidateObjectsAsync(rendered.Output);
+        Assert.True(validation.ExitCode == 0, validation.Output);
+        var objects = HelmChart.Parse(rendered.Output);
+        Assert.Equal(["ConfigMap", "Deployment", "PersistentVolumeClaim", "PodDisruptionBudget", "Secret", "Service"], objects.Select(o => o.Kind).Order());
+
+        var deployment = objects.Single(o => o.Kind == "Deployment");
+        Assert.Equal("Recreate", deployment.Text("spec.strategy.type")); // one pod owns the volume
+        Assert.Equal("true", deployment.Text("spec.template.spec.securityContext.runAsNonRoot"));
+        Assert.Equal("RuntimeDefault", deployment.Text("spec.template.spec.securityContext.seccompProfile.type"));
+        var container = "spec.template.spec.containers.0.";
+        Assert.Equal("true", deployment.Text(container + "securityContext.readOnlyRootFilesystem"));
+        Assert.Equal("false", deployment.Text(container + "securityContext.allowPrivilegeEscalation"));
+        Assert.Equal("ALL", deployment.Text(container + "securityContext.capabilities.drop.0"));
+        Assert.Equal("/healthz", deployment.Text(container + "livenessProbe.httpGet.path"));
+        Assert.Equal("/readyz", deployment.Text(container + "readinessProbe.httpGet.path"));
+        Assert.Equal("/healthz", deployment.Text(container + "startupProbe.httpGet.path"));
+        Assert.NotNull(deployment.Text("spec.template.metadata.annotations.checksum/config"));
+        // The pod outlives the cache's own drain of running downloads.
+        Assert.True(int.Parse(deployment.Text("spec.template.spec.terminationGracePeriodSeconds")!, System.Globalization.CultureInfo.InvariantCulture)
+            > new TimeoutOptions().Shutdown.TotalSeconds);
+        var claim = objects.Single(o => o.Kind == "PersistentVolumeClaim");
+        Assert.Equal(("mirror-cacheregistry", "keep"), (claim.Name, claim.Text("metadata.annotations", "helm.sh/resource-policy")));
+    }
+
+    [Fact]
+    public async Task Shared_storage_renders_replicas_spread_over_nodes_with_in_chart_redis_and_minio()
+    {
+        var rendered = await HelmChart.RenderAsync(Shared);
+        Assert.True(rendered.ExitCode == 0, rendered.Output);
+        var validation = await HelmChart.ValidateObjectsAsync(rendered.Output);
+        Assert.True(validation.ExitCode == 0, validation.Output);
+        var objects = HelmChart.Parse(rendered.Output);
+        Assert.Equal(2, objects.Count(o => o.Kind == "StatefulSet"));
+        Assert.DoesNotContain(objects, o => o.Kind == "PersistentVolumeClaim");
+        var deployment = objects.Single(o => o.Kind == "Deployment");
+        Assert.Equal("3", deployment.Text("spec.replicas"));
+        Assert.Null(deployment.At("spec.strategy"));
+        Assert.Equal("kubernetes.io/hostname", deployment.Text("spec.template.spec.topologySpreadConstraints.0.topologyKey"));
+    }
+
+    [Fact]
+    public async Task The_configuration_it_writes_is_one_the_server_accepts_and_a_change_rolls_the_pods()
+    {
+        string[] settings = [.. Shared, "registry.TagTtl=00:10:00", "registry.Cache.MaxSize=200GiB"];
+        var objects = await HelmChart.RenderObjectsAsync(settings);
+        var json = objects.Single(o => o.Kind == "ConfigMap").Text("data", "cacheregistry.json")!;
+        var registry = JsonDocument.Parse(json).RootElement.GetProperty("Registry");
+        Assert.Equal("S3", registry.GetProperty("Storage").GetProperty("Kind").GetString());
+        Assert.Equal("http://mirror-cacheregistry-minio:9000", registry.GetProperty("Storage").GetProperty("S3").GetProperty("ServiceUrl").GetString());
+        Assert.Equal("mirror-cacheregistry-redis:6379", registry.GetProperty("Metadata").GetProperty("Configuration").GetString());
+        Assert.Equal("00:10:00", registry.GetProperty("TagTtl").GetString());
+
+        // The server's own check of every key: the command line reads the file as the pod does.
+        var file = Path.Combine(Net.TempDir("chart-config"), "cacheregistry.json");
+        await File.WriteAllTextAsync(file, json);
+        var accepted = await Cli.RunAsync("client-config", "--address", "mirror:5000", "--only", "kubeadm", "--config", file);
+        Assert.True(accepted.ExitCode == 0, accepted.Output);
+        var misspelt = await HelmChart.RenderObjectsAsync([.. Shared, "registry.TagLife=00:10:00"]);
+        await File.WriteAllTextAsync(file, misspelt.Single(o => o.Kind == "ConfigMap").Text("data", "cacheregistry.json")!);
+        var refused = await Cli.RunAsync("client-config", "--address", "mirror:5000", "--config", file);
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("Registry:TagLife", refused.Output);
+
+        var before = objects.Single(o => o.Kind == "Deployment").Text("spec.template.metadata.annotations.checksum/config");
+        var after = (await HelmChart.RenderObjectsAsync([.. Shared, "registry.TagTtl=00:20:00"])).Single(o => o.Kind == "Deployment").Text("spec.template.metadata.annotations.checksum/config");
+        Assert.NotEqual(before, after);
+    }
+
+    [Theory]
+    [InlineData("replicaCount=3", "replicaCount > 1 needs storage.mode=shared")]
+    [InlineData("storage.mode=shared", "storage.mode=shared needs storage.shared.redis.configuration")]
+    [InlineData("podDisruptionBudget.minAvailable=1", "set exactly one of minAvailable and maxUnavailable")]
+    [InlineData("minio.enabled=true", "minio.enabled needs minio.rootPassword")]
+    public async Task What_cannot_work_is_refused_with_the_reason(string set, string reason)
+    {
+        var rendered = await HelmChart.RenderAsync(set);
+        Assert.NotEqual(0, rendered.ExitCode);
+        Assert.Contains(reason, rendered.Output);
+    }
+
+    [Fact]
+    public async Task The_values_schema_accepts_the_defaults_and_refuses_unknown_or_wrong_keys()
+    {
+        var defaults = await HelmChart.ValidateValuesAsync();
+        Assert.True(defaults.ExitCode == 0, defaults.Output);
+        var misspelt = await HelmChart.ValidateValuesAsync("replicas: 2\n");
+        Assert.NotEqual(0, misspelt.ExitCode);
+        Assert.Contains("replicas", misspelt.Output);
+        var wrong = await HelmChart.ValidateValuesAsync("storage:\n  mode: local\n");
+        Assert.NotEqual(0, wrong.ExitCode);
+        Assert.Contains("/storage/mode", wrong.Output);
+    }
+}
