@@ -135,19 +135,52 @@ internal static class CommandLine
         var only = new Option<string?>("--only") { Description = "one section: docker, containerd, crio or kubeadm" };
         only.AcceptOnlyFromAmong(ClientConfig.Sections);
         var ca = new Option<string?>("--ca") { Description = "with --https: where nodes keep the CA that signed the cache's certificate (containerd's ca)" };
+        var install = new Option<string?>("--install")
+        {
+            Description = "write the containerd hosts.toml files into this certs.d folder, stay until stopped, then take back exactly what was written (the chart's node DaemonSet)",
+        };
         var command = new Command("client-config", "Print Docker, containerd, CRI-O/podman and kubeadm configuration for this cache.")
         {
-            address, https, only, ca,
+            address, https, only, ca, install,
         };
         command.TreatUnmatchedTokensAsErrors = false;
-        command.SetAction(parse =>
+        command.SetAction(async (parse, ct) =>
         {
             var options = Configuration.Load([.. parse.UnmatchedTokens]);
             using var upstreams = new UpstreamSet(options, TimeProvider.System, NullLoggerFactory.Instance);
+            if (parse.GetValue(install) is { } folder)
+                return await InstallHostsAsync(folder, ClientConfig.HostsFiles(parse.GetValue(address)!, parse.GetValue(https), upstreams, parse.GetValue(ca)), ct);
             Console.Write(ClientConfig.Render(parse.GetValue(address)!, parse.GetValue(https), upstreams, parse.GetValue(only), parse.GetValue(ca)));
             return 0;
         });
         return command;
+    }
+
+    private static async Task<int> InstallHostsAsync(string folder, IReadOnlyList<(string Host, string Content)> files, CancellationToken ct)
+    {
+        if (!Directory.Exists(folder)) throw new UsageException($"{folder} does not exist: mount the node's containerd certs.d folder there");
+        var installer = new HostsInstaller(folder);
+        installer.Install(files);
+        foreach (var path in installer.Written) Console.WriteLine($"wrote {path}");
+        Console.WriteLine($"{files.Count} registries point at the cache; waiting for the signal to take them back");
+        // SIGTERM (the pod stopping) and SIGINT end the wait instead of the process.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, Stop);
+        using var interrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, Stop);
+        void Stop(System.Runtime.InteropServices.PosixSignalContext signal)
+        {
+            signal.Cancel = true;
+            stop.Cancel();
+        }
+        try
+        {
+            await Task.Delay(Timeout.Infinite, stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        foreach (var path in installer.Remove()) Console.WriteLine($"took back {path}");
+        return 0;
     }
 
     private static Command HealthcheckCommand()

@@ -40,12 +40,11 @@ internal static class ClientConfig
             sb.AppendLine("#   containerd 1.6/1.7: [plugins.\"io.containerd.grpc.v1.cri\".registry]   config_path = \"/etc/containerd/certs.d\"");
             sb.AppendLine("# dial_timeout (containerd 2.1+, ignored before): with the cache down, a node goes to the registry itself after that long.");
             sb.AppendLine();
-            foreach (var u in registries)
-                // containerd names Docker Hub images docker.io whatever the user typed.
-                foreach (var host in new[] { u.Name }.Concat(upstreams.AliasesOf(u)).Where(h => !DockerHub.Aliases.Contains(h)))
-                    HostsToml(sb, host, $"server = \"{Origin(host)}\"", scheme, address, https ? ca : null);
-            // Any other registry: the cache answers that it does not serve it, and containerd goes to the registry.
-            HostsToml(sb, "_default", "# no server: a registry the cache does not serve is pulled from itself", scheme, address, https ? ca : null);
+            foreach (var (host, content) in HostsFiles(address, https, upstreams, ca))
+            {
+                sb.AppendLine($"# /etc/containerd/certs.d/{host}/hosts.toml");
+                sb.Append(content);
+            }
         }
         if (only is null or "crio")
         {
@@ -72,9 +71,23 @@ internal static class ClientConfig
         return sb.ToString();
     }
 
-    private static void HostsToml(StringBuilder sb, string host, string server, string scheme, string address, string? ca)
+    /// <summary>containerd's hosts.toml for every registry the cache serves (aliases too) and <c>_default</c>, by directory name.</summary>
+    public static IReadOnlyList<(string Host, string Content)> HostsFiles(string address, bool https, UpstreamSet upstreams, string? ca)
     {
-        sb.AppendLine($"# /etc/containerd/certs.d/{host}/hosts.toml");
+        var scheme = https ? "https" : "http";
+        var files = new List<(string, string)>();
+        foreach (var u in upstreams.All.OrderBy(u => DockerHub.Is(u.Name) ? "" : u.Name))
+            // containerd names Docker Hub images docker.io whatever the user typed.
+            foreach (var host in new[] { u.Name }.Concat(upstreams.AliasesOf(u)).Where(h => !DockerHub.Aliases.Contains(h)))
+                files.Add((host, HostsToml($"server = \"{Origin(host)}\"", scheme, address, https ? ca : null)));
+        // Any other registry: the cache answers that it does not serve it, and containerd goes to the registry.
+        files.Add(("_default", HostsToml("# no server: a registry the cache does not serve is pulled from itself", scheme, address, https ? ca : null)));
+        return files;
+    }
+
+    private static string HostsToml(string server, string scheme, string address, string? ca)
+    {
+        var sb = new StringBuilder();
         sb.AppendLine(server);
         sb.AppendLine();
         sb.AppendLine($"[host.\"{scheme}://{address}\"]");
@@ -82,6 +95,7 @@ internal static class ClientConfig
         sb.AppendLine("  dial_timeout = \"2s\"");
         if (ca is not null) sb.AppendLine($"  ca = \"{ca}\"");
         sb.AppendLine();
+        return sb.ToString();
     }
 
     /// <summary>The registry's own API host, as containerd's "server" and registries.conf's "location".</summary>

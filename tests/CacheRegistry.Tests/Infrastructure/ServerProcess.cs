@@ -43,6 +43,17 @@ public sealed class ServerProcess(string file, IReadOnlyList<string> args, IDict
         _process = null;
     }
 
+    /// <summary>SIGTERM, as Kubernetes stops a pod; returns the exit code once it has exited (within <paramref name="within"/>).</summary>
+    public async Task<int> TerminateAsync(TimeSpan within)
+    {
+        await ProcessRunner.RunCheckedAsync(ProcessRunner.Require("kill"), ["-TERM", _process!.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        using var cts = new CancellationTokenSource(within);
+        await _process.WaitForExitAsync(cts.Token);
+        // The output of a process that exited arrives asynchronously: this second wait drains it.
+        await _process.WaitForExitAsync(CancellationToken.None);
+        return _process.ExitCode;
+    }
+
     public string OutputText => string.Join('\n', Output);
 
     public ValueTask DisposeAsync() => new(KillAsync());

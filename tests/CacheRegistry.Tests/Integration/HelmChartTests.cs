@@ -86,7 +86,28 @@ public sealed class HelmChartTests
         Assert.NotEqual(before, after);
     }
 
+    [Fact]
+    public async Task The_node_daemonset_runs_client_config_install_into_the_nodes_certs_d_with_an_address_nodes_can_reach()
+    {
+        var rendered = await HelmChart.RenderAsync("nodeConfig.enabled=true", "service.clusterIP=10.96.0.50");
+        Assert.True(rendered.ExitCode == 0, rendered.Output);
+        var validation = await HelmChart.ValidateObjectsAsync(rendered.Output);
+        Assert.True(validation.ExitCode == 0, validation.Output);
+        var daemonSet = HelmChart.Parse(rendered.Output).Single(o => o.Kind == "DaemonSet");
+        var args = ((List<object>)daemonSet.At("spec.template.spec.containers.0.args")!).Cast<string>().ToList();
+        Assert.Equal(["client-config", "--config", "/etc/cacheregistry/cacheregistry.json", "--install", "/host/certs.d", "--address", "10.96.0.50:5000"], args);
+        Assert.Equal("/etc/containerd/certs.d", daemonSet.Text("spec.template.spec.volumes.1.hostPath.path"));
+        Assert.Equal("ALL", daemonSet.Text("spec.template.spec.containers.0.securityContext.capabilities.drop.0"));
+        Assert.Equal("true", daemonSet.Text("spec.template.spec.containers.0.securityContext.readOnlyRootFilesystem"));
+
+        // With a NodePort, each node reaches the cache on its own address.
+        var nodePort = HelmChart.Parse((await HelmChart.RenderAsync("nodeConfig.enabled=true", "service.type=NodePort", "service.nodePort=30500")).Output)
+            .Single(o => o.Kind == "DaemonSet");
+        Assert.Equal("$(HOST_IP):30500", ((List<object>)nodePort.At("spec.template.spec.containers.0.args")!).Last());
+    }
+
     [Theory]
+    [InlineData("nodeConfig.enabled=true", "nodeConfig.enabled needs an address nodes can reach")]
     [InlineData("replicaCount=3", "replicaCount > 1 needs storage.mode=shared")]
     [InlineData("storage.mode=shared", "storage.mode=shared needs storage.shared.redis.configuration")]
     [InlineData("podDisruptionBudget.minAvailable=1", "set exactly one of minAvailable and maxUnavailable")]
