@@ -106,7 +106,44 @@ public sealed class HelmChartTests
         Assert.Equal("$(HOST_IP):30500", ((List<object>)nodePort.At("spec.template.spec.containers.0.args")!).Last());
     }
 
+    [Fact]
+    public async Task Monitoring_policy_autoscaling_and_routing_objects_render_and_point_at_the_service()
+    {
+        var rendered = await HelmChart.RenderAsync([.. Shared, "autoscaling.enabled=true", "metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true",
+            "networkPolicy.enabled=true", "ingress.enabled=true", "ingress.hosts[0]=mirror.lan", "httpRoute.enabled=true"]);
+        Assert.True(rendered.ExitCode == 0, rendered.Output);
+        var objects = HelmChart.Parse(rendered.Output);
+        // The Kubernetes API's own kinds against its schemas; the operator and Gateway API kinds by hand below.
+        var custom = new[] { "ServiceMonitor", "PrometheusRule", "HTTPRoute" };
+        var standard = string.Join("\n---\n", rendered.Output.Split("\n---").Where(doc => !custom.Any(kind => doc.Contains("\nkind: " + kind + "\n", StringComparison.Ordinal))));
+        var validation = await HelmChart.ValidateObjectsAsync(standard);
+        Assert.True(validation.ExitCode == 0, validation.Output);
+        Assert.Equal(["HTTPRoute", "HorizontalPodAutoscaler", "Ingress", "NetworkPolicy", "PrometheusRule", "ServiceMonitor"],
+            objects.Select(o => o.Kind).Where(k => k is "HorizontalPodAutoscaler" or "Ingress" or "NetworkPolicy" || custom.Contains(k)).Order(StringComparer.Ordinal));
+        Assert.Null(objects.Single(o => o.Kind == "Deployment").At("spec.replicas")); // the autoscaler's to set
+
+        var service = objects.Single(o => o.Kind == "Service" && o.Name == "mirror-cacheregistry");
+        var monitor = objects.Single(o => o.Kind == "ServiceMonitor");
+        Assert.Equal(service.Text("spec.ports.0.name"), monitor.Text("spec.endpoints.0.port"));
+        Assert.Equal("/metrics", monitor.Text("spec.endpoints.0.path"));
+        foreach (var (key, value) in (Dictionary<object, object>)monitor.At("spec.selector.matchLabels")!)
+            Assert.Equal(value, service.At("metadata.labels", (string)key));
+        var route = objects.Single(o => o.Kind == "HTTPRoute");
+        Assert.Equal((service.Name, service.Text("spec.ports.0.port")), (route.Text("spec.rules.0.backendRefs.0.name")!, route.Text("spec.rules.0.backendRefs.0.port")));
+
+        // The PrometheusRule carries deploy/'s alert rules unchanged, and promtool accepts them as rendered.
+        var rules = objects.Single(o => o.Kind == "PrometheusRule").At("spec")!;
+        var deployRules = new YamlDotNet.Serialization.DeserializerBuilder().Build().Deserialize<Dictionary<object, object>>(
+            await File.ReadAllTextAsync(RepoFiles.Path("deploy/prometheus/cacheregistry-alerts.yml")));
+        Assert.Equal(JsonSerializer.Serialize(deployRules), JsonSerializer.Serialize(rules));
+        var file = Path.Combine(Net.TempDir("chart-rules"), "rules.yml");
+        await File.WriteAllTextAsync(file, new YamlDotNet.Serialization.SerializerBuilder().Build().Serialize(rules));
+        var check = await ProcessRunner.RunAsync(ProcessRunner.Require("promtool"), ["check", "rules", file]);
+        Assert.True(check.ExitCode == 0, check.Output);
+    }
+
     [Theory]
+    [InlineData("autoscaling.enabled=true", "autoscaling.enabled needs storage.mode=shared")]
     [InlineData("nodeConfig.enabled=true", "nodeConfig.enabled needs an address nodes can reach")]
     [InlineData("replicaCount=3", "replicaCount > 1 needs storage.mode=shared")]
     [InlineData("storage.mode=shared", "storage.mode=shared needs storage.shared.redis.configuration")]
