@@ -183,9 +183,22 @@ internal static class CommandLine
         return 0;
     }
 
+    /// <summary>The server's own listen address as a container sees it: wildcard hosts become loopback.</summary>
+    internal static string DefaultHealthUrl(string? urls)
+    {
+        var first = urls?.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault();
+        if (first is null) return "http://127.0.0.1:5000/healthz";
+        var local = System.Text.RegularExpressions.Regex.Replace(first, @"://(\*|\+|0\.0\.0\.0|\[::\])", "://127.0.0.1");
+        return local.TrimEnd('/') + "/healthz";
+    }
+
     private static Command HealthcheckCommand()
     {
-        var url = new Argument<string>("url") { Description = "health URL", DefaultValueFactory = _ => "http://127.0.0.1:5000/healthz" };
+        var url = new Argument<string>("url")
+        {
+            Description = "health URL (default: /healthz on the first address of ASPNETCORE_URLS, else http://127.0.0.1:5000)",
+            DefaultValueFactory = _ => DefaultHealthUrl(Environment.GetEnvironmentVariable("ASPNETCORE_URLS")),
+        };
         var command = new Command("healthcheck", "Exit 0 when the server's /healthz answers 200 (container health checks), 1 otherwise.") { url };
         command.SetAction(async (parse, ct) =>
         {

@@ -23,7 +23,10 @@ public sealed partial class ComposeTests(UpstreamFixture fx, BackendsFixture bac
         yaml.Load(new StringReader(File.ReadAllText(Path.Combine(RepoFiles.Root, "docker-compose.yml"))));
         var root = (YamlMappingNode)yaml.Documents[0].RootNode;
         var service = (YamlMappingNode)((YamlMappingNode)root["services"])["cacheregistry"];
-        Assert.Equal("deploy/Dockerfile", ((YamlScalarNode)((YamlMappingNode)service["build"])["dockerfile"]).Value);
+        // The image deploy/build-image.sh makes, run read-only, stopped with time for the drain.
+        Assert.Equal("cacheregistry:latest", ((YamlScalarNode)service["image"]).Value);
+        Assert.Equal("true", ((YamlScalarNode)service["read_only"]).Value);
+        Assert.Equal("40s", ((YamlScalarNode)service["stop_grace_period"]).Value);
         return ((YamlMappingNode)service["environment"]).Children.ToDictionary(
             kv => ((YamlScalarNode)kv.Key).Value!,
             kv => DefaultInterpolation().Replace(((YamlScalarNode)kv.Value).Value!, m => m.Groups[1].Value));

@@ -1,0 +1,26 @@
+using CacheRegistry.Server.Cli;
+using CacheRegistry.Tests.Infrastructure;
+
+namespace CacheRegistry.Tests.Integration;
+
+/// <summary>The files in deploy/ that the server reads are ones it accepts.</summary>
+public sealed class DeployFilesTests
+{
+    [Fact]
+    public async Task The_example_configuration_passes_the_servers_own_check()
+    {
+        var result = await Cli.RunAsync("client-config", "--address", "mirror.lan:5000", "--only", "kubeadm", "--config", RepoFiles.Path("deploy/cacheregistry.json"));
+        Assert.True(result.ExitCode == 0, result.Output);
+        var service = await File.ReadAllTextAsync(RepoFiles.Path("deploy/cacheregistry.service"));
+        Assert.Contains("--config /etc/cacheregistry/config.json", service);
+        Assert.Contains("TimeoutStopSec=40", service); // outlasts the 30 s drain
+    }
+
+    [Theory]
+    [InlineData(null, "http://127.0.0.1:5000/healthz")]
+    [InlineData("http://+:5000", "http://127.0.0.1:5000/healthz")]
+    [InlineData("http://0.0.0.0:8080;https://0.0.0.0:8443", "http://127.0.0.1:8080/healthz")]
+    [InlineData("http://127.0.0.1:41234/", "http://127.0.0.1:41234/healthz")]
+    public void The_container_healthcheck_asks_the_servers_own_address(string? urls, string expected) =>
+        Assert.Equal(expected, CommandLine.DefaultHealthUrl(urls));
+}
