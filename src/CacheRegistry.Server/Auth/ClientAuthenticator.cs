@@ -41,7 +41,8 @@ internal sealed partial class ClientAuthenticator : IDisposable
     /// <summary>The user the Basic credentials name, or null when they are wrong (or not Basic).</summary>
     public async Task<string?> AuthenticateAsync(string authorization, CancellationToken ct)
     {
-        if (!TryParseBasic(authorization, out var user, out var password)) return null;
+        if (CacheRegistry.Upstream.ClientCredentials.Parse(authorization)?.Basic is not { } basic) return null;
+        var (user, password) = (basic.Username, basic.Password);
         var loaded = Current();
         var hash = loaded.File.HashOf(user);
         var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{user}\0{password}\0{hash}")));
@@ -59,20 +60,6 @@ internal sealed partial class ClientAuthenticator : IDisposable
         if (loaded.Verified.Count >= MaxRemembered) loaded.Verified.Clear();
         loaded.Verified[key] = ok;
         return ok ? user : null;
-    }
-
-    private static bool TryParseBasic(string header, out string user, out string password)
-    {
-        user = password = "";
-        var space = header.IndexOf(' ', StringComparison.Ordinal);
-        if (space < 0 || !header[..space].Equals("Basic", StringComparison.OrdinalIgnoreCase)) return false;
-        Span<byte> bytes = stackalloc byte[256];
-        if (!Convert.TryFromBase64String(header[(space + 1)..].Trim(), bytes, out var n)) return false;
-        var text = Encoding.UTF8.GetString(bytes[..n]);
-        var colon = text.IndexOf(':', StringComparison.Ordinal);
-        if (colon <= 0) return false;
-        (user, password) = (text[..colon], text[(colon + 1)..]);
-        return true;
     }
 
     /// <summary>The file as last read, read again first when it changed (looked at no more than once a second).</summary>
