@@ -38,18 +38,7 @@ internal static class ConfigurationValidator
         {
             if (!ok) p.Add(problem);
         }
-        void Size(string key, string? value, bool positive = true)
-        {
-            if (string.IsNullOrWhiteSpace(value)) return;
-            try
-            {
-                Require(ByteSize.Parse(value) is not long n || !positive || n > 0, $"{key} = '{value}': expected a size above zero");
-            }
-            catch (FormatException)
-            {
-                p.Add($"{key} = '{value}': expected a size such as 500MB, 50GiB or 1073741824");
-            }
-        }
+        void Size(string key, string? value, bool positive = true) => SizeProblems(key, value, positive, p);
 
         Require(o.TagTtl >= TimeSpan.Zero, $"Registry:TagTtl = {o.TagTtl}: expected zero or more");
         Require(o.RevalidateDeadline > TimeSpan.Zero, $"Registry:RevalidateDeadline = {o.RevalidateDeadline}: expected more than zero");
@@ -82,21 +71,22 @@ internal static class ConfigurationValidator
         return p;
     }
 
+    /// <summary>A size setting (<c>500MB</c>, <c>50GiB</c>, bytes) that does not parse, or is zero where it must be more.</summary>
+    private static void SizeProblems(string key, string? value, bool positive, List<string> p)
+    {
+        if (string.IsNullOrWhiteSpace(value)) return;
+        try
+        {
+            if (ByteSize.Parse(value) is long n && positive && n <= 0) p.Add($"{key} = '{value}': expected a size above zero");
+        }
+        catch (FormatException)
+        {
+            p.Add($"{key} = '{value}': expected a size such as 500MB, 50GiB or 1073741824");
+        }
+    }
+
     private static void Upstreams(RegistryOptions o, List<string> p)
     {
-        void Size(string key, string? value)
-        {
-            if (string.IsNullOrWhiteSpace(value)) return;
-            try
-            {
-                if (ByteSize.Parse(value) is not > 0) p.Add($"{key} = '{value}': expected a size above zero");
-            }
-            catch (FormatException)
-            {
-                p.Add($"{key} = '{value}': expected a size such as 50GiB or 500MB");
-            }
-        }
-
         var hosts = new HashSet<string>(BuiltInUpstreams.Table.Keys, StringComparer.OrdinalIgnoreCase);
         hosts.UnionWith(o.Upstreams.Keys);
         foreach (var (host, u) in o.Upstreams)
@@ -116,7 +106,7 @@ internal static class ConfigurationValidator
             if (u.FailuresBeforeCoolDown < 1) p.Add($"{key}:FailuresBeforeCoolDown = {u.FailuresBeforeCoolDown}: expected 1 or more");
             if (u.CoolDown < TimeSpan.Zero) p.Add($"{key}:CoolDown = {u.CoolDown}: expected zero or more");
             if (u.Proxy is not ("direct" or "none")) Proxy($"{key}:Proxy", u.Proxy, p);
-            Size($"{key}:Quota", u.Quota);
+            SizeProblems($"{key}:Quota", u.Quota, positive: true, p);
             if (u.QuotaPeriod is not ("day" or "month")) p.Add($"{key}:QuotaPeriod = '{u.QuotaPeriod}': expected day or month");
             if (u.ClientCredentials is not ("Cache" or "Passthrough"))
                 p.Add($"{key}:ClientCredentials = '{u.ClientCredentials}': expected Cache or Passthrough");

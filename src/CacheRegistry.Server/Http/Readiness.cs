@@ -13,7 +13,7 @@ internal static class Readiness
         var failing = results.Where(r => r.Problem is not null).Select(r => $"{r.Name}: {r.Problem}").ToList();
         if (failing.Count == 0) return Results.Text("ready\n");
         // With client authentication on, only a user (or a loopback prober) reads which store failed and why.
-        var detailed = !access.IsOn || ctx.Connection.RemoteIpAddress is { } ip && System.Net.IPAddress.IsLoopback(ip)
+        var detailed = !access.IsOn || ctx.IsFromLoopback()
             || await gate.TryUserAsync(ctx) is { } user && user != Auth.ClientAuthenticator.Anonymous;
         return Results.Text(detailed ? "not ready: " + string.Join("; ", failing) + "\n" : "not ready\n", statusCode: 503);
     }
