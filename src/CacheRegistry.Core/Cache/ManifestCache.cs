@@ -26,7 +26,7 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Ne
         var local = await LoadAsync(digest, ct);
         if (local is not null && await IsLinkedAsync(repo, digest, ct)) return new ManifestResult(local, CacheOutcome.Hit);
         missing.ThrowIfMissing(repo, digest.ToString(), "MANIFEST_UNKNOWN");
-        return await _flights.RunAsync($"{repo.Key}@{digest}", () => Owned(c => FetchAsync(repo, digest.ToString(), c)), ct);
+        return await _flights.RunAsync($"{repo.Key}@{digest}", () => Owned(c => FetchUnlessMissingAsync(repo, digest.ToString(), c)), ct);
     }
 
     private async Task<ManifestResult> GetByTagAsync(RepositoryRef repo, string tag, CancellationToken ct)
@@ -39,7 +39,7 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Ne
         missing.ThrowIfMissing(repo, tag, "MANIFEST_UNKNOWN");
 
         var flight = _flights.RunAsync($"{repo.Key}:{tag}", () => Owned(c => cached is null
-            ? FetchAsync(repo, tag, c)
+            ? FetchUnlessMissingAsync(repo, tag, c)
             : RevalidateAsync(repo, tag, record!, cached, c)), ct);
         if (cached is null) return await flight;
         try
@@ -118,6 +118,16 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Ne
             Log.ServingStale(log, repo.Key, tag, stale.Digest.ToString(), e.Message);
             return new ManifestResult(staleManifest, CacheOutcome.Stale);
         }
+    }
+
+    /// <summary>
+    /// A flight's fetch. The caller checked the remembered "not found" before joining, but a flight
+    /// that failed with 404 may end between that check and the join: a new flight checks again.
+    /// </summary>
+    private Task<ManifestResult> FetchUnlessMissingAsync(RepositoryRef repo, string reference, CancellationToken ct)
+    {
+        missing.ThrowIfMissing(repo, reference, "MANIFEST_UNKNOWN");
+        return FetchAsync(repo, reference, ct);
     }
 
     /// <summary>GETs a manifest by tag or digest, verifies it, stores it and links it to the repository.</summary>

@@ -13,7 +13,7 @@ namespace CacheRegistry.Cache;
 /// owner, not a request, bounded by the fill timeout; shutdown gives running fills a grace period.
 /// </summary>
 public sealed partial class RunningFills(IBlobStore store, IMetadataStore metadata, IBlobIndex index, IFillLease lease, SpoolDirectory spools,
-    BackgroundWork work, RegistryOptions options, TimeProvider time, ILogger<RunningFills> log, CacheMetrics? metrics = null)
+    BackgroundWork work, RegistryOptions options, TimeProvider time, ILogger<RunningFills> log, CacheMetrics? metrics = null, NegativeCache? missing = null)
 {
     private readonly CacheMetrics _metrics = metrics ?? CacheMetrics.Unobserved;
     private readonly ConcurrentDictionary<Digest, BlobFill> _active = new();
@@ -40,6 +40,9 @@ public sealed partial class RunningFills(IBlobStore store, IMetadataStore metada
                 _active.TryRemove(new KeyValuePair<Digest, BlobFill>(digest, running)); // over, and its spool gone
                 continue;
             }
+            // A fill that ended in the upstream's 404 is remembered before it leaves _active: a
+            // request that checked before that and comes here after finds the 404, not a new download.
+            missing?.ThrowIfMissing(repository, digest.ToString(), "BLOB_UNKNOWN");
             var fill = new BlobFill(repository, digest, declaredSize, _context);
             fill.TryHold();
             if (!_active.TryAdd(digest, fill)) continue;
@@ -84,6 +87,7 @@ public sealed partial class RunningFills(IBlobStore store, IMetadataStore metada
         {
             Log.FillFailed(log, fill.Repository.Key, fill.Digest.ToString(), fill.Written, e.Message);
             outcome = FailureReason(fill, e);
+            if (e is Upstream.UpstreamException { Failure: Upstream.UpstreamFailure.NotFound }) missing?.Remember(fill.Repository, fill.Digest.ToString());
             _metrics.FillFailed(outcome);
             span.Fail(e);
         }
