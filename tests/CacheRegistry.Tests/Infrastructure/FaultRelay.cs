@@ -26,6 +26,7 @@ public enum RelayMode
 public sealed class FaultRelay : IAsyncDisposable
 {
     private readonly int _target;
+    private readonly IPAddress _listenOn;
     private readonly object _lock = new();
     private readonly List<(TcpClient Client, TcpClient? Server)> _connections = [];
     private readonly CancellationTokenSource _stop = new(); // never disposed: relay tasks may still look at it
@@ -34,15 +35,18 @@ public sealed class FaultRelay : IAsyncDisposable
     private long _responseBudget = long.MaxValue;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public FaultRelay(int targetPort)
+    /// <param name="targetPort">The loopback port of the server behind the relay.</param>
+    /// <param name="listenOn">Where the relay listens: loopback unless containers must reach it (a bridge's gateway).</param>
+    public FaultRelay(int targetPort, IPAddress? listenOn = null)
     {
         _target = targetPort;
+        _listenOn = listenOn ?? IPAddress.Loopback;
         Port = Net.FreePort();
         Listen();
     }
 
     public int Port { get; }
-    public string Address => $"127.0.0.1:{Port}";
+    public string Address => $"{_listenOn}:{Port}";
     public string Url => $"http://{Address}";
 
     public RelayMode Mode
@@ -72,7 +76,7 @@ public sealed class FaultRelay : IAsyncDisposable
 
     private void Listen()
     {
-        var listener = new TcpListener(IPAddress.Loopback, Port);
+        var listener = new TcpListener(_listenOn, Port);
         listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
         listener.Start();
         _listener = listener;
