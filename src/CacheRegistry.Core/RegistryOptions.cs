@@ -23,6 +23,9 @@ public sealed class RegistryOptions
     /// <summary>Upstream for requests that name no registry (what Docker's registry-mirrors sends).</summary>
     public string DefaultUpstream { get; set; } = "docker.io";
 
+    /// <summary>Whether the built-in registries (docker.io, registry.k8s.io, gcr.io, …) exist; off, only <see cref="Upstreams"/> do.</summary>
+    public bool BuiltInUpstreams { get; set; } = true;
+
     /// <summary>Registries this cache fetches from, by registry host. Merged over the built-in table.</summary>
     public Dictionary<string, UpstreamOptions> Upstreams { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 

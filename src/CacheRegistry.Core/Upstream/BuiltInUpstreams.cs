@@ -20,4 +20,15 @@ public static class BuiltInUpstreams
             ["mcr.microsoft.com"] = new() { Endpoints = ["https://mcr.microsoft.com"] },
             ["nvcr.io"] = new() { Endpoints = ["https://nvcr.io"] },
         };
+
+    /// <summary>
+    /// The built-in entries an installation starts from: all of them, or with
+    /// <see cref="RegistryOptions.BuiltInUpstreams"/> off only the aliases of registries it configures
+    /// (index.docker.io still means a configured docker.io).
+    /// </summary>
+    public static IReadOnlyDictionary<string, UpstreamOptions> For(RegistryOptions options) =>
+        options.BuiltInUpstreams
+            ? Table
+            : Table.Where(t => t.Value.AliasOf is { } target && options.Upstreams.ContainsKey(target) && !options.Upstreams.ContainsKey(t.Key))
+                .ToDictionary(t => t.Key, t => t.Value, StringComparer.OrdinalIgnoreCase);
 }

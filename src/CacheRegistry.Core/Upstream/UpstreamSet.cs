@@ -13,7 +13,7 @@ public sealed class UpstreamSet : IDisposable
 
     public UpstreamSet(RegistryOptions options, TimeProvider time, ILoggerFactory logs, CacheMetrics? metrics = null)
     {
-        var table = new Dictionary<string, UpstreamOptions>(BuiltInUpstreams.Table, StringComparer.OrdinalIgnoreCase);
+        var table = new Dictionary<string, UpstreamOptions>(BuiltInUpstreams.For(options), StringComparer.OrdinalIgnoreCase);
         foreach (var (host, configured) in options.Upstreams)
         {
             // A configured entry without endpoints keeps the built-in ones but may add credentials.

@@ -87,7 +87,8 @@ internal static class ConfigurationValidator
 
     private static void Upstreams(RegistryOptions o, List<string> p)
     {
-        var hosts = new HashSet<string>(BuiltInUpstreams.Table.Keys, StringComparer.OrdinalIgnoreCase);
+        var builtIn = BuiltInUpstreams.For(o);
+        var hosts = new HashSet<string>(builtIn.Keys, StringComparer.OrdinalIgnoreCase);
         hosts.UnionWith(o.Upstreams.Keys);
         foreach (var (host, u) in o.Upstreams)
         {
@@ -98,11 +99,13 @@ internal static class ConfigurationValidator
             if (u.AliasOf is { } alias)
             {
                 if (!hosts.Contains(alias)) p.Add($"{key}:AliasOf = '{alias}': no such registry is configured");
-                else if ((o.Upstreams.GetValueOrDefault(alias) ?? BuiltInUpstreams.Table.GetValueOrDefault(alias))?.AliasOf is not null)
+                else if ((o.Upstreams.GetValueOrDefault(alias) ?? builtIn.GetValueOrDefault(alias))?.AliasOf is not null)
                     p.Add($"{key}:AliasOf = '{alias}': that is an alias itself; name the registry it stands for");
             }
-            else if (u.Endpoints.Count == 0 && !BuiltInUpstreams.Table.ContainsKey(host))
-                p.Add($"{key}: has no Endpoints (and is not a built-in registry)");
+            else if (u.Endpoints.Count == 0 && !builtIn.ContainsKey(host))
+                p.Add(o.BuiltInUpstreams || !BuiltInUpstreams.Table.ContainsKey(host)
+                    ? $"{key}: has no Endpoints (and is not a built-in registry)"
+                    : $"{key}: has no Endpoints (Registry:BuiltInUpstreams is false, so its built-in ones are not used)");
             if (u.FailuresBeforeCoolDown < 1) p.Add($"{key}:FailuresBeforeCoolDown = {u.FailuresBeforeCoolDown}: expected 1 or more");
             if (u.CoolDown < TimeSpan.Zero) p.Add($"{key}:CoolDown = {u.CoolDown}: expected zero or more");
             if (u.Proxy is not ("direct" or "none")) Proxy($"{key}:Proxy", u.Proxy, p);

@@ -25,6 +25,8 @@ public sealed class CliTests(UpstreamFixture fx)
     [InlineData("--Registry:Storage:Kind=S3 --Registry:Storage:S3:Bucket=b --Registry:Storage:S3:PartSizeBytes=1024", "expected at least 5242880")]
     [InlineData("--Registry:Upstreams:docker.io:Endpoints:0=ftp://x", "expected an http(s) URL")]
     [InlineData("--Registry:EgressProxy=ftp://proxy:21", "expected http://host:port or socks5://host:port")]
+    [InlineData("--Registry:BuiltInUpstreams=false --Registry:Upstreams:quay.io:Username=u", "Registry:Upstreams:quay.io: has no Endpoints (Registry:BuiltInUpstreams is false")]
+    [InlineData("--Registry:BuiltInUpstreams=false --Registry:Upstreams:my.lan:Endpoints:0=http://127.0.0.1:9", "Registry:DefaultUpstream = 'docker.io': no such registry is configured")]
     public async Task A_bad_configuration_stops_the_start_with_one_line_per_problem_and_exit_2(string setting, string expected)
     {
         var dataDir = Net.TempDir("badconf");

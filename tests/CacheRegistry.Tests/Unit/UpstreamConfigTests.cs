@@ -67,6 +67,21 @@ public sealed class UpstreamConfigTests
     }
 
     [Fact]
+    public void With_built_in_upstreams_off_only_configured_registries_and_their_aliases_exist()
+    {
+        var options = new RegistryOptions { BuiltInUpstreams = false };
+        options.Upstreams["docker.io"] = new UpstreamOptions { Endpoints = ["http://127.0.0.1:9"] };
+        using var set = new UpstreamSet(options, TimeProvider.System, NullLoggerFactory.Instance);
+        Assert.Equal(["docker.io"], set.All.Select(u => u.Name));
+        Assert.Same(set.Find("docker.io"), set.Find("index.docker.io"));
+        Assert.Null(set.Find("quay.io"));
+        Assert.Null(set.Find("k8s.gcr.io"));
+
+        using var all = new UpstreamSet(new RegistryOptions(), TimeProvider.System, NullLoggerFactory.Instance);
+        Assert.Equal(BuiltInUpstreams.Table.Count(t => t.Value.AliasOf is null), all.All.Count());
+    }
+
+    [Fact]
     public void Client_config_covers_every_client_and_upstream()
     {
         var upstreams = new UpstreamSet(new RegistryOptions(), TimeProvider.System, NullLoggerFactory.Instance);
