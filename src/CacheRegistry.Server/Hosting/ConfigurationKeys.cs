@@ -22,6 +22,13 @@ internal static class ConfigurationKeys
 
     public static bool IsKnown(string key) => TypeOf(key) is not null;
 
+    /// <summary>Whether the key names a list or map: what an empty <c>[]</c> in a JSON file leaves behind, with an empty value.</summary>
+    public static bool IsCollection(string key)
+    {
+        var parts = key.Split(':');
+        return Known.Any(k => k.Pattern.Split(':') is var p && p.Length > parts.Length && p[parts.Length] == "*" && Matches(p, parts));
+    }
+
     /// <summary>The type a key's value must convert to, or null for a key the server does not read.</summary>
     public static Type? TypeOf(string key)
     {
@@ -29,10 +36,14 @@ internal static class ConfigurationKeys
         foreach (var (pattern, type) in Known)
         {
             var p = pattern.Split(':');
-            if (p.Length == parts.Length && p.Zip(parts).All(x => x.First == "*" || x.First.Equals(x.Second, StringComparison.OrdinalIgnoreCase))) return type;
+            if (p.Length == parts.Length && Matches(p, parts)) return type;
         }
         return null;
     }
+
+    /// <summary>Whether the key's parts match the pattern's first parts (<c>*</c> matches any one).</summary>
+    private static bool Matches(string[] pattern, string[] parts) =>
+        pattern.Zip(parts).All(x => x.First == "*" || x.First.Equals(x.Second, StringComparison.OrdinalIgnoreCase));
 
     private static IEnumerable<(string Pattern, Type Type)> Walk(Type type, string prefix)
     {

@@ -21,7 +21,7 @@ internal static class ConfigurationValidator
         var problems = new List<string>();
         foreach (var (key, value) in configuration.GetSection(RegistryOptions.Section).AsEnumerable(makePathsRelative: false))
         {
-            if (value is null) continue;
+            if (value is null || (value.Length == 0 && ConfigurationKeys.IsCollection(key))) continue;
             if (ConfigurationKeys.TypeOf(key) is not { } type)
                 problems.Add($"{key}: not a key CacheRegistry reads; check its spelling (README, configuration reference)");
             else if (!Converts(value, type))

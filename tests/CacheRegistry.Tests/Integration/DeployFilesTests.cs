@@ -1,4 +1,5 @@
 using CacheRegistry.Server.Cli;
+using CacheRegistry.Server.Hosting;
 using CacheRegistry.Tests.Infrastructure;
 
 namespace CacheRegistry.Tests.Integration;
@@ -14,6 +15,24 @@ public sealed class DeployFilesTests
         var service = await File.ReadAllTextAsync(RepoFiles.Path("deploy/cacheregistry.service"));
         Assert.Contains("--config /etc/cacheregistry/config.json", service);
         Assert.Contains("TimeoutStopSec=40", service); // outlasts the 30 s drain
+        Assert.Contains("EnvironmentFile=-/etc/cacheregistry/cacheregistry.env", service);
+        Assert.Contains("// ", await File.ReadAllTextAsync(RepoFiles.Path("deploy/cacheregistry.json"))); // commented
+
+        // Every variable the environment file names, uncommented, is a key the server reads.
+        var variables = File.ReadLines(RepoFiles.Path("deploy/cacheregistry.env"))
+            .Where(l => l.StartsWith("#Registry__", StringComparison.Ordinal)).Select(l => l[1..l.IndexOf('=', StringComparison.Ordinal)]).ToList();
+        Assert.NotEmpty(variables);
+        Assert.All(variables, v => Assert.True(ConfigurationKeys.IsKnown(v.Replace("__", ":", StringComparison.Ordinal)), v));
+    }
+
+    [Fact]
+    public void Empty_lists_in_a_json_configuration_are_not_unknown_keys()
+    {
+        Assert.True(ConfigurationKeys.IsCollection("Registry:NoProxy"));
+        Assert.True(ConfigurationKeys.IsCollection("Registry:Auth:Rules"));
+        Assert.True(ConfigurationKeys.IsCollection("Registry:Upstreams:docker.io:Repositories"));
+        Assert.False(ConfigurationKeys.IsCollection("Registry:TagTtl"));
+        Assert.False(ConfigurationKeys.IsCollection("Registry:NoProxi"));
     }
 
     [Theory]
