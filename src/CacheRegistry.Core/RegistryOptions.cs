@@ -42,6 +42,8 @@ public sealed class RegistryOptions
 
     public FillOptions Fill { get; set; } = new();
 
+    public ClusterOptions Cluster { get; set; } = new();
+
     public CacheOptions Cache { get; set; } = new();
 
     public AdminOptions Admin { get; set; } = new();

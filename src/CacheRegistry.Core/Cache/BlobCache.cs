@@ -81,6 +81,35 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, Running
         }
     }
 
+    /// <summary>
+    /// For another replica (Registry:Cluster): this replica's running fill of the digest, or its
+    /// stored copy, from <paramref name="from"/>; null when it has neither. Never starts a fill. The
+    /// size is the fill's once its upstream answered within <paramref name="sizeWait"/>.
+    /// </summary>
+    public async Task<(long? Size, Stream Body)?> OpenForReplicaAsync(Digest digest, long from, TimeSpan sizeWait, CancellationToken ct)
+    {
+        if (fills.Find(digest) is { } fill && fill.TryHold())
+        {
+            try
+            {
+                await Task.WhenAny(fill.Started, Task.Delay(sizeWait, ct));
+                if (!fill.Started.IsFaulted)
+                {
+                    long? size = fill.Started.IsCompletedSuccessfully ? await fill.Started : null;
+                    return (size, new FillReader(fill, from, null,
+                        (_, _, _) => throw new IOException($"this replica's disk failed while filling {digest}; the blob is not here to follow")));
+                }
+            }
+            finally
+            {
+                fill.Release();
+            }
+        }
+        if (await store.TryGetSizeAsync(digest, null, ct) is long stored && from <= stored)
+            return (stored, await OpenStoredAsync(digest, from, null, ct));
+        return null;
+    }
+
     private async Task<(long? Size, CacheOutcome Outcome)> StatOrAskAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
     {
         if (await store.TryGetSizeAsync(digest, hot.GetDeclaredSize(digest), ct) is long size)

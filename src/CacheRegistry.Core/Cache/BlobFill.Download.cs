@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Security.Cryptography;
 using CacheRegistry.Storage;
 using CacheRegistry.Upstream;
 
@@ -38,45 +37,69 @@ public sealed partial class BlobFill
 
     private async Task DownloadInSlotAsync(IHeldLease? lease, CancellationToken ct)
     {
-        var spool = context.Spools.Create(Digest);
-        _spool = spool;
-        _spoolPath = spool.Path;
-        Progress.Pulse();
+        var spool = OpenSpool();
         IBlobWriter? writer = null;
         try
         {
             try
             {
                 writer = await context.Store.BeginWriteAsync(Digest, spool, ct);
+                if (_written > 0) await writer.SpoolGrewAsync(ct); // bytes another replica sent before this one took over
             }
             catch (StoreUnavailableException e)
             {
                 NotStored = true;
                 Log.StreamingWithoutStore(context.Log, Digest.ToString(), e.Message);
             }
-            using var hasher = Digest.CreateHasher();
-            var expected = await CopyWithResumeAsync(spool, writer, hasher, ct);
-            var where = $"upstream {Repository.Upstream.Name} endpoint {Endpoint}";
-            if (expected is long size && _written != size)
-                throw new UpstreamException(UpstreamFailure.Corrupt, $"{where} ended {Digest} after {_written} of {size} bytes");
-            if (!Digest.Matches(hasher.GetHashAndReset()))
-                throw new UpstreamException(UpstreamFailure.Corrupt, $"{where} sent bytes that do not hash to {Digest}; discarded");
-            _verified = true;
-            Progress.Pulse(); // readers may have their final bytes; the store commit may take longer
+            var expected = await CopyWithResumeAsync(writer, ct);
+            Verify(expected, $"upstream {Repository.Upstream.Name} endpoint {Endpoint}");
             if (writer is not null) await CommitAsync(writer, lease, ct);
             _state = FillState.Committed;
         }
         finally
         {
             if (writer is not null) await writer.DisposeAsync();
-            await spool.CloseAsync();
         }
+    }
+
+    /// <summary>The fill's spool, made on first use and kept across sources (another replica, then the upstream).</summary>
+    private Spool OpenSpool()
+    {
+        if (_spool is null)
+        {
+            _spool = context.Spools.Create(Digest);
+            _hasher = Digest.CreateHasher();
+            _spoolPath = _spool.Path;
+            Progress.Pulse();
+        }
+        return _spool;
+    }
+
+    /// <summary>Spool first, hash after: a failed write must not leave the hash ahead of the file.</summary>
+    private async ValueTask AppendAsync(ReadOnlyMemory<byte> chunk, IBlobWriter? writer, CancellationToken ct)
+    {
+        await _spool!.AppendAsync(chunk, ct);
+        _hasher!.AppendData(chunk.Span);
+        Interlocked.Add(ref _written, chunk.Length);
+        if (writer is not null) await writer.SpoolGrewAsync(ct);
+        Progress.Pulse();
+    }
+
+    /// <summary>Size and digest match, or the fill fails: only then may readers have their final byte.</summary>
+    private void Verify(long? expected, string source)
+    {
+        if (expected is long size && _written != size)
+            throw new UpstreamException(UpstreamFailure.Corrupt, $"{source} ended {Digest} after {_written} of {size} bytes");
+        if (!Digest.Matches(_hasher!.GetHashAndReset()))
+            throw new UpstreamException(UpstreamFailure.Corrupt, $"{source} sent bytes that do not hash to {Digest}; discarded");
+        _verified = true;
+        Progress.Pulse(); // readers may have their final bytes; the store commit may take longer
     }
 
     /// <summary>Copies the upstream body into the spool, resuming from the received offset when the connection drops.</summary>
     /// <returns>The blob size, if the upstream or a manifest gave it.</returns>
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "Each response is a using declaration; the analyzer loses it across the await in the retry loop.")]
-    private async Task<long?> CopyWithResumeAsync(Spool spool, IBlobWriter? writer, IncrementalHash hasher, CancellationToken ct)
+    private async Task<long?> CopyWithResumeAsync(IBlobWriter? writer, CancellationToken ct)
     {
         long? expected = declaredSize;
         var buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
@@ -111,12 +134,7 @@ public sealed partial class BlobFill
                             throw Corrupt(expected is null
                                 ? $"sent more than {limit} bytes for {Digest}, the most this cache takes for one blob (Registry:MaxBlobSize)"
                                 : $"sent more than the {limit} bytes of {Digest}");
-                        // Spool first, hash after: a failed write must not leave the hash ahead of the file.
-                        await spool.AppendAsync(chunk, ct);
-                        hasher.AppendData(chunk.Span);
-                        Interlocked.Add(ref _written, chunk.Length);
-                        if (writer is not null) await writer.SpoolGrewAsync(ct);
-                        Progress.Pulse();
+                        await AppendAsync(chunk, writer, ct);
                     }
                     if (expected is null || _written >= expected) return expected;
                     throw new IOException($"upstream body ended after {_written} of {expected} bytes");

@@ -10,7 +10,11 @@ public enum FillState { Running, Committed, Failed }
 
 /// <summary>What a fill needs from its surroundings.</summary>
 public sealed record FillContext(IBlobStore Store, IMetadataStore Metadata, IBlobIndex Index, IFillLease Lease, FillOptions Options,
-    SpoolDirectory Spools, long MaxBlobBytes, TimeProvider Time, ILogger Log, Telemetry.CacheMetrics Metrics);
+    SpoolDirectory Spools, long MaxBlobBytes, TimeProvider Time, ILogger Log, Telemetry.CacheMetrics Metrics)
+{
+    /// <summary>Other replicas' running fills, when replicas stream to each other (Registry:Cluster).</summary>
+    public Cluster.IPeerFills? Peers { get; init; }
+}
 
 /// <summary>
 /// One upstream download of one blob, owned by the cache rather than by a request: it writes into
@@ -18,7 +22,8 @@ public sealed record FillContext(IBlobStore Store, IMetadataStore Metadata, IBlo
 /// Range when the upstream connection drops, and commits only when size and digest match. Any
 /// number of readers follow it from any offset at the upstream's pace. With the blob store down it
 /// still streams (and verifies) to its readers, without storing. Across replicas that share a blob
-/// store, a lease lets one of them download while the others wait for its commit.
+/// store, a lease lets one of them download; the others stream its running fill into their own
+/// spools (verifying the digest themselves) or, without Registry:Cluster, wait for its commit.
 /// </summary>
 public sealed partial class BlobFill(RepositoryRef repository, Digest digest, long? declaredSize, FillContext context)
 {
@@ -28,6 +33,7 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
     private volatile FillState _state;
     private volatile string? _spoolPath;
     private Spool? _spool;
+    private System.Security.Cryptography.IncrementalHash? _hasher;
     // The fill holds its spool, and so does every reader until it has opened it: the last one to
     // let go removes a spool that the store did not take.
     private int _holds = 1;
@@ -47,6 +53,10 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
     public string? Endpoint { get; private set; }
     /// <summary>True when the blob came through but could not be stored (blob store down).</summary>
     public bool NotStored { get; private set; }
+    /// <summary>The blob came from another replica's fill (or its stored copy) and is stored by that replica, not this fill.</summary>
+    public bool StoredElsewhere { get; private set; }
+    /// <summary>Readers finish from the spool rather than the store: this fill did not put the blob there.</summary>
+    public bool ReadFromSpool => NotStored || StoredElsewhere;
     /// <summary>Times the upstream connection was resumed.</summary>
     public int Resumes { get; private set; }
     /// <summary>The fill's trace span (W3C id), for the requests that join it; null when nobody traces.</summary>
@@ -64,14 +74,14 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
             string? waitingFor = null;
             while (true)
             {
-                if (await StoredSizeAsync(ct)) return;
+                if (await StoredAsync(ct)) return;
                 var lease = await AcquireLeaseAsync(ct);
                 if (lease.Held is { } held)
                 {
                     await using (held)
                     {
                         // Another replica may have committed between the check above and the lease.
-                        if (!await StoredSizeAsync(ct)) await DownloadAsync(held, ct);
+                        if (!await StoredAsync(ct)) await DownloadAsync(held, ct);
                     }
                     return;
                 }
@@ -81,10 +91,11 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
                     await DownloadAsync(null, ct);
                     return;
                 }
+                if (lease.PeerUrl is { } peer && context.Peers is { } peers && await FollowPeerAsync(peers, peer, lease.Holder, ct)) return;
                 if (waitingFor != lease.Holder)
                 {
                     waitingFor = lease.Holder;
-                    Log.WaitingForReplica(context.Log, Digest.ToString(), lease.Holder, context.Options.LeaseWait);
+                    if (lease.PeerUrl is null) Log.WaitingForReplica(context.Log, Digest.ToString(), lease.Holder, context.Options.LeaseWait);
                     await AnnounceSizeAsync(ct);
                 }
                 await Task.Delay(context.Options.LeasePoll, context.Time, ct);
@@ -101,15 +112,27 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
         }
         finally
         {
+            _hasher?.Dispose();
+            if (_spool is not null) await _spool.CloseAsync();
             Progress.Pulse();
             Release();
         }
     }
 
-    /// <summary>True (and the fill is over) when the blob is already in the store, committed by a fill here or on another replica.</summary>
-    private async Task<bool> StoredSizeAsync(CancellationToken ct)
+    /// <summary>
+    /// True (and the fill is over) when the blob is already in the store, committed by a fill here
+    /// or on another replica. A fill that already has bytes (from a replica that went away) finishes
+    /// its spool from the stored copy: its readers follow the spool and must not jump.
+    /// </summary>
+    private async Task<bool> StoredAsync(CancellationToken ct)
     {
         if (await context.Store.TryGetSizeAsync(Digest, declaredSize, ct) is not long stored) return false;
+        if (_spool is not null)
+        {
+            await using (var rest = await OpenCommittedAsync(_written, null, ct)) await CopyFromAsync(rest, stored, ct);
+            Verify(stored, "the blob store");
+            StoredElsewhere = true;
+        }
         _written = stored;
         _verified = true;
         _state = FillState.Committed;

@@ -37,7 +37,7 @@ internal sealed class FillReader(BlobFill fill, long offset, long? end, FillRead
             var state = fill.State;
             if (_spool is null)
             {
-                if (verified && state == FillState.Committed && !fill.NotStored)
+                if (verified && state == FillState.Committed && !fill.ReadFromSpool)
                 {
                     _other = await fill.OpenCommittedAsync(_position, end is long last ? last - _position : null, cancellationToken);
                     Release();
@@ -63,8 +63,8 @@ internal sealed class FillReader(BlobFill fill, long offset, long? end, FillRead
                 _other = await passThrough(_position, _spool is null ? null : CheckSentAsync, cancellationToken);
                 continue;
             }
-            if (state == FillState.Committed && _spool is null && fill.NotStored)
-                throw new IOException($"blob {fill.Digest} was passed through without storing and its spool is gone");
+            if (state == FillState.Committed && _spool is null && fill.ReadFromSpool)
+                throw new IOException($"blob {fill.Digest} was not stored by this fill and its spool is gone");
             await wake.WaitAsync(cancellationToken);
         }
     }

@@ -13,8 +13,11 @@ public interface IFillLease
     Task<FillLeaseResult> TryAcquireAsync(Digest digest, CancellationToken ct);
 }
 
-/// <summary>Either <see cref="Held"/> (this replica downloads) or <see cref="Holder"/> (another one does).</summary>
-public sealed record FillLeaseResult(IHeldLease? Held, string? Holder);
+/// <summary>
+/// Either <see cref="Held"/> (this replica downloads) or <see cref="Holder"/> (another one does;
+/// <see cref="PeerUrl"/> is where that replica serves its running fills, when it advertises one).
+/// </summary>
+public sealed record FillLeaseResult(IHeldLease? Held, string? Holder, string? PeerUrl = null);
 
 public interface IHeldLease : IAsyncDisposable
 {

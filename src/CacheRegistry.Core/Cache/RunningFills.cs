@@ -13,12 +13,15 @@ namespace CacheRegistry.Cache;
 /// owner, not a request, bounded by the fill timeout; shutdown gives running fills a grace period.
 /// </summary>
 public sealed partial class RunningFills(IBlobStore store, IMetadataStore metadata, IBlobIndex index, IFillLease lease, SpoolDirectory spools,
-    BackgroundWork work, RegistryOptions options, TimeProvider time, ILogger<RunningFills> log, CacheMetrics? metrics = null, NegativeCache? missing = null)
+    BackgroundWork work, RegistryOptions options, TimeProvider time, ILogger<RunningFills> log, CacheMetrics? metrics = null, NegativeCache? missing = null, Cluster.IPeerFills? peers = null)
 {
     private readonly CacheMetrics _metrics = metrics ?? CacheMetrics.Unobserved;
     private readonly ConcurrentDictionary<Digest, BlobFill> _active = new();
     private readonly ProgressSignal _ended = new();
-    private readonly FillContext _context = new(store, metadata, index, lease, options.Fill, spools, options.MaxBlobBytes, time, log, metrics ?? CacheMetrics.Unobserved);
+    private readonly FillContext _context = new(store, metadata, index, lease, options.Fill, spools, options.MaxBlobBytes, time, log, metrics ?? CacheMetrics.Unobserved)
+    {
+        Peers = peers,
+    };
 
     public int Count => _active.Count;
 
@@ -80,7 +83,13 @@ public sealed partial class RunningFills(IBlobStore store, IMetadataStore metada
         {
             await fill.RunAsync(cts.Token);
             if (fill.NotStored) outcome = "not stored";
-            Log.FillDone(log, fill.Repository.Key, fill.Digest.ToString(), fill.Written, fill.Endpoint, fill.Resumes, fill.NotStored ? "not stored (blob store down)" : "committed");
+            else if (fill.StoredElsewhere)
+            {
+                outcome = "from replica";
+                _metrics.FillFromReplica();
+            }
+            Log.FillDone(log, fill.Repository.Key, fill.Digest.ToString(), fill.Written, fill.Endpoint, fill.Resumes,
+                fill.NotStored ? "not stored (blob store down)" : fill.StoredElsewhere ? "streamed (stored by another replica)" : "committed");
         }
         #pragma warning disable CA1031 // a fill's failure is logged and handed to its readers; nothing may escape into the thread pool
         catch (Exception e)

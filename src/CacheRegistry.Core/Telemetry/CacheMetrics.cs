@@ -26,6 +26,7 @@ public sealed class CacheMetrics : IDisposable
     private readonly UpDownCounter<long> _fillsInFlight;
     private readonly UpDownCounter<long> _fillsQueued;
     private readonly Counter<long> _fillResumes;
+    private readonly Counter<long> _replicaFills;
     private readonly Counter<long> _fillFailures;
     private readonly Counter<long> _evictions;
     private readonly Counter<long> _pulls;
@@ -46,6 +47,7 @@ public sealed class CacheMetrics : IDisposable
         _fillsInFlight = Meter.CreateUpDownCounter<long>("cacheregistry.fills.in_flight", "{fill}", "Blob downloads from upstreams running now");
         _fillsQueued = Meter.CreateUpDownCounter<long>("cacheregistry.fills.queued", "{fill}", "Blob downloads waiting for a slot (Registry:Upstreams:<host>:MaxConcurrentFills)");
         _fillResumes = Meter.CreateCounter<long>("cacheregistry.fill.resumes", "{resume}", "Blob downloads resumed after a dropped or stalled upstream connection");
+        _replicaFills = Meter.CreateCounter<long>("cacheregistry.fill.from_replica", "{fill}", "Blob fills streamed from another replica's running download instead of the upstream");
         _fillFailures = Meter.CreateCounter<long>("cacheregistry.fill.failures", "{fill}", "Blob downloads that failed, by reason");
         _evictions = Meter.CreateCounter<long>("cacheregistry.evictions", "{blob}", "Blobs removed to keep the store under its size limit");
         _pulls = Meter.CreateCounter<long>("cacheregistry.pulls", "{pull}",
@@ -85,6 +87,7 @@ public sealed class CacheMetrics : IDisposable
     public void FillStarted() => _fillsInFlight.Add(1);
     public void FillEnded() => _fillsInFlight.Add(-1);
     public void FillResumed(int times) => _fillResumes.Add(times);
+    public void FillFromReplica() => _replicaFills.Add(1);
     public void FillFailed(string reason) => _fillFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));
     public void Evicted(long blobs) => _evictions.Add(blobs);
     public void Pull(bool success) => _pulls.Add(1, new KeyValuePair<string, object?>("result", success ? "success" : "failure"));

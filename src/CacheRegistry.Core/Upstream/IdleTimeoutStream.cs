@@ -1,7 +1,7 @@
 namespace CacheRegistry.Upstream;
 
 /// <summary>A read-only wrapper whose reads fail with TimeoutException after a period with no bytes; it counts what it reads.</summary>
-internal sealed class IdleTimeoutStream(Stream inner, TimeSpan idle, Action<int>? onBytes = null) : ReadOnlyStream
+internal sealed class IdleTimeoutStream(Stream inner, TimeSpan idle, Action<int>? onBytes = null, string source = "upstream") : ReadOnlyStream
 {
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
     {
@@ -15,7 +15,7 @@ internal sealed class IdleTimeoutStream(Stream inner, TimeSpan idle, Action<int>
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            throw new TimeoutException($"no bytes from upstream for {idle.TotalSeconds:F0} s");
+            throw new TimeoutException($"no bytes from {source} for {idle.TotalSeconds:F0} s");
         }
     }
 

@@ -65,6 +65,9 @@ internal static class CacheRegistryApp
         app.Services.GetRequiredService<Telemetry.StateGauges>();
         app.Services.GetRequiredService<Telemetry.TraceExportHandle>();
         app.UseMiddleware<RegistryMiddleware>();
+        // Replicas' requests for each other's fills carry their own signature: no client login or limit applies.
+        var replicas = app.Services.GetRequiredService<ReplicaEndpoint>();
+        app.Use((ctx, next) => ctx.Request.Path.StartsWithSegments("/internal") ? replicas.HandleAsync(ctx) : next(ctx));
         app.UseRequestLimits(options.Limits);
         var auth = app.Services.GetRequiredService<Auth.ClientAuthGate>();
         if (options.Auth.Htpasswd is { Length: > 0 }) app.Services.GetRequiredService<Auth.ClientAuthenticator>(); // read the file now, and say so
@@ -127,6 +130,7 @@ internal static class CacheRegistryApp
         services.AddSingleton<UpstreamSet>();
         services.AddSingleton<UpstreamRouter>();
         services.AddSingleton<HotCache>();
+        if (options.Cluster.StreamsFromPeers) services.AddSingleton<CacheRegistry.Cluster.IPeerFills, CacheRegistry.Cluster.PeerFillClient>();
         services.AddSingleton<RunningFills>();
         services.AddSingleton<BlobCache>();
         services.AddSingleton<NegativeCache>();
@@ -134,6 +138,7 @@ internal static class CacheRegistryApp
         services.AddSingleton<TagLister>();
         services.AddSingleton<ReferrersCache>();
         services.AddSingleton<RegistryHandler>();
+        services.AddSingleton<ReplicaEndpoint>();
         services.AddSingleton<Auth.AccessPolicy>();
         services.AddSingleton<PassthroughAccess>();
         services.AddSingleton<Auth.ClientAuthGate>();

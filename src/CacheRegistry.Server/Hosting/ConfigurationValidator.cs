@@ -68,7 +68,19 @@ internal static class ConfigurationValidator
         Upstreams(o, p);
         Sync(o, p);
         Stores(storage, metadata, p);
+        Cluster(o.Cluster, p);
         return p;
+    }
+
+    private static void Cluster(ClusterOptions c, List<string> p)
+    {
+        if (string.IsNullOrEmpty(c.AdvertiseUrl) != string.IsNullOrEmpty(c.Secret))
+            p.Add("Registry:Cluster:AdvertiseUrl and Secret: set both (replicas stream each other's fills) or neither");
+        if (!string.IsNullOrEmpty(c.AdvertiseUrl) && (!Uri.TryCreate(c.AdvertiseUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))
+            p.Add($"Registry:Cluster:AdvertiseUrl = '{c.AdvertiseUrl}': expected the http(s) URL other replicas reach this one at, such as http://10.1.2.3:5000");
+        if (c.Secret is { Length: > 0 and < 16 })
+            p.Add("Registry:Cluster:Secret: expected at least 16 characters (openssl rand -hex 32)");
+        if (c.PeerTimeout <= TimeSpan.Zero) p.Add($"Registry:Cluster:PeerTimeout = {c.PeerTimeout}: expected more than zero");
     }
 
     /// <summary>A size setting (<c>500MB</c>, <c>50GiB</c>, bytes) that does not parse, or is zero where it must be more.</summary>

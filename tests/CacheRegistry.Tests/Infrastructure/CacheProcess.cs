@@ -5,9 +5,9 @@ public sealed class CacheProcess : IAsyncDisposable
 {
     private readonly ServerProcess _process;
 
-    public CacheProcess(IEnumerable<string> args, IDictionary<string, string?>? env = null, string? dataDir = null)
+    public CacheProcess(IEnumerable<string> args, IDictionary<string, string?>? env = null, string? dataDir = null, int? port = null)
     {
-        Port = Net.FreePort();
+        Port = port ?? Net.FreePort();
         DataDir = dataDir ?? Net.TempDir("proc");
         var binary = Path.Combine(AppContext.BaseDirectory, "cacheregistry");
         _process = new ServerProcess(binary, ["--urls=http://127.0.0.1:" + Port, "--Registry:DataDir=" + DataDir, .. args], env);

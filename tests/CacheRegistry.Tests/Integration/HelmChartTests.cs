@@ -56,7 +56,23 @@ public sealed class HelmChartTests
         Assert.Equal("3", deployment.Text("spec.replicas"));
         Assert.Null(deployment.At("spec.strategy"));
         Assert.Equal("kubernetes.io/hostname", deployment.Text("spec.template.spec.topologySpreadConstraints.0.topologyKey"));
+
+        // Replicas stream each other's running downloads: each advertises its pod address, all share a generated secret.
+        var env = EnvOf(deployment);
+        Assert.Equal("status.podIP", env["POD_IP"].Text("valueFrom.fieldRef.fieldPath"));
+        Assert.Equal("http://$(POD_IP):5000", env["Registry__Cluster__AdvertiseUrl"].Text("value"));
+        Assert.Equal("cluster-secret", env["Registry__Cluster__Secret"].Text("valueFrom.secretKeyRef.key"));
+        Assert.Equal(40, objects.Single(o => o.Kind == "Secret").Text("stringData", "cluster-secret")!.Length);
+        var given = HelmChart.Parse((await HelmChart.RenderAsync([.. Shared, "cluster.secret=from-values-0123456789"])).Output);
+        Assert.Equal("from-values-0123456789", given.Single(o => o.Kind == "Secret").Text("stringData", "cluster-secret"));
+        var off = HelmChart.Parse((await HelmChart.RenderAsync([.. Shared, "cluster.streamFills=false"])).Output).Single(o => o.Kind == "Deployment");
+        Assert.False(EnvOf(off).ContainsKey("Registry__Cluster__AdvertiseUrl"));
     }
+
+    /// <summary>The first container's environment by variable name.</summary>
+    private static Dictionary<string, K8sObject> EnvOf(K8sObject deployment) =>
+        ((List<object>)deployment.At("spec.template.spec.containers.0.env")!).Cast<Dictionary<object, object>>()
+            .ToDictionary(e => (string)e["name"], e => new K8sObject("EnvVar", (string)e["name"], e));
 
     [Fact]
     public async Task The_configuration_it_writes_is_one_the_server_accepts_and_a_change_rolls_the_pods()

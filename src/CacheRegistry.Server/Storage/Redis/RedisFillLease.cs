@@ -9,10 +9,12 @@ namespace CacheRegistry.Server.Storage.Redis;
 /// lifetime while the fill runs and released at its end. If the holder dies the key expires and a
 /// waiting replica takes over. A holder that paused past the lifetime finds out at commit
 /// (<see cref="IHeldLease.IsStillHeldAsync"/>) or at its next renewal, which logs the loss.
+/// The value is the replica's name, then its advertised URL when it streams fills to its peers.
 /// </summary>
 internal sealed partial class RedisFillLease(RedisMetadataStore redis, RegistryOptions options, ILogger<RedisFillLease> log) : IFillLease
 {
-    private readonly string _owner = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
+    private readonly string _owner = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}"
+        + (options.Cluster.StreamsFromPeers ? " " + options.Cluster.AdvertiseUrl!.TrimEnd('/') : "");
 
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "The held lease belongs to the fill, which disposes it.")]
     public async Task<FillLeaseResult> TryAcquireAsync(Digest digest, CancellationToken ct)
@@ -21,8 +23,10 @@ internal sealed partial class RedisFillLease(RedisMetadataStore redis, RegistryO
         var ttl = options.Fill.LeaseTtl;
         var db = redis.Connection.GetDatabase();
         if (await redis.Guard(() => db.LockTakeAsync(key, _owner, ttl))) return new FillLeaseResult(new Held(redis, key, _owner, ttl, log), null);
-        var holder = await redis.Guard(() => db.LockQueryAsync(key));
-        return new FillLeaseResult(null, holder.IsNull ? "another replica" : (string?)holder);
+        var holder = (string?)await redis.Guard(() => db.LockQueryAsync(key));
+        if (holder is null) return new FillLeaseResult(null, "another replica");
+        var space = holder.IndexOf(' ', StringComparison.Ordinal);
+        return space < 0 ? new FillLeaseResult(null, holder) : new FillLeaseResult(null, holder[..space], holder[(space + 1)..]);
     }
 
     private sealed class Held : IHeldLease

@@ -1,0 +1,228 @@
+using System.Net;
+using System.Security.Cryptography;
+using CacheRegistry.Cluster;
+using CacheRegistry.Oci;
+using CacheRegistry.Tests.Infrastructure;
+using Microsoft.AspNetCore.Http;
+
+namespace CacheRegistry.Tests.Integration;
+
+/// <summary>
+/// Replicas on one Redis and one S3 server with Registry:Cluster set: a client of any replica
+/// streams the running fill of the replica that holds the blob's lease, so the upstream is asked
+/// once and every client gets bytes at the upstream's pace; a holder killed mid-fill is replaced
+/// by a replica that resumes with Range; a replica that sends wrong bytes gets nothing stored.
+/// </summary>
+[Collection(IntegrationCollection.Name)]
+public sealed class ClusterFillTests(BackendsFixture backends)
+{
+    private const string Secret = "cluster-test-secret-0123456789";
+
+    /// <summary>Replicas sharing a key prefix, each advertising its own loopback URL.</summary>
+    private (List<CacheProcess> Replicas, string Prefix) Replicas(string upstreamUrl, int count, params string[] extra)
+    {
+        var prefix = $"cluster{Guid.NewGuid():N}/";
+        return (Enumerable.Range(0, count).Select(_ =>
+        {
+            var port = Net.FreePort();
+            return new CacheProcess(
+            [
+                "--Registry:Upstreams:docker.io:Endpoints:0=" + upstreamUrl, "--Registry:Metadata:Kind=Redis",
+                "--Registry:Metadata:Configuration=" + backends.Redis.Configuration, "--Registry:Metadata:KeyPrefix=" + prefix,
+                $"--Registry:Cluster:AdvertiseUrl=http://127.0.0.1:{port}", "--Registry:Cluster:Secret=" + Secret,
+                .. backends.S3.Args(prefix), .. extra,
+            ], port: port);
+        }).ToList(), prefix);
+    }
+
+    private static async Task<HttpClient> PrimedAsync(string cacheUrl)
+    {
+        var http = Net.NewHttpClient();
+        using (var manifest = await http.GetAsync($"{cacheUrl}/v2/faulty/manifests/latest")) manifest.EnsureSuccessStatusCode();
+        return http;
+    }
+
+    [Fact]
+    public async Task Twenty_clients_on_three_replicas_share_one_upstream_download_and_all_stream_before_it_ends()
+    {
+        // Half the blob, then nothing until every client has bytes: a client whose replica waited
+        // for the holder's commit would never get any, and this would not finish.
+        await using var upstream = await FaultyUpstream.StartAsync();
+        upstream.Fault = BlobFault.Gated;
+        var (replicas, _) = Replicas(upstream.Url, 3);
+        try
+        {
+            await Task.WhenAll(replicas.Select(r => r.StartAsync()));
+            using var http = await PrimedAsync(replicas[0].Url);
+            var streaming = 0;
+            var clients = Enumerable.Range(0, 20).Select(async i =>
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, $"{replicas[i % 3].Url}/v2/faulty/blobs/{upstream.LayerDigest}");
+                var ranged = i % 5 == 4;
+                if (ranged) request.Headers.Range = new System.Net.Http.Headers.RangeHeaderValue(1000, null);
+                using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+                response.EnsureSuccessStatusCode();
+                await using var body = await response.Content.ReadAsStreamAsync();
+                using var received = new MemoryStream();
+                var buffer = new byte[8192];
+                var n = await body.ReadAsync(buffer);
+                if (Interlocked.Increment(ref streaming) == 20) upstream.Gate.TrySetResult();
+                received.Write(buffer, 0, n);
+                await body.CopyToAsync(received);
+                return (Ranged: ranged, Bytes: received.ToArray());
+            }).ToList();
+            var results = await Task.WhenAll(clients).WaitAsync(TimeSpan.FromSeconds(90));
+
+            Assert.All(results, r => Assert.Equal(r.Ranged ? upstream.Layer[1000..] : upstream.Layer, r.Bytes));
+            Assert.Equal(1, upstream.BlobGets);
+            Assert.Equal(2, replicas.Count(r => r.Log.Contains("streaming its running fill from", StringComparison.Ordinal)));
+            // Counted when each follower's fill ends, just after its clients had their last byte.
+            await Net.WaitUntilAsync(async () => (await Task.WhenAll(replicas.Select(r => Exposition.ScrapeAsync(r.Url))))
+                .Sum(e => e.Sum("cacheregistry_fill_from_replica_total")) == 2, TimeSpan.FromSeconds(10), "two fills counted as from a replica");
+        }
+        finally
+        {
+            foreach (var r in replicas) await r.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task When_the_holder_is_killed_mid_fill_every_client_completes_and_the_rest_is_fetched_once_with_range()
+    {
+        await using var upstream = await FaultyUpstream.StartAsync();
+        upstream.Fault = BlobFault.Gated; // the holder's download never ends by itself
+        var (replicas, _) = Replicas(upstream.Url, 3, "--Registry:Fill:LeaseTtl=00:00:02");
+        try
+        {
+            await Task.WhenAll(replicas.Select(r => r.StartAsync()));
+            using var http = await PrimedAsync(replicas[0].Url);
+            var url = (CacheProcess r) => $"{r.Url}/v2/faulty/blobs/{upstream.LayerDigest}";
+            using var doomed = await http.GetAsync(url(replicas[0]), HttpCompletionOption.ResponseHeadersRead);
+            await Net.WaitUntilAsync(() => Task.FromResult(upstream.BlobGets == 1), TimeSpan.FromSeconds(10), "the first replica's fill");
+
+            // Clients of the other two replicas have bytes of the holder's fill before it dies.
+            var firstBytes = 0;
+            var allHaveBytes = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var clients = Enumerable.Range(0, 6).Select(async i =>
+            {
+                using var response = await http.GetAsync(url(replicas[1 + i % 2]), HttpCompletionOption.ResponseHeadersRead);
+                response.EnsureSuccessStatusCode();
+                await using var body = await response.Content.ReadAsStreamAsync();
+                using var received = new MemoryStream();
+                var buffer = new byte[4096];
+                var n = await body.ReadAsync(buffer);
+                received.Write(buffer, 0, n);
+                if (Interlocked.Increment(ref firstBytes) == 6) allHaveBytes.TrySetResult();
+                await body.CopyToAsync(received);
+                return received.ToArray();
+            }).ToList();
+            await allHaveBytes.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(1, upstream.BlobGets);
+
+            upstream.Fault = BlobFault.None;
+            await replicas[0].KillAsync();
+            var results = await Task.WhenAll(clients).WaitAsync(TimeSpan.FromSeconds(60));
+
+            Assert.All(results, bytes => Assert.Equal(upstream.Layer, bytes));
+            // One replica took the lease over and asked the upstream for what it did not have yet, once.
+            Assert.Equal(2, upstream.BlobGets);
+            Assert.Matches(@"^bytes=[1-9]\d*-$", upstream.Ranges[1]);
+            // The replacement stored it: a fresh replica serves it without the upstream.
+            var survivor = replicas[1];
+            Assert.Equal(upstream.Layer, await http.GetByteArrayAsync(url(survivor)));
+            Assert.Equal(2, upstream.BlobGets);
+        }
+        finally
+        {
+            foreach (var r in replicas) await r.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_replica_that_sends_wrong_bytes_gets_them_refused_and_never_learns_the_secret()
+    {
+        await using var upstream = await FaultyUpstream.StartAsync();
+        var (replicas, prefix) = Replicas(upstream.Url, 1, "--Registry:Fill:LeaseTtl=00:00:03", "--Registry:Fill:LeasePoll=00:00:00.100");
+        await using var cache = replicas[0];
+        // A "replica" that answers with the right size and the wrong bytes, and whose lease record was planted in Redis.
+        var liar = LoopbackApp.Create();
+        var authorizations = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        liar.MapGet("/internal/fills/{digest}", async (HttpContext ctx) =>
+        {
+            authorizations.Enqueue(ctx.Request.Headers.Authorization.ToString());
+            ctx.Response.Headers[PeerFillClient.SizeHeader] = upstream.Layer.Length.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            ctx.Response.ContentLength = upstream.Layer.Length;
+            await ctx.Response.Body.WriteAsync(RandomNumberGenerator.GetBytes(upstream.Layer.Length));
+        });
+        var liarUrl = await LoopbackApp.StartAsync(liar);
+        try
+        {
+            await cache.StartAsync();
+            using var http = await PrimedAsync(cache.Url);
+            await ProcessRunner.RunCheckedAsync(ProcessRunner.Require("redis-cli"), ["-p", backends.Redis.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "SET", $"{prefix}fill:{upstream.LayerDigest}", "liar/1/x " + liarUrl, "PX", "3000"]);
+
+            using var response = await http.GetAsync($"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}", HttpCompletionOption.ResponseHeadersRead);
+            // Headers may already be out; the body never completes whole.
+            await Assert.ThrowsAnyAsync<Exception>(async () =>
+            {
+                response.EnsureSuccessStatusCode();
+                var body = await response.Content.ReadAsByteArrayAsync();
+                Assert.Fail($"a body of {body.Length} bytes was served whole");
+            });
+            // The log is written by a background thread: wait for the fill's failure line.
+            await Net.WaitUntilAsync(() => Task.FromResult(cache.Log.Contains("sent bytes that do not hash to", StringComparison.Ordinal)),
+                TimeSpan.FromSeconds(10), "the fill's failure in the log");
+            Assert.Equal(0, upstream.BlobGets);
+            var header = Assert.Single(authorizations);
+            Assert.StartsWith(PeerSignature.Scheme + " t=", header);
+            Assert.DoesNotContain(Secret, header);
+
+            // Once the planted lease expires, the blob comes from the upstream, verified.
+            await Net.WaitUntilAsync(async () =>
+            {
+                using var again = await http.GetAsync($"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}");
+                return again.IsSuccessStatusCode && (await again.Content.ReadAsByteArrayAsync()).AsSpan().SequenceEqual(upstream.Layer);
+            }, TimeSpan.FromSeconds(20), "the blob from the upstream after the planted lease expired");
+            Assert.Equal(1, upstream.BlobGets);
+        }
+        finally
+        {
+            await LoopbackApp.StopAsync(liar);
+        }
+    }
+
+    [Fact]
+    public async Task The_internal_endpoint_answers_only_signed_requests()
+    {
+        await using var upstream = await FaultyUpstream.StartAsync();
+        var (replicas, _) = Replicas(upstream.Url, 1);
+        await using var cache = replicas[0];
+        await cache.StartAsync();
+        using var http = await PrimedAsync(cache.Url);
+        Assert.Equal(upstream.Layer, await http.GetByteArrayAsync($"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}"));
+        var digest = Digest.Parse(upstream.LayerDigest);
+        var url = $"{cache.Url}/internal/fills/{digest}?from=100";
+
+        using (var unsigned = await http.GetAsync(url)) Assert.Equal(HttpStatusCode.NotFound, unsigned.StatusCode);
+        foreach (var header in new[]
+                 {
+                     PeerSignature.Header("another-secret-0123456789", digest, 100, DateTimeOffset.UtcNow),
+                     PeerSignature.Header(Secret, digest, 0, DateTimeOffset.UtcNow), // signed for another offset
+                     PeerSignature.Header(Secret, digest, 100, DateTimeOffset.UtcNow.AddMinutes(-5)), // replayed later
+                     "Bearer " + Secret,
+                 })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, url);
+            request.Headers.TryAddWithoutValidation("Authorization", header);
+            using var refused = await http.SendAsync(request);
+            Assert.Equal(HttpStatusCode.NotFound, refused.StatusCode);
+        }
+
+        using var signed = new HttpRequestMessage(HttpMethod.Get, url);
+        signed.Headers.TryAddWithoutValidation("Authorization", PeerSignature.Header(Secret, digest, 100, DateTimeOffset.UtcNow));
+        using var stored = await http.SendAsync(signed);
+        Assert.Equal(HttpStatusCode.OK, stored.StatusCode);
+        Assert.Equal(upstream.Layer[100..], await stored.Content.ReadAsByteArrayAsync());
+    }
+}
