@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -28,6 +29,8 @@ VETH_UP, VETH_CA = f"crbu{TAG}", f"crbc{TAG}"
 UP_IP, CA_IP = "10.253.7.1", "10.253.7.2"  # exist only inside the two namespaces below
 UPSTREAM = f"http://{UP_IP}:5000"
 PORTS = {"distribution": 5101, "cacheregistry": 5102, "nginx": 5103}
+REPLICA_PORTS = (5111, 5112, 5113)
+REDIS_PORT, S3_PORT = 5190, 5191
 ACCEPT = ",".join([
     "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json", "application/vnd.docker.distribution.manifest.v2+json"])
@@ -36,6 +39,22 @@ WORK = tempfile.mkdtemp(prefix="crbench-")
 BINARY = os.path.join(ROOT, "bench", ".out", "cacheregistry", "cacheregistry")
 PROCS = []
 PEAK_RSS = {"distribution": 0, "cacheregistry": 0}
+
+# Holds N keep-alive connections to a server, each idle after one request, until stdin closes.
+IDLE_HOLDER = r"""
+import resource, socket, sys
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+n, port = int(sys.argv[1]), int(sys.argv[2])
+socks = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /v2/ HTTP/1.1\r\nHost: bench\r\n\r\n")
+    socks.append(s)
+failed = sum(1 for s in socks if not s.recv(4096).startswith(b"HTTP/1.1 200"))
+print(f"ready {failed}", flush=True)
+sys.stdin.read()
+"""
 
 
 def sh(*args, ns=None, check=True, capture=True):
@@ -176,6 +195,39 @@ def start_cache(kind):
     return p
 
 
+def start_backends():
+    """redis-server and s3rver, shared by the replicas, in the caches' namespace."""
+    start(["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], NS_CA, "redis.log")
+    s3dir = os.path.join(WORK, "s3")
+    os.makedirs(s3dir)
+    start(["s3rver", "-d", s3dir, "-a", "127.0.0.1", "-p", str(S3_PORT), "--configure-bucket", "bench", "--silent"], NS_CA, "s3rver.log",
+          env=dict(os.environ, NODE_OPTIONS="--openssl-legacy-provider"))
+    wait_http(f"http://127.0.0.1:{S3_PORT}/bench", NS_CA, "s3rver")
+    deadline = time.time() + 30
+    while sh("redis-cli", "-p", REDIS_PORT, "ping", ns=NS_CA, check=False).strip() != "PONG":
+        if time.time() > deadline:
+            raise RuntimeError("redis-server did not come up")
+        time.sleep(0.2)
+
+
+def start_replicas(prefix):
+    """Three CacheRegistry replicas on the shared Redis and S3, streaming each other's fills."""
+    procs = []
+    for port in REPLICA_PORTS:
+        storage = tempfile.mkdtemp(prefix="replica-", dir=WORK)
+        procs.append(start([BINARY, f"--urls=http://127.0.0.1:{port}", f"--Registry:DataDir={storage}",
+                            f"--Registry:Upstreams:docker.io:Endpoints:0={UPSTREAM}", "--Logging:LogLevel:Default=Warning",
+                            "--Registry:Storage:Kind=S3", f"--Registry:Storage:S3:ServiceUrl=http://127.0.0.1:{S3_PORT}",
+                            "--Registry:Storage:S3:Bucket=bench", f"--Registry:Storage:S3:Prefix={prefix}",
+                            "--Registry:Storage:S3:AccessKey=S3RVER", "--Registry:Storage:S3:SecretKey=S3RVER",
+                            "--Registry:Metadata:Kind=Redis", f"--Registry:Metadata:Configuration=127.0.0.1:{REDIS_PORT}",
+                            f"--Registry:Metadata:KeyPrefix={prefix}", f"--Registry:Cluster:AdvertiseUrl=http://127.0.0.1:{port}",
+                            "--Registry:Cluster:Secret=bench-cluster-secret-0123456789"], NS_CA, f"replica-{port}.log"))
+    for port in REPLICA_PORTS:
+        wait_http(f"http://127.0.0.1:{port}/v2/", NS_CA, f"replica on {port}")
+    return procs
+
+
 def stop(kind, p):
     PEAK_RSS[kind] = max(PEAK_RSS[kind], peak_rss(p.pid))
     p.kill()
@@ -244,6 +296,104 @@ def cold_pull(kind, image, clients):
     return {"wall": wall, "ratio": ratio, "failures": failures}
 
 
+def timed_pull(base, image, results, i):
+    """One client, like pull(), also keeping each layer's time to first byte."""
+    t0 = time.time()
+    urls = [f"{base}/v2/library/{image['name']}/blobs/{d}" for d in image["layers"]]
+    r = subprocess.run(["ip", "netns", "exec", NS_CA, "curl", "-sf", "-w", "%{time_starttransfer}\\n", "-o", "/dev/null", "-H", f"Accept: {ACCEPT}",
+                        f"{base}/v2/library/{image['name']}/manifests/1"] + sum([["-o", "/dev/null", u] for u in urls], []),
+                       capture_output=True, text=True)
+    firsts = [float(x) for x in r.stdout.split()[1:]]
+    results[i] = (time.time() - t0, r.returncode, max(firsts) if firsts else float("nan"))
+
+
+def cluster_cold_pull(image, clients, prefix):
+    """Clients spread over three cold replicas sharing Redis and S3: one upstream download, everyone fed at once."""
+    procs = start_replicas(prefix)
+    for port in REPLICA_PORTS:  # warm processes (JIT, connections) on another image, as for the single cache
+        pull(f"http://127.0.0.1:{port}", IMAGES["bench64"], [None], 0)
+    before = upstream_tx_bytes()
+    results = [None] * clients
+    threads = [threading.Thread(target=timed_pull, args=(f"http://127.0.0.1:{REPLICA_PORTS[i % 3]}", image, results, i)) for i in range(clients)]
+    t0 = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.time() - t0
+    ratio = (upstream_tx_bytes() - before) / image["bytes"]
+    replica_rss = max(peak_rss(p.pid) for p in procs)
+    for p in procs:
+        p.kill()
+        p.wait()
+    return {"wall": wall, "ratio": ratio, "failures": sum(1 for r in results if r[1] != 0), "worst_ttfb": max(r[2] for r in results),
+            "peak_rss": replica_rss}
+
+
+def idle_connections_load(port, count, duration):
+    """The warm manifest load while `count` other connections sit idle; the cache's memory after."""
+    holder = subprocess.Popen(["ip", "netns", "exec", NS_CA, "python3", "-c", IDLE_HOLDER, str(count), str(port)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        ready = holder.stdout.readline().split()
+        if not ready or ready[0] != "ready":
+            raise RuntimeError("the idle-connection holder did not connect")
+        load = wrk(f"http://127.0.0.1:{port}/v2/library/bench64/manifests/1", 2, 8, duration, ACCEPT)
+        load["idle_failed"] = int(ready[1])
+        return load
+    finally:
+        holder.stdin.close()
+        holder.wait()
+
+
+def rss(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmRSS:"))
+
+
+def dir_bytes(path):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files if os.path.exists(os.path.join(d, f)))
+
+
+def big_layer_pull(image, clients):
+    """A cold single-layer image pulled by several clients at once, sampling the cache's RSS and spool size."""
+    storage = tempfile.mkdtemp(prefix="big-", dir=WORK)
+    port = PORTS["cacheregistry"]
+    p = start([BINARY, f"--urls=http://127.0.0.1:{port}", f"--Registry:DataDir={storage}", f"--Registry:Upstreams:docker.io:Endpoints:0={UPSTREAM}",
+               "--Logging:LogLevel:Default=Warning"], NS_CA, "cacheregistry-big.log")
+    wait_http(f"http://127.0.0.1:{port}/v2/", NS_CA, "cacheregistry")
+    peak = {"rss": 0, "spool": 0}
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak["rss"] = max(peak["rss"], rss(p.pid))
+            peak["spool"] = max(peak["spool"], dir_bytes(os.path.join(storage, "spool")))
+            time.sleep(0.25)
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    before = upstream_tx_bytes()
+    results = [None] * clients
+    threads = [threading.Thread(target=pull, args=(f"http://127.0.0.1:{port}", image, results, i)) for i in range(clients)]
+    t0 = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.time() - t0
+    done.set()
+    sampler.join()
+    ratio = (upstream_tx_bytes() - before) / image["bytes"]
+    p.kill()
+    p.wait()
+    return {"wall": wall, "ratio": ratio, "failures": sum(1 for _, rc in results if rc != 0), "peak_rss": peak["rss"], "peak_spool": peak["spool"]}
+
+
+def set_rate(rate):
+    for ns, dev in ((NS_UP, VETH_UP), (NS_CA, VETH_CA)):
+        sh("tc", "-n", ns, "qdisc", "change", "dev", dev, "root", "tbf", "rate", rate, "burst", "1mb" if rate.endswith("gbit") else "256kb", "latency", "50ms")
+
+
 def ttfb(url):
     out = sh("curl", "-s", "-o", "/dev/null", "-w", "%{time_starttransfer}", url, ns=NS_CA)
     return float(out)
@@ -266,6 +416,9 @@ def wrk(url, threads, connections, duration, accept=None):
 
 # ---------------------------------------------------------------- the run
 
+IMAGES = {}
+
+
 def main():
     global BINARY
     ap = argparse.ArgumentParser(description=__doc__)
@@ -274,17 +427,26 @@ def main():
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--rate", default="200mbit")
+    ap.add_argument("--big-mb", type=int, default=4096, help="the single layer pulled cold by 8 clients for the memory measure")
+    ap.add_argument("--idle", type=int, default=10000, help="idle client connections held during the warm manifest load")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     ap.add_argument("--binary", default=BINARY, help="the cacheregistry executable (bench/run.sh publishes one)")
     a = ap.parse_args()
     BINARY = a.binary
     if a.smoke:
-        a.image_mb, a.clients, a.duration = 2, 2, 1
+        a.image_mb, a.clients, a.duration, a.big_mb, a.idle = 2, 2, 1, 8, 100
     blob64 = (64 << 20) if not a.smoke else (1 << 20)
     atexit.register(cleanup)
+    # 10,000 idle connections need as many descriptors in the holder and in the cache: the soft limit goes up to the hard one.
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard != resource.RLIM_INFINITY and hard < a.idle + 1000:
+        raise SystemExit(f"{a.idle} idle connections need a descriptor limit above {a.idle + 1000} (ulimit -Hn is {hard}); pass --idle N")
 
     log(f"building images: {a.image_mb} MB in two layers, and a {blob64 >> 20} MB blob")
-    images = {"bench": build_image("bench", [(a.image_mb << 20) // 2] * 2), "bench64": build_image("bench64", [blob64])}
+    images = IMAGES
+    images.update({"bench": build_image("bench", [(a.image_mb << 20) // 2] * 2), "bench64": build_image("bench64", [blob64]),
+                   "big": build_image("big", [a.big_mb << 20])})
     make_link(a.rate)
     start_upstream()
     for img in images.values():
@@ -316,17 +478,32 @@ def main():
         log(f"{kind}: warm manifest by tag, warm 64 MB blob")
         rows[f"manifest_{kind}"] = wrk(f"{base}/v2/library/bench64/manifests/1", 2, 8, a.duration, ACCEPT)
         rows[f"blob_{kind}"] = wrk(f"{base}/v2/library/bench64/blobs/{images['bench64']['layers'][0]}", 2, 4, a.duration)
-        stop(kind, p)
+        PEAK_RSS[kind] = max(PEAK_RSS[kind], peak_rss(p.pid))
+        if kind == "cacheregistry":
+            # Measured apart: the idle connections' memory is reported on its own row, not as the run's peak.
+            log(f"{kind}: warm manifest by tag with {a.idle} idle connections open")
+            rows["idle"] = idle_connections_load(PORTS[kind], a.idle, a.duration)
+            rows["idle"]["rss"] = rss(p.pid)
+        p.kill()
+        p.wait()
     log("nginx: the same manifest bytes and blob as static files")
     rows["manifest_nginx"] = wrk(f"http://127.0.0.1:{PORTS['nginx']}/manifest.json", 2, 8, a.duration)
     rows["blob_nginx"] = wrk(f"http://127.0.0.1:{PORTS['nginx']}/blob64", 2, 4, a.duration)
+
+    log(f"cacheregistry: 3 replicas on Redis and S3, cold pull by {a.clients} clients spread over them")
+    start_backends()
+    rows["cluster"] = cluster_cold_pull(image, a.clients, "cluster/")
+    log(f"cacheregistry: a {a.big_mb} MB layer pulled cold by 8 clients (link raised to 2 Gbit/s for this one)")
+    set_rate("2gbit")
+    rows["big"] = big_layer_pull(images["big"], 8)
+    set_rate(a.rate)
 
     report = render(rows, a, blob64)
     print(report)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:
         f.write(report)
-    failures = sum(rows[k]["failures"] for k in rows if k.startswith("cold"))
+    failures = sum(rows[k]["failures"] for k in rows if k.startswith("cold") or k in ("cluster", "big"))
     if failures:
         raise SystemExit(f"{failures} cold pulls failed; see the logs in {WORK}")
 
@@ -345,6 +522,7 @@ def render(r, a, blob64):
     d1, dn = r[f"cold1_{dist}"], r[f"cold{a.clients}_{dist}"]
     m, md, mn = r[f"manifest_{ours}"], r[f"manifest_{dist}"], r["manifest_nginx"]
     b, bd, bn = r[f"blob_{ours}"], r[f"blob_{dist}"], r["blob_nginx"]
+    cl, idle, big = r["cluster"], r["idle"], r["big"]
     ttfb_extra = (r[f"ttfb_{ours}"] - r["ttfb_upstream"]) * 1000
     lines = [
         "# Benchmarks: CacheRegistry beside distribution's registry",
@@ -365,7 +543,19 @@ def render(r, a, blob64):
         f"| warm manifest by tag: requests/s | {md['rps']:,.0f} | {m['rps']:,.0f} | nginx {mn['rps']:,.0f} | {m['rps'] / md['rps']:.1f} × distribution (≥ 10), {m['rps'] / mn['rps']:.0%} of nginx (≥ 50 %) |",
         f"| warm manifest by tag: p50 / p99 | {md['p50']:.2f} / {md['p99']:.2f} ms | {m['p50']:.2f} / {m['p99']:.2f} ms | nginx {mn['p50']:.2f} / {mn['p99']:.2f} ms | p99 target ≤ 5 ms |",
         f"| warm {blob64 >> 20} MB blob, 4 connections | {gbps(bd['bps'])} | {gbps(b['bps'])} | nginx {gbps(bn['bps'])} | {b['bps'] / bd['bps']:.2f} × distribution (≥ 1), {b['bps'] / bn['bps']:.0%} of nginx (≥ 80 %) |",
-        f"| peak RSS over the run | {PEAK_RSS[dist] / (1 << 20):.0f} MB | {PEAK_RSS[ours] / (1 << 20):.0f} MB | | target ≤ 200 MB |",
+        f"| peak RSS over the pulls and warm loads above | {PEAK_RSS[dist] / (1 << 20):.0f} MB | {PEAK_RSS[ours] / (1 << 20):.0f} MB | | target ≤ 200 MB |",
+        "",
+        "Scale-out and memory (CacheRegistry only: distribution's proxy has no shared-fill or replica mode):",
+        "",
+        "| measure | CacheRegistry | reference | vs target |",
+        "|---|---|---|---|",
+        f"| 3 replicas (Redis + s3rver, `Registry:Cluster`), cold pull, {a.clients} clients spread over them: wall time | {cl['wall']:.1f} s | one replica, one client {c1['wall']:.1f} s | {cl['wall'] / c1['wall']:.2f} × (target ≤ 1.15) |",
+        f"| same: upstream bytes ÷ image bytes, peak RSS of a replica | {cl['ratio']:.2f}, {cl['peak_rss'] / (1 << 20):.0f} MB | | target 1.00 |",
+        f"| same: worst client's time to first byte of a layer | {cl['worst_ttfb'] * 1000:.0f} ms | upstream direct {r['ttfb_upstream'] * 1000:.0f} ms | {(cl['worst_ttfb'] - r['ttfb_upstream']) * 1000:+.0f} ms (target ≤ +100 ms) |",
+        f"| warm manifest by tag with {a.idle:,} idle connections open: requests/s, p99 | {idle['rps']:,.0f}, {idle['p99']:.2f} ms | without them {m['rps']:,.0f}, {m['p99']:.2f} ms | errors: {'yes' if idle['errors'] or idle['idle_failed'] else 'none'} |",
+        f"| same: RSS with them open | {idle['rss'] / (1 << 20):.0f} MB | | target ≤ 300 MB |",
+        f"| {a.big_mb} MB layer, cold, 8 clients at once: peak RSS | {big['peak_rss'] / (1 << 20):.0f} MB | | target < 200 MB |",
+        f"| same: peak spool on disk, upstream bytes ÷ image bytes, wall time | {big['peak_spool'] / (1 << 20):.0f} MB ({big['peak_spool'] / (a.big_mb << 20):.2f} × the layer), {big['ratio']:.2f}, {big['wall']:.1f} s | | spool ≤ 1 × the layer |",
         "",
     ]
     return "\n".join(lines)

@@ -72,9 +72,13 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
         {
             var waitUntil = context.Time.GetUtcNow() + context.Options.LeaseWait;
             string? waitingFor = null;
+            // The request that started this fill has just looked in the store: the first round goes
+            // straight to the lease (whose holder looks again), which saves a store round trip.
+            var looked = true;
             while (true)
             {
-                if (await StoredAsync(ct)) return;
+                if (!looked && await StoredAsync(ct)) return;
+                looked = false;
                 var lease = await AcquireLeaseAsync(ct);
                 if (lease.Held is { } held)
                 {

@@ -22,7 +22,10 @@ public sealed class BenchSmokeTests
         var text = await File.ReadAllTextAsync(report);
         Assert.Contains("| cold pull, 2 clients: upstream bytes ÷ image bytes |", text);
         Assert.Matches(@"\| cold pull, 2 clients: upstream bytes ÷ image bytes \| [\d.]+ \| 1\.0\d \|", text);
-        Assert.Contains("| peak RSS over the run |", text);
+        Assert.Contains("| peak RSS over the pulls and warm loads above |", text);
+        // The replicas' cold pull fetched every upstream byte once, and the big layer too.
+        Assert.Matches(@"\| same: upstream bytes ÷ image bytes, peak RSS of a replica \| 1\.0\d, ", text);
+        Assert.Contains("idle connections open: requests/s, p99 |", text);
         Assert.DoesNotContain("crb-", (await ProcessRunner.RunAsync("ip", ["netns", "list"])).Output); // namespaces removed
     }
 }
