@@ -279,17 +279,22 @@ def pull(base, image, results, i):
     results[i] = (time.time() - t0, r.returncode)
 
 
-def cold_pull(kind, image, clients):
-    p = start_cache(kind)
-    before = upstream_tx_bytes()
-    results = [None] * clients
-    threads = [threading.Thread(target=pull, args=(f"http://127.0.0.1:{PORTS[kind]}", image, results, i)) for i in range(clients)]
+def run_clients(target, bases, image, results):
+    """One thread per client, all started together; returns the wall time until the last one ends."""
+    threads = [threading.Thread(target=target, args=(base, image, results, i)) for i, base in enumerate(bases)]
     t0 = time.time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    wall = time.time() - t0
+    return time.time() - t0
+
+
+def cold_pull(kind, image, clients):
+    p = start_cache(kind)
+    before = upstream_tx_bytes()
+    results = [None] * clients
+    wall = run_clients(pull, [f"http://127.0.0.1:{PORTS[kind]}"] * clients, image, results)
     ratio = (upstream_tx_bytes() - before) / image["bytes"]
     failures = sum(1 for _, rc in results if rc != 0)
     stop(kind, p)
@@ -314,13 +319,7 @@ def cluster_cold_pull(image, clients, prefix):
         pull(f"http://127.0.0.1:{port}", IMAGES["bench64"], [None], 0)
     before = upstream_tx_bytes()
     results = [None] * clients
-    threads = [threading.Thread(target=timed_pull, args=(f"http://127.0.0.1:{REPLICA_PORTS[i % 3]}", image, results, i)) for i in range(clients)]
-    t0 = time.time()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.time() - t0
+    wall = run_clients(timed_pull, [f"http://127.0.0.1:{REPLICA_PORTS[i % 3]}" for i in range(clients)], image, results)
     ratio = (upstream_tx_bytes() - before) / image["bytes"]
     replica_rss = max(peak_rss(p.pid) for p in procs)
     for p in procs:
@@ -374,13 +373,7 @@ def big_layer_pull(image, clients):
     sampler.start()
     before = upstream_tx_bytes()
     results = [None] * clients
-    threads = [threading.Thread(target=pull, args=(f"http://127.0.0.1:{port}", image, results, i)) for i in range(clients)]
-    t0 = time.time()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.time() - t0
+    wall = run_clients(pull, [f"http://127.0.0.1:{port}"] * clients, image, results)
     done.set()
     sampler.join()
     ratio = (upstream_tx_bytes() - before) / image["bytes"]

@@ -36,6 +36,24 @@ public static class Net
         UseProxy = false,
     }) { Timeout = TimeSpan.FromSeconds(60) };
 
+    /// <summary>
+    /// Sends the request and reads the whole body, calling <paramref name="firstBytes"/> once the
+    /// first bytes arrived: for tests whose upstream holds the rest back until every client streams.
+    /// </summary>
+    public static async Task<byte[]> ReadNotingFirstBytesAsync(HttpClient http, HttpRequestMessage request, Action firstBytes)
+    {
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        response.EnsureSuccessStatusCode();
+        await using var body = await response.Content.ReadAsStreamAsync();
+        using var received = new MemoryStream();
+        var buffer = new byte[8192];
+        var n = await body.ReadAsync(buffer);
+        firstBytes();
+        received.Write(buffer, 0, n);
+        await body.CopyToAsync(received);
+        return received.ToArray();
+    }
+
     public static string TempDir(string prefix)
     {
         var dir = Path.Combine(Path.GetTempPath(), "cacheregistry-tests", $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)]);

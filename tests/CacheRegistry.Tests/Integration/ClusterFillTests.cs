@@ -60,16 +60,11 @@ public sealed class ClusterFillTests(BackendsFixture backends)
                 using var request = new HttpRequestMessage(HttpMethod.Get, $"{replicas[i % 3].Url}/v2/faulty/blobs/{upstream.LayerDigest}");
                 var ranged = i % 5 == 4;
                 if (ranged) request.Headers.Range = new System.Net.Http.Headers.RangeHeaderValue(1000, null);
-                using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-                response.EnsureSuccessStatusCode();
-                await using var body = await response.Content.ReadAsStreamAsync();
-                using var received = new MemoryStream();
-                var buffer = new byte[8192];
-                var n = await body.ReadAsync(buffer);
-                if (Interlocked.Increment(ref streaming) == 20) upstream.Gate.TrySetResult();
-                received.Write(buffer, 0, n);
-                await body.CopyToAsync(received);
-                return (Ranged: ranged, Bytes: received.ToArray());
+                var bytes = await Net.ReadNotingFirstBytesAsync(http, request, () =>
+                {
+                    if (Interlocked.Increment(ref streaming) == 20) upstream.Gate.TrySetResult();
+                });
+                return (Ranged: ranged, Bytes: bytes);
             }).ToList();
             var results = await Task.WhenAll(clients).WaitAsync(TimeSpan.FromSeconds(90));
 
@@ -105,16 +100,11 @@ public sealed class ClusterFillTests(BackendsFixture backends)
             var allHaveBytes = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var clients = Enumerable.Range(0, 6).Select(async i =>
             {
-                using var response = await http.GetAsync(url(replicas[1 + i % 2]), HttpCompletionOption.ResponseHeadersRead);
-                response.EnsureSuccessStatusCode();
-                await using var body = await response.Content.ReadAsStreamAsync();
-                using var received = new MemoryStream();
-                var buffer = new byte[4096];
-                var n = await body.ReadAsync(buffer);
-                received.Write(buffer, 0, n);
-                if (Interlocked.Increment(ref firstBytes) == 6) allHaveBytes.TrySetResult();
-                await body.CopyToAsync(received);
-                return received.ToArray();
+                using var request = new HttpRequestMessage(HttpMethod.Get, url(replicas[1 + i % 2]));
+                return await Net.ReadNotingFirstBytesAsync(http, request, () =>
+                {
+                    if (Interlocked.Increment(ref firstBytes) == 6) allHaveBytes.TrySetResult();
+                });
             }).ToList();
             await allHaveBytes.Task.WaitAsync(TimeSpan.FromSeconds(30));
             Assert.Equal(1, upstream.BlobGets);

@@ -89,15 +89,11 @@ public sealed class ResilienceTests(UpstreamFixture fx, BackendsFixture backends
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, url);
             if (i % 4 == 3) request.Headers.Range = new System.Net.Http.Headers.RangeHeaderValue(1000, null);
-            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-            await using var body = await response.Content.ReadAsStreamAsync();
-            using var received = new MemoryStream();
-            var buffer = new byte[8192];
-            var n = await body.ReadAsync(buffer);
-            if (Interlocked.Increment(ref streaming) == 20) upstream.Gate.TrySetResult();
-            received.Write(buffer, 0, n);
-            await body.CopyToAsync(received);
-            return (Ranged: i % 4 == 3, Bytes: received.ToArray());
+            var bytes = await Net.ReadNotingFirstBytesAsync(http, request, () =>
+            {
+                if (Interlocked.Increment(ref streaming) == 20) upstream.Gate.TrySetResult();
+            });
+            return (Ranged: i % 4 == 3, Bytes: bytes);
         }).ToList();
         var results = await Task.WhenAll(clients).WaitAsync(TimeSpan.FromSeconds(60));
 
