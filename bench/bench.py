@@ -465,7 +465,7 @@ def main():
     for kind in ("distribution", "cacheregistry"):
         p = start_cache(kind)
         base = f"http://127.0.0.1:{PORTS[kind]}"
-        for img in images.values():  # warm both images
+        for img in (images["bench"], images["bench64"]):  # warm both images (not the big one: it has its own measure)
             results = [None]
             pull(base, img, results, 0)
         log(f"{kind}: warm manifest by tag, warm 64 MB blob")
@@ -533,8 +533,8 @@ def render(r, a, blob64):
         f"| cold pull, {a.clients} clients: wall time | {dn['wall']:.1f} s | {cn['wall']:.1f} s | | {cn['wall'] / c1['wall']:.2f} × one client's (target ≤ 1.15) |",
         f"| cold pull, {a.clients} clients: upstream bytes ÷ image bytes | {dn['ratio']:.2f} | {cn['ratio']:.2f} | | target 1.00 |",
         f"| cold time to first byte ({a.image_mb // 2} MB layer) | {r[f'ttfb_{dist}'] * 1000:.0f} ms | {r[f'ttfb_{ours}'] * 1000:.0f} ms | upstream direct {r['ttfb_upstream'] * 1000:.0f} ms | {ttfb_extra:+.0f} ms (target ≤ +50 ms) |",
-        f"| warm manifest by tag: requests/s | {md['rps']:,.0f} | {m['rps']:,.0f} | nginx {mn['rps']:,.0f} | {m['rps'] / md['rps']:.1f} × distribution (≥ 10), {m['rps'] / mn['rps']:.0%} of nginx (≥ 50 %) |",
-        f"| warm manifest by tag: p50 / p99 | {md['p50']:.2f} / {md['p99']:.2f} ms | {m['p50']:.2f} / {m['p99']:.2f} ms | nginx {mn['p50']:.2f} / {mn['p99']:.2f} ms | p99 target ≤ 5 ms |",
+        f"| warm manifest by tag: requests/s | {md['rps']:,.0f} | {m['rps']:,.0f} | nginx {mn['rps']:,.0f} | {m['rps'] / md['rps']:.1f} × distribution (≥ 10), {m['rps'] / mn['rps']:.0%} of nginx (≥ 80 %) |",
+        f"| warm manifest by tag: p50 / p99 | {md['p50']:.2f} / {md['p99']:.2f} ms | {m['p50']:.2f} / {m['p99']:.2f} ms | nginx {mn['p50']:.2f} / {mn['p99']:.2f} ms | p99 target ≤ 2 ms |",
         f"| warm {blob64 >> 20} MB blob, 4 connections | {gbps(bd['bps'])} | {gbps(b['bps'])} | nginx {gbps(bn['bps'])} | {b['bps'] / bd['bps']:.2f} × distribution (≥ 1), {b['bps'] / bn['bps']:.0%} of nginx (≥ 80 %) |",
         f"| peak RSS over the pulls and warm loads above | {PEAK_RSS[dist] / (1 << 20):.0f} MB | {PEAK_RSS[ours] / (1 << 20):.0f} MB | | target ≤ 200 MB |",
         "",
