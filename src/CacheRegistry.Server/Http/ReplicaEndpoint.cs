@@ -45,7 +45,10 @@ internal sealed class ReplicaEndpoint(RegistryOptions options, BlobCache blobs, 
             }
             try
             {
+                // Headers now, not with the first bytes: the other replica bounds its wait for them
+                // (Registry:Cluster:PeerTimeout), while the upstream may take longer to send anything.
                 await ctx.Response.StartAsync(ct);
+                await ctx.Response.Body.FlushAsync(ct);
                 await body.CopyToAsync(ctx.Response.Body, 64 * 1024, ct);
             }
             catch (Exception e) when (e is IOException or RegistryError)

@@ -111,13 +111,17 @@ public sealed class ClusterFillTests(BackendsFixture backends)
 
             upstream.Fault = BlobFault.None;
             await replicas[0].KillAsync();
+            upstream.Gate.TrySetResult(); // the dead holder's request ends, so the upstream can stop at once
             var results = await Task.WhenAll(clients).WaitAsync(TimeSpan.FromSeconds(60));
 
             Assert.All(results, bytes => Assert.Equal(upstream.Layer, bytes));
             // One replica took the lease over and asked the upstream for what it did not have yet, once.
             Assert.Equal(2, upstream.BlobGets);
             Assert.Matches(@"^bytes=[1-9]\d*-$", upstream.Ranges[1]);
-            // The replacement stored it: a fresh replica serves it without the upstream.
+            // The replacement stored it: once its commit is logged (s3rver completes a multipart
+            // upload in place, so not before), a replica serves it without the upstream.
+            await Net.WaitUntilAsync(() => Task.FromResult(replicas.Skip(1).Any(r => r.Log.Contains($"@{upstream.LayerDigest} committed", StringComparison.Ordinal))),
+                TimeSpan.FromSeconds(20), "the new holder's commit");
             var survivor = replicas[1];
             Assert.Equal(upstream.Layer, await http.GetByteArrayAsync(url(survivor)));
             Assert.Equal(2, upstream.BlobGets);
@@ -180,6 +184,28 @@ public sealed class ClusterFillTests(BackendsFixture backends)
         {
             await LoopbackApp.StopAsync(liar);
         }
+    }
+
+    [Fact]
+    public async Task A_lease_left_by_this_replicas_previous_life_is_waited_out_not_followed()
+    {
+        await using var upstream = await FaultyUpstream.StartAsync();
+        var (replicas, prefix) = Replicas(upstream.Url, 1, "--Registry:Fill:LeasePoll=00:00:00.100");
+        await using var cache = replicas[0];
+        await cache.StartAsync();
+        using var http = await PrimedAsync(cache.Url);
+        // As after a restart: the lease names this replica's own address under another owner.
+        await ProcessRunner.RunCheckedAsync(ProcessRunner.Require("redis-cli"), ["-p", backends.Redis.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "SET", $"{prefix}fill:{upstream.LayerDigest}", "previous/1/x " + cache.Url, "PX", "2000"]);
+
+        // Following itself, it would read its own empty spool until Timeouts:Idle (60 s).
+        var bytes = await http.GetByteArrayAsync($"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}").WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(upstream.Layer, bytes);
+        Assert.Equal(1, upstream.BlobGets);
+        // Log lines are written in order by one thread: once the fill's last line is there, any line before it is too.
+        await Net.WaitUntilAsync(() => Task.FromResult(cache.Log.Contains($"@{upstream.LayerDigest} committed", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(10), "the fill's last log line");
+        Assert.DoesNotContain("streaming its running fill from", cache.Log);
     }
 
     [Fact]

@@ -13,6 +13,7 @@ namespace CacheRegistry.Server.Storage.Redis;
 /// </summary>
 internal sealed partial class RedisFillLease(RedisMetadataStore redis, RegistryOptions options, ILogger<RedisFillLease> log) : IFillLease
 {
+    private readonly string? _url = options.Cluster.StreamsFromPeers ? options.Cluster.AdvertiseUrl!.TrimEnd('/') : null;
     private readonly string _owner = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}"
         + (options.Cluster.StreamsFromPeers ? " " + options.Cluster.AdvertiseUrl!.TrimEnd('/') : "");
 
@@ -26,7 +27,10 @@ internal sealed partial class RedisFillLease(RedisMetadataStore redis, RegistryO
         var holder = (string?)await redis.Guard(() => db.LockQueryAsync(key));
         if (holder is null) return new FillLeaseResult(null, "another replica");
         var space = holder.IndexOf(' ', StringComparison.Ordinal);
-        return space < 0 ? new FillLeaseResult(null, holder) : new FillLeaseResult(null, holder[..space], holder[(space + 1)..]);
+        if (space < 0) return new FillLeaseResult(null, holder);
+        // A lease left by this replica's previous life (same address, restarted): nothing there to follow; it expires.
+        var url = holder[(space + 1)..];
+        return new FillLeaseResult(null, holder[..space], url == _url ? null : url);
     }
 
     private sealed class Held : IHeldLease
