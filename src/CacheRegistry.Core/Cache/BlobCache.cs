@@ -35,6 +35,9 @@ public sealed class BlobSource(long? size, CacheOutcome outcome, string? endpoin
 public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, RunningFills fills, SpoolDirectory spools, HotCache hot, AccessTracker accesses,
     NegativeCache missing, RegistryOptions options)
 {
+    // Requests that arrive together for one blob ask the store once (an S3 HEAD is not free).
+    private readonly Common.SingleFlight<Digest, long?> _sizes = new();
+
     public Task<BlobSource> OpenAsync(RepositoryRef repo, Digest digest, CancellationToken ct) =>
         missing.RememberingAsync(repo, digest.ToString(), () => OpenOrFillAsync(repo, digest, ct));
 
@@ -45,7 +48,8 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, Running
     private async Task<BlobSource> OpenOrFillAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
     {
         var declared = hot.GetDeclaredSize(digest);
-        if (await store.TryGetSizeAsync(digest, declared, ct) is long size)
+        // A blob being filled here is not in the store yet: join the fill without asking.
+        if (fills.Find(digest) is null && await StoredSizeAsync(digest, declared, ct) is long size)
         {
             var endpoint = await EnsureLinkedAsync(repo, digest, ct);
             accesses.Touch(digest);
@@ -110,9 +114,12 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, Running
         return null;
     }
 
+    private Task<long?> StoredSizeAsync(Digest digest, long? declared, CancellationToken ct) =>
+        _sizes.RunAsync(digest, () => store.TryGetSizeAsync(digest, declared, CancellationToken.None), ct);
+
     private async Task<(long? Size, CacheOutcome Outcome)> StatOrAskAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
     {
-        if (await store.TryGetSizeAsync(digest, hot.GetDeclaredSize(digest), ct) is long size)
+        if (await StoredSizeAsync(digest, hot.GetDeclaredSize(digest), ct) is long size)
         {
             await EnsureLinkedAsync(repo, digest, ct);
             return (size, CacheOutcome.Hit);

@@ -12,6 +12,8 @@ public sealed record BlobRecord(Digest Digest, long Size, DateTimeOffset LastAcc
 public interface IBlobIndex
 {
     Task RecordBlobAsync(Digest digest, long size, DateTimeOffset at, CancellationToken ct);
+    /// <summary>The size recorded for the digest; null when it is not recorded.</summary>
+    Task<long?> RecordedSizeAsync(Digest digest, CancellationToken ct);
     /// <summary>Last-access times, written in batches (the access tracker flushes periodically).</summary>
     Task TouchBlobsAsync(IReadOnlyCollection<KeyValuePair<Digest, DateTimeOffset>> accesses, CancellationToken ct);
     /// <summary>Least recently used first.</summary>

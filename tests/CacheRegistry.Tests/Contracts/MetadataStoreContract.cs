@@ -65,6 +65,18 @@ public abstract class MetadataStoreContract
     }
 
     [Fact]
+    public async Task The_blob_index_answers_a_recorded_size_until_the_blob_is_forgotten()
+    {
+        var index = (IBlobIndex)Store;
+        var digest = Digest.Sha256Of(Guid.NewGuid().ToByteArray());
+        Assert.Null(await index.RecordedSizeAsync(digest, default));
+        await index.RecordBlobAsync(digest, 1234, DateTimeOffset.UtcNow, default);
+        Assert.Equal(1234, await index.RecordedSizeAsync(digest, default));
+        await index.ForgetBlobAsync(digest, default);
+        Assert.Null(await index.RecordedSizeAsync(digest, default));
+    }
+
+    [Fact]
     public async Task Links_are_per_repository()
     {
         await Store.LinkAsync(_repo, [D('a'), D('b'), D('a')], default);

@@ -76,8 +76,13 @@ public sealed class BlobFillTests : IDisposable
     private sealed class CountingStore(FileSystemBlobStore inner) : IBlobStore
     {
         public int Commits;
+        public int SizeLookups;
 
-        public Task<long?> GetSizeAsync(Digest digest, CancellationToken ct) => inner.GetSizeAsync(digest, ct);
+        public Task<long?> GetSizeAsync(Digest digest, CancellationToken ct)
+        {
+            Interlocked.Increment(ref SizeLookups);
+            return inner.GetSizeAsync(digest, ct);
+        }
         public Task<Stream?> OpenReadAsync(Digest digest, long offset, long? length, CancellationToken ct) => inner.OpenReadAsync(digest, offset, length, ct);
 
         public async Task<IBlobWriter> BeginWriteAsync(Digest digest, Spool spool, CancellationToken ct) =>
@@ -108,7 +113,7 @@ public sealed class BlobFillTests : IDisposable
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
-    /// <summary>Puts a blob into the store the way another replica's commit would.</summary>
+    /// <summary>Puts a blob into the store, and into the index, the way another replica's commit would.</summary>
     private async Task StoreElsewhereAsync(FileSystemBlobStore store, byte[] content)
     {
         var spools = new SpoolDirectory(Path.Combine(_dir, "elsewhere"), StoreHealth.Default, clear: true);
@@ -116,6 +121,8 @@ public sealed class BlobFillTests : IDisposable
         await using var writer = await store.BeginWriteAsync(Digest.Sha256Of(content), spool, default);
         await spool.AppendAsync(content, default);
         await writer.CommitAsync(default);
+        using var index = new SqliteMetadataStore(_dir);
+        await index.RecordBlobAsync(Digest.Sha256Of(content), content.Length, DateTimeOffset.UtcNow, default);
     }
 
     private static FillReader Reader(BlobFill fill, long offset = 0, long? end = null) =>
@@ -276,5 +283,32 @@ public sealed class BlobFillTests : IDisposable
         await Infrastructure.Net.WaitUntilAsync(() => Task.FromResult(fill.State == FillState.Committed), TimeSpan.FromSeconds(10), "the fill's end");
         Assert.Equal(0, store.Commits);
         fill.Release();
+    }
+
+    [Fact]
+    public async Task A_request_for_a_blob_being_filled_here_joins_the_fill_without_asking_the_store()
+    {
+        var content = RandomNumberGenerator.GetBytes(100_000);
+        var gate = new TaskCompletionSource();
+        var handler = new StubHandler(_ => new HttpResponseMessage(HttpStatusCode.OK) { Content = Streamed(content[..50_000], content[50_000..], gate.Task, announceLength: true) });
+        var store = new CountingStore(new FileSystemBlobStore(_dir));
+        var (fills, work) = Fills(store: store);
+        using var _ = work;
+        var options = new RegistryOptions { DataDir = _dir };
+        using var hot = new HotCache(options);
+        using var sqlite = new SqliteMetadataStore(_dir);
+        var blobs = new BlobCache(store, sqlite, fills, new SpoolDirectory(Path.Combine(_dir, "requests"), StoreHealth.Default, clear: true), hot,
+            new AccessTracker(TimeProvider.System), new NegativeCache(hot, options, TimeProvider.System), options);
+        var repo = Stub.Repo(handler, TimeProvider.System);
+
+        using var first = await blobs.OpenAsync(repo, Digest.Sha256Of(content), default);
+        var asked = store.SizeLookups;
+        using var second = await blobs.OpenAsync(repo, Digest.Sha256Of(content), default);
+        Assert.Equal((CacheOutcome.Miss, CacheOutcome.Joined), (first.Outcome, second.Outcome));
+        Assert.Equal(asked, store.SizeLookups);
+        gate.SetResult();
+        await using var reader = await second.OpenAsync(0, null, default);
+        Assert.Equal(content, await ReadAllAsync(reader));
+        Assert.Single(handler.Requests);
     }
 }

@@ -20,6 +20,9 @@ internal sealed partial class RedisMetadataStore : IBlobIndex, IMetadataCatalog,
         await Db.SortedSetAddAsync(AccessKey, digest.ToString(), at.ToUnixTimeMilliseconds());
     });
 
+    public Task<long?> RecordedSizeAsync(Digest digest, CancellationToken ct) => Guard(async () =>
+        (long?)await Db.HashGetAsync(BlobSizesKey, digest.ToString()));
+
     public Task TouchBlobsAsync(IReadOnlyCollection<KeyValuePair<Digest, DateTimeOffset>> accesses, CancellationToken ct) => Guard(() =>
         Db.SortedSetAddAsync(AccessKey, accesses.Select(a => new SortedSetEntry(a.Key.ToString(), a.Value.ToUnixTimeMilliseconds())).ToArray()));
 

@@ -14,6 +14,13 @@ internal sealed partial class SqliteMetadataStore
         ON CONFLICT (digest) DO UPDATE SET size = excluded.size, last_access = max(last_access, excluded.last_access)
         """, ("$d", digest.ToString()), ("$s", size), ("$a", at.ToUnixTimeMilliseconds()));
 
+    public Task<long?> RecordedSizeAsync(Digest digest, CancellationToken ct) => _circuit.Run(() =>
+    {
+        using var db = Open();
+        using var cmd = Command(db, "SELECT size FROM blobs WHERE digest = $d", ("$d", digest.ToString()));
+        return cmd.ExecuteScalar() is long size ? (long?)size : null;
+    });
+
     public Task TouchBlobsAsync(IReadOnlyCollection<KeyValuePair<Digest, DateTimeOffset>> accesses, CancellationToken ct) => _circuit.Run(() =>
     {
         using var db = Open();
