@@ -96,7 +96,8 @@ def cleanup():
             p.wait()
     for ns in (NS_UP, NS_CA):
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-    shutil.rmtree(WORK, ignore_errors=True)
+    if not os.environ.get("BENCH_KEEP"):
+        shutil.rmtree(WORK, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- images
@@ -309,14 +310,15 @@ def timed_pull(base, image, results, i):
                         f"{base}/v2/library/{image['name']}/manifests/1"] + sum([["-o", "/dev/null", u] for u in urls], []),
                        capture_output=True, text=True)
     firsts = [float(x) for x in r.stdout.split()[1:]]
-    results[i] = (time.time() - t0, r.returncode, max(firsts) if firsts else float("nan"))
+    results[i] = (time.time() - t0, r.returncode, firsts)
 
 
 def cluster_cold_pull(image, clients, prefix):
     """Clients spread over three cold replicas sharing Redis and S3: one upstream download, everyone fed at once."""
     procs = start_replicas(prefix)
-    for port in REPLICA_PORTS:  # warm processes (JIT, connections) on another image, as for the single cache
-        pull(f"http://127.0.0.1:{port}", IMAGES["bench64"], [None], 0)
+    # Warm processes (JIT, connections) on another image, as for the single cache; pulled through
+    # all three at once, so the replicas have also streamed each other's fills before.
+    run_clients(pull, [f"http://127.0.0.1:{port}" for port in REPLICA_PORTS], IMAGES["bench64"], [None] * 3)
     before = upstream_tx_bytes()
     results = [None] * clients
     wall = run_clients(timed_pull, [f"http://127.0.0.1:{REPLICA_PORTS[i % 3]}" for i in range(clients)], image, results)
@@ -325,8 +327,10 @@ def cluster_cold_pull(image, clients, prefix):
     for p in procs:
         p.kill()
         p.wait()
-    return {"wall": wall, "ratio": ratio, "failures": sum(1 for r in results if r[1] != 0), "worst_ttfb": max(r[2] for r in results),
-            "peak_rss": replica_rss}
+    firsts = [t for r in results for t in r[2]]
+    return {"wall": wall, "ratio": ratio, "failures": sum(1 for r in results if r[1] != 0), "worst_ttfb": max(firsts, default=float("nan")),
+            "median_ttfb": sorted(firsts)[len(firsts) // 2] if firsts else float("nan"), "peak_rss": replica_rss,
+            "ttfbs": [[round(t * 1000) for t in r[2]] for r in results]}
 
 
 def idle_connections_load(port, count, duration):
@@ -424,6 +428,7 @@ def main():
     ap.add_argument("--idle", type=int, default=10000, help="idle client connections held during the warm manifest load")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     ap.add_argument("--binary", default=BINARY, help="the cacheregistry executable (bench/run.sh publishes one)")
+    ap.add_argument("--cluster-only", action="store_true", help="only the three replicas' cold pull, printed, docs/benchmarks.md untouched")
     a = ap.parse_args()
     BINARY = a.binary
     if a.smoke:
@@ -438,8 +443,9 @@ def main():
 
     log(f"building images: {a.image_mb} MB in two layers, and a {blob64 >> 20} MB blob")
     images = IMAGES
-    images.update({"bench": build_image("bench", [(a.image_mb << 20) // 2] * 2), "bench64": build_image("bench64", [blob64]),
-                   "big": build_image("big", [a.big_mb << 20])})
+    images.update({"bench": build_image("bench", [(a.image_mb << 20) // 2] * 2), "bench64": build_image("bench64", [blob64])})
+    if not a.cluster_only:
+        images["big"] = build_image("big", [a.big_mb << 20])
     make_link(a.rate)
     start_upstream()
     for img in images.values():
@@ -451,6 +457,11 @@ def main():
 
     log("upstream's own time to first byte (direct, over the link)")
     rows["ttfb_upstream"] = ttfb(f"{UPSTREAM}/v2/library/bench/blobs/{image['layers'][0]}")
+    if a.cluster_only:
+        start_backends()
+        cl = cluster_cold_pull(image, a.clients, "cluster/")
+        print(json.dumps({"ttfb_upstream": rows["ttfb_upstream"], **cl}, indent=1))
+        return
     for kind in ("distribution", "cacheregistry"):
         p = start_cache(kind)
         # A cold cache, not a cold process: both servers first serve another image (JIT, connections).
