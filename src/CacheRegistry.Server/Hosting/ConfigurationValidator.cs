@@ -77,7 +77,7 @@ internal static class ConfigurationValidator
         if (string.IsNullOrEmpty(c.AdvertiseUrl) != string.IsNullOrEmpty(c.Secret))
             p.Add("Registry:Cluster:AdvertiseUrl and Secret: set both (replicas stream each other's fills) or neither");
         if (!string.IsNullOrEmpty(c.AdvertiseUrl) && (!Uri.TryCreate(c.AdvertiseUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))
-            p.Add($"Registry:Cluster:AdvertiseUrl = '{c.AdvertiseUrl}': expected the http(s) URL other replicas reach this one at, such as http://10.1.2.3:5000");
+            p.Add($"Registry:Cluster:AdvertiseUrl = '{c.AdvertiseUrl}': expected the http(s) URL other replicas reach this one at, such as http://10.1.2.3:5000 or, for an IPv6 address, http://[fd00::3]:5000");
         if (c.Secret is { Length: > 0 and < 16 })
             p.Add("Registry:Cluster:Secret: expected at least 16 characters (openssl rand -hex 32)");
         if (c.PeerTimeout <= TimeSpan.Zero) p.Add($"Registry:Cluster:PeerTimeout = {c.PeerTimeout}: expected more than zero");

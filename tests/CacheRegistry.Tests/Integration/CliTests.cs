@@ -29,6 +29,7 @@ public sealed class CliTests(UpstreamFixture fx)
     [InlineData("--Registry:BuiltInUpstreams=false --Registry:Upstreams:my.lan:Endpoints:0=http://127.0.0.1:9", "Registry:DefaultUpstream = 'docker.io': no such registry is configured")]
     [InlineData("--Registry:Cluster:AdvertiseUrl=http://10.0.0.1:5000", "Registry:Cluster:AdvertiseUrl and Secret: set both")]
     [InlineData("--Registry:Cluster:AdvertiseUrl=10.0.0.1:5000 --Registry:Cluster:Secret=0123456789abcdef0", "expected the http(s) URL other replicas reach this one at")]
+    [InlineData("--Registry:Cluster:AdvertiseUrl=http://fd00::1:5000 --Registry:Cluster:Secret=0123456789abcdef0", "for an IPv6 address, http://[fd00::3]:5000")]
     public async Task A_bad_configuration_stops_the_start_with_one_line_per_problem_and_exit_2(string setting, string expected)
     {
         var dataDir = Net.TempDir("badconf");

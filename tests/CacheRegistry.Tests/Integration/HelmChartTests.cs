@@ -65,6 +65,8 @@ public sealed class HelmChartTests
         Assert.Equal(40, objects.Single(o => o.Kind == "Secret").Text("stringData", "cluster-secret")!.Length);
         var given = HelmChart.Parse((await HelmChart.RenderAsync([.. Shared, "cluster.secret=from-values-0123456789"])).Output);
         Assert.Equal("from-values-0123456789", given.Single(o => o.Kind == "Secret").Text("stringData", "cluster-secret"));
+        var v6 = HelmChart.Parse((await HelmChart.RenderAsync([.. Shared, "cluster.podIPFamily=IPv6"])).Output).Single(o => o.Kind == "Deployment");
+        Assert.Equal("http://[$(POD_IP)]:5000", EnvOf(v6)["Registry__Cluster__AdvertiseUrl"].Text("value"));
         var off = HelmChart.Parse((await HelmChart.RenderAsync([.. Shared, "cluster.streamFills=false"])).Output).Single(o => o.Kind == "Deployment");
         Assert.False(EnvOf(off).ContainsKey("Registry__Cluster__AdvertiseUrl"));
     }
