@@ -606,6 +606,11 @@ def render(r, a, blob64):
         "CacheRegistry ÷ nginx in each round: manifests " + ", ".join(f"{x:.0%}" for x in r["manifest_ratios"])
         + "; 64 MB blob " + ", ".join(f"{x:.0%}" for x in r["blob_ratios"]) + ".",
         "",
+        "Three replicas' pull: the replicas first serve two other images, each pulled through all three at once (a cluster that has",
+        "served before, not a first-time JIT); each client's curl is started before the clock and waits for its URLs at a barrier",
+        "(the clients stand for separate nodes). Every client's first byte of each layer, in ms: "
+        + ", ".join("/".join(str(t) for t in layers) for layers in cl["ttfbs"]) + ".",
+        "",
     ]
     return "\n".join(lines)
 
