@@ -425,14 +425,20 @@ def wrk(url, threads, connections, duration, accept=None):
 IMAGES = {}
 
 
+def warm_urls(base, images):
+    """The warm loads' two URLs on a cache: the manifest by tag and the 64 MB blob."""
+    return f"{base}/v2/library/bench64/manifests/1", f"{base}/v2/library/bench64/blobs/{images['bench64']['layers'][0]}"
+
+
 def paired_with_nginx(base, images, duration, rounds):
     """CacheRegistry's warm manifest and blob loads, each right beside nginx serving the same bytes as
     static files, alternating for a few rounds: this shared machine's speed drifts over minutes, so
     a ratio is taken between neighbours, and the median round is kept."""
-    loads = {"manifest": ((f"{base}/v2/library/bench64/manifests/1", ACCEPT), (f"http://127.0.0.1:{PORTS['nginx']}/manifest.json", None), 8, "rps"),
-             "blob": ((f"{base}/v2/library/bench64/blobs/{images['bench64']['layers'][0]}", None), (f"http://127.0.0.1:{PORTS['nginx']}/blob64", None), 4, "bps")}
+    manifest, blob = warm_urls(base, images)
+    loads = {"manifest": (manifest, ACCEPT, f"http://127.0.0.1:{PORTS['nginx']}/manifest.json", 8, "rps"),
+             "blob": (blob, None, f"http://127.0.0.1:{PORTS['nginx']}/blob64", 4, "bps")}
     rows = {}
-    for name, ((ours, accept), (nginx, _), conns, key) in loads.items():
+    for name, (ours, accept, nginx, conns, key) in loads.items():
         pairs = [(wrk(ours, 2, conns, duration, accept), wrk(nginx, 2, conns, duration)) for _ in range(rounds)]
         pairs.sort(key=lambda p: p[0][key] / p[1][key])
         rows[f"{name}_cacheregistry"], rows[f"{name}_nginx"] = pairs[len(pairs) // 2]
@@ -524,8 +530,9 @@ def main():
         if kind == "cacheregistry":
             rows.update(paired_with_nginx(base, images, a.duration, a.rounds))
         else:
-            rows[f"manifest_{kind}"] = wrk(f"{base}/v2/library/bench64/manifests/1", 2, 8, a.duration, ACCEPT)
-            rows[f"blob_{kind}"] = wrk(f"{base}/v2/library/bench64/blobs/{images['bench64']['layers'][0]}", 2, 4, a.duration)
+            manifest, blob = warm_urls(base, images)
+            rows[f"manifest_{kind}"] = wrk(manifest, 2, 8, a.duration, ACCEPT)
+            rows[f"blob_{kind}"] = wrk(blob, 2, 4, a.duration)
         PEAK_RSS[kind] = max(PEAK_RSS[kind], peak_rss(p.pid))
         if kind == "cacheregistry":
             # Measured apart: the idle connections' memory is reported on its own row, not as the run's peak.

@@ -13,9 +13,12 @@ namespace CacheRegistry.Server.Storage.Redis;
 /// </summary>
 internal sealed partial class RedisFillLease(RedisMetadataStore redis, RegistryOptions options, ILogger<RedisFillLease> log) : IFillLease
 {
-    private readonly string? _url = options.Cluster.StreamsFromPeers ? options.Cluster.AdvertiseUrl!.TrimEnd('/') : null;
+    private readonly string? _url = AdvertisedUrl(options);
     private readonly string _owner = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}"
-        + (options.Cluster.StreamsFromPeers ? " " + options.Cluster.AdvertiseUrl!.TrimEnd('/') : "");
+        + (AdvertisedUrl(options) is { } url ? " " + url : "");
+
+    private static string? AdvertisedUrl(RegistryOptions options) =>
+        options.Cluster.StreamsFromPeers ? options.Cluster.AdvertiseUrl!.TrimEnd('/') : null;
 
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "The held lease belongs to the fill, which disposes it.")]
     public async Task<FillLeaseResult> TryAcquireAsync(Digest digest, CancellationToken ct)
