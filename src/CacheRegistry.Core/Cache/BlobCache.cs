@@ -127,7 +127,7 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, Running
         if (fills.Find(digest) is { } fill && fill.Repository.Key == repo.Key)
             return (await fill.Started.WaitAsync(ct), CacheOutcome.Joined);
         missing.ThrowIfMissing(repo, digest.ToString(), "BLOB_UNKNOWN");
-        using var head = await HeadUpstreamAsync(repo, digest, ct);
+        using var head = await BlobLinks.HeadUpstreamAsync(repo, digest, ct);
         return (head.ContentLength, CacheOutcome.PassThrough);
     }
 
@@ -182,39 +182,7 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, Running
         return size;
     }
 
-    /// <returns>The upstream endpoint asked, when one was.</returns>
-    private async Task<string?> EnsureLinkedAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
-    {
-        try
-        {
-            if (await metadata.IsLinkedAsync(repo.Key, digest, ct)) return null;
-        }
-        catch (StoreUnavailableException)
-        {
-            return null; // metadata down: blobs are content-addressed, so serve by digest
-        }
-        using var head = await HeadUpstreamAsync(repo, digest, ct);
-        try
-        {
-            await metadata.LinkAsync(repo.Key, [digest], ct);
-        }
-        catch (StoreUnavailableException)
-        {
-        }
-        return head.Endpoint.Authority;
-    }
-
-    private static async Task<UpstreamResponse> HeadUpstreamAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
-    {
-        try
-        {
-            return await repo.Upstream.HeadBlobAsync(repo.Name, digest, ct);
-        }
-        catch (UpstreamException e)
-        {
-            throw e.ToRegistryError("BLOB_UNKNOWN");
-        }
-    }
+    private Task<string?> EnsureLinkedAsync(RepositoryRef repo, Digest digest, CancellationToken ct) => BlobLinks.EnsureAsync(metadata, repo, digest, ct);
 
     private static async Task<UpstreamResponse> GetUpstreamAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
     {

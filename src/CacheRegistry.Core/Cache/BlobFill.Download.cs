@@ -112,6 +112,7 @@ public sealed partial class BlobFill
                 {
                     using var response = await Repository.Upstream.GetBlobAsync(Repository.Name, Digest, _written, ct);
                     Endpoint = response.Endpoint.Authority;
+                    _linked = true;
                     var (from, total) = Extent(response);
                     expected = CheckedSize(expected, total);
                     _started.TrySetResult(expected);

@@ -23,7 +23,7 @@ public sealed partial class BlobFill
         var before = _written;
         try
         {
-            using var peer = await peers.OpenAsync(peerUrl, Digest, _written, ct);
+            using var peer = await OpenLinkedAsync(peers, peerUrl, ct);
             if (peer is null) return false; // it has neither a fill nor the blob: its lease is stale
             var expected = declaredSize ?? ExpectedSize;
             if (peer.Size is long size)
@@ -53,6 +53,29 @@ public sealed partial class BlobFill
             _lostPeer = peerUrl;
             return false;
         }
+    }
+
+    /// <summary>
+    /// The holder's fill, once this fill's repository is known to have the blob (the holder fills
+    /// it for some repository). The link is checked while the holder answers, not before.
+    /// </summary>
+    private async Task<PeerStream?> OpenLinkedAsync(IPeerFills peers, string peerUrl, CancellationToken ct)
+    {
+        var opening = peers.OpenAsync(peerUrl, Digest, _written, ct);
+        try
+        {
+            await ConfirmLinkAsync(ct);
+        }
+        catch
+        {
+            _ = opening.ContinueWith(t =>
+            {
+                if (t.IsCompletedSuccessfully) t.Result?.Dispose();
+                else _ = t.Exception; // observed: the link's failure is the one that counts
+            }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            throw;
+        }
+        return await opening;
     }
 
     /// <summary>Appends a body to the spool (not to the store: another replica stores the blob), never past the expected size.</summary>

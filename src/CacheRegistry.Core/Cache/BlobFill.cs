@@ -37,6 +37,10 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
     // The fill holds its spool, and so does every reader until it has opened it: the last one to
     // let go removes a spool that the store did not take.
     private int _holds = 1;
+    // Its repository may have the blob: its upstream served it, or the link was confirmed. A blob
+    // that comes from another replica or from the store was fetched for some repository, not
+    // necessarily this one.
+    private bool _linked;
 
     public RepositoryRef Repository { get; } = repository;
     public Digest Digest { get; } = digest;
@@ -131,6 +135,7 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
     private async Task<bool> StoredAsync(CancellationToken ct)
     {
         if (await context.Store.TryGetSizeAsync(Digest, declaredSize, ct) is not long stored) return false;
+        await ConfirmLinkAsync(ct);
         if (_spool is not null)
         {
             await using (var rest = await OpenCommittedAsync(_written, null, ct)) await CopyFromAsync(rest, stored, ct);
@@ -161,6 +166,14 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
         }
     }
 
+    /// <summary>Before anything from elsewhere is announced to this fill's readers: their repository may have it.</summary>
+    private async Task ConfirmLinkAsync(CancellationToken ct)
+    {
+        if (_linked) return;
+        await BlobLinks.EnsureAsync(context.Metadata, Repository, Digest, ct);
+        _linked = true;
+    }
+
     private async Task<FillLeaseResult> AcquireLeaseAsync(CancellationToken ct)
     {
         try
@@ -182,6 +195,7 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
     private async Task AnnounceSizeAsync(CancellationToken ct)
     {
         if (_started.Task.IsCompleted) return;
+        await ConfirmLinkAsync(ct);
         if (declaredSize is long declared)
         {
             _started.TrySetResult(declared);

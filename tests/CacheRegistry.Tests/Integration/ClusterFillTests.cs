@@ -133,6 +133,35 @@ public sealed class ClusterFillTests(BackendsFixture backends)
     }
 
     [Fact]
+    public async Task A_blob_being_filled_for_one_repository_is_not_streamed_to_a_client_of_another_that_lacks_it()
+    {
+        await using var upstream = await FaultyUpstream.StartAsync();
+        upstream.Fault = BlobFault.Gated;
+        var (replicas, _) = Replicas(upstream.Url, 2);
+        try
+        {
+            await Task.WhenAll(replicas.Select(r => r.StartAsync()));
+            using var http = await PrimedAsync(replicas[0].Url);
+            using var holder = await http.GetAsync($"{replicas[0].Url}/v2/faulty/blobs/{upstream.LayerDigest}", HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal(HttpStatusCode.OK, holder.StatusCode);
+
+            // The upstream has no such repository: knowing a digest must not open another repository's blob.
+            using var other = await http.GetAsync($"{replicas[1].Url}/v2/other/blobs/{upstream.LayerDigest}", HttpCompletionOption.ResponseHeadersRead)
+                .WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(HttpStatusCode.NotFound, other.StatusCode);
+            Assert.Contains("BLOB_UNKNOWN", await other.Content.ReadAsStringAsync());
+
+            upstream.Gate.TrySetResult();
+            Assert.Equal(upstream.Layer, await holder.Content.ReadAsByteArrayAsync());
+            Assert.Equal(1, upstream.BlobGets);
+        }
+        finally
+        {
+            foreach (var r in replicas) await r.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task A_replica_that_sends_wrong_bytes_gets_them_refused_and_never_learns_the_secret()
     {
         await using var upstream = await FaultyUpstream.StartAsync();

@@ -114,7 +114,8 @@ public sealed class BlobFillTests : IDisposable
     }
 
     /// <summary>Puts a blob into the store, and into the index, the way another replica's commit would.</summary>
-    private async Task StoreElsewhereAsync(FileSystemBlobStore store, byte[] content)
+    /// <summary>Another replica's commit: the blob stored, its repository linked, the blob indexed.</summary>
+    private async Task StoreElsewhereAsync(FileSystemBlobStore store, byte[] content, string repository = "docker.io/library/x")
     {
         var spools = new SpoolDirectory(Path.Combine(_dir, "elsewhere"), StoreHealth.Default, clear: true);
         await using var spool = spools.Create(Digest.Sha256Of(content));
@@ -122,6 +123,7 @@ public sealed class BlobFillTests : IDisposable
         await spool.AppendAsync(content, default);
         await writer.CommitAsync(default);
         using var index = new SqliteMetadataStore(_dir);
+        await index.LinkAsync(repository, [Digest.Sha256Of(content)], default);
         await index.RecordBlobAsync(Digest.Sha256Of(content), content.Length, DateTimeOffset.UtcNow, default);
     }
 
@@ -258,6 +260,21 @@ public sealed class BlobFillTests : IDisposable
         Assert.Equal(content.Length, await fill.Started);
         await using (var reader = Reader(fill)) Assert.Equal(content, await ReadAllAsync(reader));
         Assert.Empty(handler.Requests);
+        fill.Release();
+    }
+
+    [Fact]
+    public async Task A_blob_another_replica_committed_for_another_repository_is_served_only_if_the_upstream_confirms_this_one()
+    {
+        var content = RandomNumberGenerator.GetBytes(50_000);
+        var handler = new StubHandler(_ => new HttpResponseMessage(HttpStatusCode.NotFound));
+        var fs = new FileSystemBlobStore(_dir);
+        var (fills, work) = Fills(store: fs, lease: new ScriptedLease(() => StoreElsewhereAsync(fs, content, repository: "docker.io/library/other")));
+        using var _ = work;
+        var (fill, _) = fills.GetOrStart(Stub.Repo(handler, TimeProvider.System), Digest.Sha256Of(content), null);
+        var refused = await Assert.ThrowsAsync<RegistryError>(() => fill.Started);
+        Assert.Equal("BLOB_UNKNOWN", refused.Code);
+        Assert.Equal("HEAD", Assert.Single(handler.Requests).Method);
         fill.Release();
     }
 
