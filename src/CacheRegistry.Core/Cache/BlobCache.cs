@@ -32,7 +32,7 @@ public sealed class BlobSource(long? size, CacheOutcome outcome, string? endpoin
 /// repository only when that repository is linked to it (a manifest of it references it, or the
 /// upstream confirmed it).
 /// </summary>
-public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, RunningFills fills, SpoolDirectory spools, HotCache hot, AccessTracker accesses,
+public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, IBlobIndex index, RunningFills fills, SpoolDirectory spools, HotCache hot, AccessTracker accesses,
     NegativeCache missing, RegistryOptions options)
 {
     // Requests that arrive together for one blob ask the store once (an S3 HEAD is not free).
@@ -49,7 +49,8 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, Running
     {
         var declared = hot.GetDeclaredSize(digest);
         // A blob being filled here is not in the store yet: join the fill without asking.
-        if (fills.Find(digest) is null && await StoredSizeAsync(digest, declared, ct) is long size)
+        Task<long?>? lookup = null;
+        if (fills.Find(digest) is null && await KnownStoredSizeAsync(digest, lookup = StoredSizeAsync(digest, declared), ct) is long size)
         {
             var endpoint = await EnsureLinkedAsync(repo, digest, ct);
             accesses.Touch(digest);
@@ -60,7 +61,7 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, Running
         }
         missing.ThrowIfMissing(repo, digest.ToString(), "BLOB_UNKNOWN");
         if (spools.IsDown) return await PassThroughAsync(repo, digest, ct);
-        var (fill, started) = fills.GetOrStart(repo, digest, declared);
+        var (fill, started) = fills.GetOrStart(repo, digest, declared, lookup);
         try
         {
             if (!started)
@@ -114,12 +115,37 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, Running
         return null;
     }
 
-    private Task<long?> StoredSizeAsync(Digest digest, long? declared, CancellationToken ct) =>
-        _sizes.RunAsync(digest, () => store.TryGetSizeAsync(digest, declared, CancellationToken.None), ct);
+    /// <summary>The store's answer, shared by the requests that ask together (and by the fill they start), whoever hangs up.</summary>
+    private Task<long?> StoredSizeAsync(Digest digest, long? declared) =>
+        _sizes.RunAsync(digest, () => store.TryGetSizeAsync(digest, declared, CancellationToken.None), CancellationToken.None);
+
+    /// <summary>
+    /// The stored size, or null to start (or join) a fill. In a cluster a cold blob does not wait for
+    /// the blob store (an S3 HEAD, the slowest step before its first byte) when the index (Redis) has
+    /// no record of it: the fill's lease holder takes the store's answer while its upstream answers,
+    /// so a blob whose record was lost is still read from the store, not downloaded again.
+    /// </summary>
+    private async Task<long?> KnownStoredSizeAsync(Digest digest, Task<long?> lookup, CancellationToken ct)
+    {
+        if (options.Cluster.StreamsFromPeers && !await RecordedAsync(digest, ct)) return null;
+        return await lookup.WaitAsync(ct);
+    }
+
+    private async Task<bool> RecordedAsync(Digest digest, CancellationToken ct)
+    {
+        try
+        {
+            return await index.RecordedSizeAsync(digest, ct) is not null;
+        }
+        catch (StoreUnavailableException)
+        {
+            return true; // then the store says
+        }
+    }
 
     private async Task<(long? Size, CacheOutcome Outcome)> StatOrAskAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
     {
-        if (await StoredSizeAsync(digest, hot.GetDeclaredSize(digest), ct) is long size)
+        if (await StoredSizeAsync(digest, hot.GetDeclaredSize(digest)).WaitAsync(ct) is long size)
         {
             await EnsureLinkedAsync(repo, digest, ct);
             return (size, CacheOutcome.Hit);

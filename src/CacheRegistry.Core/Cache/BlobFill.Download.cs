@@ -9,7 +9,8 @@ public sealed partial class BlobFill
 {
     private const int ChunkSize = 64 * 1024;
 
-    private async Task DownloadAsync(IHeldLease? lease, CancellationToken ct)
+    /// <returns>False when the store answered first that it holds the blob: nothing was downloaded.</returns>
+    private async Task<bool> DownloadAsync(IHeldLease? lease, Task<long?>? storeLookup, CancellationToken ct)
     {
         // Registry:Upstreams:<host>:MaxConcurrentFills: wait for a slot before the first byte is asked for.
         var slots = Repository.Upstream.FillSlots;
@@ -27,7 +28,7 @@ public sealed partial class BlobFill
         }
         try
         {
-            await DownloadInSlotAsync(lease, ct);
+            return await DownloadInSlotAsync(lease, storeLookup, ct);
         }
         finally
         {
@@ -35,7 +36,7 @@ public sealed partial class BlobFill
         }
     }
 
-    private async Task DownloadInSlotAsync(IHeldLease? lease, CancellationToken ct)
+    private async Task<bool> DownloadInSlotAsync(IHeldLease? lease, Task<long?>? storeLookup, CancellationToken ct)
     {
         var spool = OpenSpool();
         IBlobWriter? writer = null;
@@ -51,10 +52,12 @@ public sealed partial class BlobFill
                 NotStored = true;
                 Log.StreamingWithoutStore(context.Log, Digest.ToString(), e.Message);
             }
-            var expected = await CopyWithResumeAsync(writer, ct);
+            var (inStore, expected) = await CopyWithResumeAsync(writer, storeLookup, ct);
+            if (inStore) return false;
             Verify(expected, $"upstream {Repository.Upstream.Name} endpoint {Endpoint}");
             if (writer is not null) await CommitAsync(writer, lease, ct);
             _state = FillState.Committed;
+            return true;
         }
         finally
         {
@@ -97,9 +100,9 @@ public sealed partial class BlobFill
     }
 
     /// <summary>Copies the upstream body into the spool, resuming from the received offset when the connection drops.</summary>
-    /// <returns>The blob size, if the upstream or a manifest gave it.</returns>
+    /// <returns>The blob size, if the upstream or a manifest gave it; or InStore when the store answered first that it holds the blob.</returns>
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "Each response is a using declaration; the analyzer loses it across the await in the retry loop.")]
-    private async Task<long?> CopyWithResumeAsync(IBlobWriter? writer, CancellationToken ct)
+    private async Task<(bool InStore, long? Expected)> CopyWithResumeAsync(IBlobWriter? writer, Task<long?>? storeLookup, CancellationToken ct)
     {
         long? expected = declaredSize;
         var buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
@@ -110,7 +113,12 @@ public sealed partial class BlobFill
             {
                 try
                 {
-                    using var response = await Repository.Upstream.GetBlobAsync(Repository.Name, Digest, _written, ct);
+                    var lookup = storeLookup;
+                    storeLookup = null; // the first request only
+                    using var response = lookup is null
+                        ? await Repository.Upstream.GetBlobAsync(Repository.Name, Digest, _written, ct)
+                        : await UpstreamUnlessStoredAsync(lookup, ct);
+                    if (response is null) return (true, null);
                     Endpoint = response.Endpoint.Authority;
                     _linked = true;
                     var (from, total) = Extent(response);
@@ -137,7 +145,7 @@ public sealed partial class BlobFill
                                 : $"sent more than the {limit} bytes of {Digest}");
                         await AppendAsync(chunk, writer, ct);
                     }
-                    if (expected is null || _written >= expected) return expected;
+                    if (expected is null || _written >= expected) return (false, expected);
                     throw new IOException($"upstream body ended after {_written} of {expected} bytes");
                 }
                 catch (Exception e) when (IsResumable(e) && !ct.IsCancellationRequested && Resumes < context.Options.ResumeAttempts
@@ -155,6 +163,62 @@ public sealed partial class BlobFill
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
+
+    /// <summary>
+    /// The upstream's response, or null when the store answers first that it holds the blob (the
+    /// index, asked instead of the store, had lost its record). An upstream that fails or hangs
+    /// does not keep a stored blob from its readers: the store's answer decides.
+    /// </summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "The response goes to the caller, or is disposed here or once the cancelled request ends.")]
+    private async Task<UpstreamResponse?> UpstreamUnlessStoredAsync(Task<long?> storeLookup, CancellationToken ct)
+    {
+        if (storeLookup.IsCompleted && !await HoldsAsync(storeLookup))
+            return await Repository.Upstream.GetBlobAsync(Repository.Name, Digest, _written, ct);
+        using var race = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var get = Repository.Upstream.GetBlobAsync(Repository.Name, Digest, _written, race.Token);
+        if (await Task.WhenAny(get, storeLookup) == storeLookup && await HoldsAsync(storeLookup))
+        {
+            await race.CancelAsync();
+            DisposeWhenDone(get);
+            return null;
+        }
+        UpstreamResponse response;
+        try
+        {
+            response = await get;
+        }
+        catch (Exception) when (!ct.IsCancellationRequested)
+        {
+            if (await HoldsAsync(storeLookup)) return null;
+            throw;
+        }
+        if (storeLookup.IsCompleted && await HoldsAsync(storeLookup))
+        {
+            response.Dispose();
+            return null;
+        }
+        return response;
+    }
+
+    private static async Task<bool> HoldsAsync(Task<long?> storeLookup)
+    {
+        try
+        {
+            return await storeLookup is not null;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Disposes what a task left behind that nobody waits for any more (and observes its failure).</summary>
+    private static void DisposeWhenDone<T>(Task<T> task) where T : IDisposable? =>
+        _ = task.ContinueWith(t =>
+        {
+            if (t.IsCompletedSuccessfully) t.Result?.Dispose();
+            else _ = t.Exception;
+        }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
 
     /// <summary>Where the response's bytes start in the blob, and the blob's total size when the response says.</summary>
     private (long From, long? Total) Extent(UpstreamResponse response)

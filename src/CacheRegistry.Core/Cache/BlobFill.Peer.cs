@@ -68,11 +68,7 @@ public sealed partial class BlobFill
         }
         catch
         {
-            _ = opening.ContinueWith(t =>
-            {
-                if (t.IsCompletedSuccessfully) t.Result?.Dispose();
-                else _ = t.Exception; // observed: the link's failure is the one that counts
-            }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            DisposeWhenDone(opening); // the link's failure is the one that counts
             throw;
         }
         return await opening;

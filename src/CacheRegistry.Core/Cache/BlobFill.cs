@@ -25,7 +25,8 @@ public sealed record FillContext(IBlobStore Store, IMetadataStore Metadata, IBlo
 /// store, a lease lets one of them download; the others stream its running fill into their own
 /// spools (verifying the digest themselves) or, without Registry:Cluster, wait for its commit.
 /// </summary>
-public sealed partial class BlobFill(RepositoryRef repository, Digest digest, long? declaredSize, FillContext context)
+/// <param name="storeLookup">The store's answer the starting request asked for; it may still be on its way (see BlobCache).</param>
+public sealed partial class BlobFill(RepositoryRef repository, Digest digest, long? declaredSize, FillContext context, Task<long?>? storeLookup = null)
 {
     private readonly TaskCompletionSource<long?> _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _written;
@@ -76,27 +77,35 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
         {
             var waitUntil = context.Time.GetUtcNow() + context.Options.LeaseWait;
             string? waitingFor = null;
-            // The request that started this fill has just looked in the store: the first round goes
-            // straight to the lease (whose holder looks again), which saves a store round trip.
-            var looked = true;
+            // The request that started this fill has looked in the store, or is looking: the first
+            // round goes straight to the lease (whose holder looks again), which saves a round trip.
+            var lookup = storeLookup;
             while (true)
             {
-                if (!looked && await StoredAsync(ct)) return;
-                looked = false;
+                if (lookup is null && await StoredAsync(ct)) return;
                 var lease = await AcquireLeaseAsync(ct);
                 if (lease.Held is { } held)
                 {
                     await using (held)
                     {
                         // Another replica may have committed between the check above and the lease.
-                        if (!(await CommittedMeanwhileAsync(ct) && await StoredAsync(ct))) await DownloadAsync(held, ct);
+                        if (await CommittedMeanwhileAsync(ct) && await StoredAsync(ct)) return;
+                        if (await DownloadAsync(held, lookup, ct)) return;
+                        // The store had it after all: the index had lost its record.
+                        if (await StoredAsync(ct))
+                        {
+                            await RecordFoundAsync();
+                            return;
+                        }
+                        await DownloadAsync(held, null, ct);
                     }
                     return;
                 }
+                lookup = null;
                 if (context.Time.GetUtcNow() > waitUntil)
                 {
                     Log.WaitedTooLong(context.Log, Digest.ToString(), lease.Holder, context.Options.LeaseWait);
-                    await DownloadAsync(null, ct);
+                    await DownloadAsync(null, null, ct);
                     return;
                 }
                 if (lease.PeerUrl is { } peer && context.Peers is { } peers && await FollowPeerAsync(peers, peer, lease.Holder, ct)) return;
@@ -129,8 +138,9 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
 
     /// <summary>
     /// True (and the fill is over) when the blob is already in the store, committed by a fill here
-    /// or on another replica. A fill that already has bytes (from a replica that went away) finishes
-    /// its spool from the stored copy: its readers follow the spool and must not jump.
+    /// or on another replica. A fill that has a spool (bytes from a replica that went away, or none
+    /// from an upstream that was outrun by the store) finishes it from the stored copy: its readers
+    /// follow the spool and must not jump.
     /// </summary>
     private async Task<bool> StoredAsync(CancellationToken ct)
     {
@@ -138,6 +148,7 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
         await ConfirmLinkAsync(ct);
         if (_spool is not null)
         {
+            _started.TrySetResult(stored); // readers follow the spool as it fills
             await using (var rest = await OpenCommittedAsync(_written, null, ct)) await CopyFromAsync(rest, stored, ct);
             Verify(stored, "the blob store");
             StoredElsewhere = true;
@@ -147,6 +158,19 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
         _state = FillState.Committed;
         _started.TrySetResult(stored);
         return true;
+    }
+
+    private async Task RecordFoundAsync()
+    {
+        Log.FoundUnrecorded(context.Log, Digest.ToString());
+        try
+        {
+            await context.Index.RecordBlobAsync(Digest, _written, context.Time.GetUtcNow(), CancellationToken.None);
+        }
+        catch (StoreUnavailableException)
+        {
+            // The next request asks the store again.
+        }
     }
 
     /// <summary>
@@ -314,6 +338,9 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
 
         [LoggerMessage(EventId = 316, Level = LogLevel.Warning, Message = "fill {Digest}: this replica lost its lease but the blob is not stored yet; committing this verified copy")]
         public static partial void LostLeaseCommitting(ILogger logger, string digest);
+
+        [LoggerMessage(EventId = 322, Level = LogLevel.Warning, Message = "fill {Digest}: the blob store holds it but the index had no record of it (index lost or flushed?); served from the store and recorded, not downloaded again")]
+        public static partial void FoundUnrecorded(ILogger logger, string digest);
 
         [LoggerMessage(EventId = 317, Level = LogLevel.Warning, Message = "fill {Digest}: the local disk failed ({Reason}); its readers go on straight from the upstream")]
         public static partial void SpoolFailed(ILogger logger, string digest, string reason);

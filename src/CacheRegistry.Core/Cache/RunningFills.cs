@@ -33,7 +33,8 @@ public sealed partial class RunningFills(IBlobStore store, IMetadataStore metada
     /// with a hold on its spool that the caller must <see cref="BlobFill.Release"/>.
     /// </summary>
     /// <param name="declaredSize">The size a manifest declares for the blob, when one is known.</param>
-    public (BlobFill Fill, bool Started) GetOrStart(RepositoryRef repository, Digest digest, long? declaredSize)
+    /// <param name="storeLookup">The blob store's answer for the digest, which the caller may still be waiting for; null when nobody asked.</param>
+    public (BlobFill Fill, bool Started) GetOrStart(RepositoryRef repository, Digest digest, long? declaredSize, Task<long?>? storeLookup = null)
     {
         while (true)
         {
@@ -46,7 +47,7 @@ public sealed partial class RunningFills(IBlobStore store, IMetadataStore metada
             // A fill that ended in the upstream's 404 is remembered before it leaves _active: a
             // request that checked before that and comes here after finds the 404, not a new download.
             missing?.ThrowIfMissing(repository, digest.ToString(), "BLOB_UNKNOWN");
-            var fill = new BlobFill(repository, digest, declaredSize, _context);
+            var fill = new BlobFill(repository, digest, declaredSize, _context, storeLookup);
             fill.TryHold();
             if (!_active.TryAdd(digest, fill)) continue;
             Start(fill);

@@ -22,6 +22,8 @@ public enum BlobFault
     RateLimited,
     /// <summary>Half the bytes, then nothing until <see cref="FaultyUpstream.Gate"/> is opened, then the rest.</summary>
     Gated,
+    /// <summary>A blob GET is taken in and never answered, not even with headers.</summary>
+    Silent,
 }
 
 /// <summary>
@@ -120,6 +122,11 @@ public sealed class FaultyUpstream : IAsyncDisposable
             return;
         }
         var attempt = Interlocked.Increment(ref _blobGets);
+        if (Fault == BlobFault.Silent)
+        {
+            await Task.Delay(Timeout.Infinite, ctx.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+            return;
+        }
         var range = ctx.Request.Headers.Range.FirstOrDefault();
         lock (_ranges) _ranges.Add(range);
         var start = 0;

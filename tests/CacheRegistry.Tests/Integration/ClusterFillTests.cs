@@ -162,6 +162,46 @@ public sealed class ClusterFillTests(BackendsFixture backends)
     }
 
     [Fact]
+    public async Task A_blob_whose_index_record_was_lost_is_served_from_the_store_while_the_upstream_is_silent_or_refuses()
+    {
+        // In a cluster a cold blob goes to its fill when Redis has no record of it, without waiting
+        // for S3: the fill must still find the stored copy when the record was lost (Redis flushed).
+        var upstream = await FaultyUpstream.StartAsync();
+        var (replicas, prefix) = Replicas(upstream.Url, 1);
+        await using var cache = replicas[0];
+        try
+        {
+            await cache.StartAsync();
+            using var http = await PrimedAsync(cache.Url);
+            var url = $"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}";
+            Assert.Equal(upstream.Layer, await http.GetByteArrayAsync(url));
+            await Net.WaitUntilAsync(() => Task.FromResult(cache.Log.Contains($"@{upstream.LayerDigest} committed", StringComparison.Ordinal)),
+                TimeSpan.FromSeconds(20), "the commit");
+            var redis = (string[] args) => ProcessRunner.RunCheckedAsync(ProcessRunner.Require("redis-cli"),
+                ["-p", backends.Redis.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), .. args]);
+            var size = upstream.Layer.Length.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var found = 0;
+            foreach (var outage in new Func<Task>[] { () => { upstream.Fault = BlobFault.Silent; return Task.CompletedTask; }, () => upstream.DisposeAsync().AsTask() })
+            {
+                await redis(["HDEL", $"{prefix}blobs", upstream.LayerDigest]);
+                await outage();
+                // Well inside Timeouts:FirstByte (30 s): the store's answer, not the upstream's timeout, decides.
+                Assert.Equal(upstream.Layer, await http.GetByteArrayAsync(url).WaitAsync(TimeSpan.FromSeconds(15)));
+                found++;
+                await Net.WaitUntilAsync(() => Task.FromResult(System.Text.RegularExpressions.Regex.Count(cache.Log, "the index had no record of it") == found),
+                    TimeSpan.FromSeconds(10), "the fill's warning that the store had it");
+                await Net.WaitUntilAsync(async () => (await redis(["HGET", $"{prefix}blobs", upstream.LayerDigest])).Trim() == size,
+                    TimeSpan.FromSeconds(10), "the blob recorded in the index again");
+            }
+            Assert.Equal(2, upstream.BlobGets); // the first fill, and the silent one that was given up
+        }
+        finally
+        {
+            await upstream.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task A_replica_that_sends_wrong_bytes_gets_them_refused_and_never_learns_the_secret()
     {
         await using var upstream = await FaultyUpstream.StartAsync();

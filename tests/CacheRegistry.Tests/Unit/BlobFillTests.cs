@@ -77,11 +77,14 @@ public sealed class BlobFillTests : IDisposable
     {
         public int Commits;
         public int SizeLookups;
+        /// <summary>Size lookups answer once this completes.</summary>
+        public Task SizeGate { get; set; } = Task.CompletedTask;
 
-        public Task<long?> GetSizeAsync(Digest digest, CancellationToken ct)
+        public async Task<long?> GetSizeAsync(Digest digest, CancellationToken ct)
         {
             Interlocked.Increment(ref SizeLookups);
-            return inner.GetSizeAsync(digest, ct);
+            await SizeGate.WaitAsync(ct);
+            return await inner.GetSizeAsync(digest, ct);
         }
         public Task<Stream?> OpenReadAsync(Digest digest, long offset, long? length, CancellationToken ct) => inner.OpenReadAsync(digest, offset, length, ct);
 
@@ -302,6 +305,31 @@ public sealed class BlobFillTests : IDisposable
         fill.Release();
     }
 
+    private BlobCache Blobs(IBlobStore store, SqliteMetadataStore sqlite, RunningFills fills, HotCache hot, RegistryOptions options) =>
+        new(store, sqlite, sqlite, fills, new SpoolDirectory(Path.Combine(_dir, "requests"), StoreHealth.Default, clear: true), hot,
+            new AccessTracker(TimeProvider.System), new NegativeCache(hot, options, TimeProvider.System), options);
+
+    [Fact]
+    public async Task In_a_cluster_a_blob_the_index_has_no_record_of_streams_before_the_store_has_answered()
+    {
+        var content = RandomNumberGenerator.GetBytes(100_000);
+        var handler = new StubHandler(_ => new HttpResponseMessage(HttpStatusCode.OK) { Content = new ByteArrayContent(content) });
+        var storeAnswers = new TaskCompletionSource();
+        var store = new CountingStore(new FileSystemBlobStore(_dir)) { SizeGate = storeAnswers.Task };
+        var (fills, work) = Fills(store: store);
+        using var _ = work;
+        var options = new RegistryOptions { DataDir = _dir, Cluster = { AdvertiseUrl = "http://127.0.0.1:9", Secret = "unit-test-secret-0123456789" } };
+        using var hot = new HotCache(options);
+        using var sqlite = new SqliteMetadataStore(_dir);
+        var blobs = Blobs(store, sqlite, fills, hot, options);
+
+        using var source = await blobs.OpenAsync(Stub.Repo(handler, TimeProvider.System), Digest.Sha256Of(content), default).WaitAsync(TimeSpan.FromSeconds(10));
+        await using (var reader = await source.OpenAsync(0, null, default)) Assert.Equal(content, await ReadAllAsync(reader).WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(CacheOutcome.Miss, source.Outcome);
+        storeAnswers.SetResult();
+        Assert.Single(handler.Requests);
+    }
+
     [Fact]
     public async Task A_request_for_a_blob_being_filled_here_joins_the_fill_without_asking_the_store()
     {
@@ -314,8 +342,7 @@ public sealed class BlobFillTests : IDisposable
         var options = new RegistryOptions { DataDir = _dir };
         using var hot = new HotCache(options);
         using var sqlite = new SqliteMetadataStore(_dir);
-        var blobs = new BlobCache(store, sqlite, fills, new SpoolDirectory(Path.Combine(_dir, "requests"), StoreHealth.Default, clear: true), hot,
-            new AccessTracker(TimeProvider.System), new NegativeCache(hot, options, TimeProvider.System), options);
+        var blobs = Blobs(store, sqlite, fills, hot, options);
         var repo = Stub.Repo(handler, TimeProvider.System);
 
         using var first = await blobs.OpenAsync(repo, Digest.Sha256Of(content), default);
