@@ -20,14 +20,18 @@ internal sealed partial class RedisFillLease(RedisMetadataStore redis, RegistryO
     private static string? AdvertisedUrl(RegistryOptions options) =>
         options.Cluster.StreamsFromPeers ? options.Cluster.AdvertiseUrl!.TrimEnd('/') : null;
 
+    // Takes the lease when it is free and answers who holds it now, in one round trip (a replica
+    // that follows another needs both answers on the way to its first byte). One key: Cluster-safe.
+    private const string TakeOrQuery = "redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) return redis.call('GET', KEYS[1])";
+
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "The held lease belongs to the fill, which disposes it.")]
     public async Task<FillLeaseResult> TryAcquireAsync(Digest digest, CancellationToken ct)
     {
         var key = (RedisKey)(redis.KeyPrefix + "fill:" + digest);
         var ttl = options.Fill.LeaseTtl;
         var db = redis.Connection.GetDatabase();
-        if (await redis.Guard(() => db.LockTakeAsync(key, _owner, ttl))) return new FillLeaseResult(new Held(redis, key, _owner, ttl, log), null);
-        var holder = (string?)await redis.Guard(() => db.LockQueryAsync(key));
+        var holder = (string?)await redis.Guard(() => db.ScriptEvaluateAsync(TakeOrQuery, [key], [_owner, (long)ttl.TotalMilliseconds]));
+        if (holder == _owner) return new FillLeaseResult(new Held(redis, key, _owner, ttl, log), null);
         if (holder is null) return new FillLeaseResult(null, "another replica");
         var space = holder.IndexOf(' ', StringComparison.Ordinal);
         if (space < 0) return new FillLeaseResult(null, holder);
