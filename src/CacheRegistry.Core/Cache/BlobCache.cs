@@ -49,8 +49,8 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, IBlobIn
     {
         var declared = hot.GetDeclaredSize(digest);
         // A blob being filled here is not in the store yet: join the fill without asking.
-        Task<long?>? lookup = null;
-        if (fills.Find(digest) is null && await KnownStoredSizeAsync(digest, lookup = StoredSizeAsync(digest, declared), ct) is long size)
+        var lookup = fills.Find(digest) is null ? StoredSizeAsync(digest, declared) : null;
+        if (lookup is not null && await KnownStoredSizeAsync(digest, lookup, ct) is long size)
         {
             var endpoint = await EnsureLinkedAsync(repo, digest, ct);
             accesses.Touch(digest);

@@ -172,8 +172,8 @@ public sealed partial class BlobFill
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "The response goes to the caller, or is disposed here or once the cancelled request ends.")]
     private async Task<UpstreamResponse?> UpstreamUnlessStoredAsync(Task<long?> storeLookup, CancellationToken ct)
     {
-        if (storeLookup.IsCompleted && !await HoldsAsync(storeLookup))
-            return await Repository.Upstream.GetBlobAsync(Repository.Name, Digest, _written, ct);
+        if (storeLookup.IsCompleted)
+            return await HoldsAsync(storeLookup) ? null : await Repository.Upstream.GetBlobAsync(Repository.Name, Digest, _written, ct);
         using var race = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var get = Repository.Upstream.GetBlobAsync(Repository.Name, Digest, _written, race.Token);
         if (await Task.WhenAny(get, storeLookup) == storeLookup && await HoldsAsync(storeLookup))

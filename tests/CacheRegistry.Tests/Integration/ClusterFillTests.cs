@@ -193,7 +193,8 @@ public sealed class ClusterFillTests(BackendsFixture backends)
                 await Net.WaitUntilAsync(async () => (await redis(["HGET", $"{prefix}blobs", upstream.LayerDigest])).Trim() == size,
                     TimeSpan.FromSeconds(10), "the blob recorded in the index again");
             }
-            Assert.Equal(2, upstream.BlobGets); // the first fill, and the silent one that was given up
+            // The first fill's, and the silent one's if it went out before S3 answered (then given up).
+            Assert.InRange(upstream.BlobGets, 1, 2);
         }
         finally
         {

@@ -10,11 +10,20 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace CacheRegistry.Tests.Unit;
 
 /// <summary>The fill's commit window, held open on purpose with the real filesystem and SQLite stores.</summary>
-public sealed class BlobFillTests : IDisposable
+public sealed class BlobFillTests : IAsyncLifetime
 {
     private readonly string _dir = Infrastructure.Net.TempDir("fill");
+    private readonly List<RunningFills> _fills = [];
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <summary>A fill goes on after its readers are done (commit, index, spool removal): the directory goes when the fills have ended.</summary>
+    public async Task DisposeAsync()
+    {
+        foreach (var fills in _fills)
+            await Infrastructure.Net.WaitUntilAsync(() => Task.FromResult(fills.Count == 0), TimeSpan.FromSeconds(10), "the test's fills to end");
+        Directory.Delete(_dir, recursive: true);
+    }
 
     /// <summary>Holds LinkAsync (which runs right after the spool is renamed into place) until released.</summary>
     private sealed class GatedLinks(IMetadataStore inner) : IMetadataStore
@@ -68,8 +77,10 @@ public sealed class BlobFillTests : IDisposable
         var sqlite = new SqliteMetadataStore(_dir);
         var options = new RegistryOptions { DataDir = _dir, MaxBlobSize = maxBlobSize, Fill = { ResumeBackoff = TimeSpan.FromMilliseconds(10) } };
         var work = new BackgroundWork();
-        return (new RunningFills(store ?? new FileSystemBlobStore(_dir), metadata ?? sqlite, sqlite, lease ?? new LocalFillLease(),
-            new SpoolDirectory(_dir, StoreHealth.Default, clear: true), work, options, TimeProvider.System, NullLogger<RunningFills>.Instance), work);
+        var fills = new RunningFills(store ?? new FileSystemBlobStore(_dir), metadata ?? sqlite, sqlite, lease ?? new LocalFillLease(),
+            new SpoolDirectory(_dir, StoreHealth.Default, clear: true), work, options, TimeProvider.System, NullLogger<RunningFills>.Instance);
+        _fills.Add(fills);
+        return (fills, work);
     }
 
     /// <summary>The filesystem store, counting commits.</summary>
