@@ -127,20 +127,8 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, IBlobIn
     /// </summary>
     private async Task<long?> KnownStoredSizeAsync(Digest digest, Task<long?> lookup, CancellationToken ct)
     {
-        if (options.Cluster.StreamsFromPeers && !await RecordedAsync(digest, ct)) return null;
+        if (options.Cluster.StreamsFromPeers && !await index.MayRecordAsync(digest, ct)) return null;
         return await lookup.WaitAsync(ct);
-    }
-
-    private async Task<bool> RecordedAsync(Digest digest, CancellationToken ct)
-    {
-        try
-        {
-            return await index.RecordedSizeAsync(digest, ct) is not null;
-        }
-        catch (StoreUnavailableException)
-        {
-            return true; // then the store says
-        }
     }
 
     private async Task<(long? Size, CacheOutcome Outcome)> StatOrAskAsync(RepositoryRef repo, Digest digest, CancellationToken ct)

@@ -178,17 +178,7 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
     /// in the index before it lets the lease go, and the index answers faster than a blob store
     /// (one Redis or SQLite lookup, not an S3 request) on the way to the first byte.
     /// </summary>
-    private async Task<bool> CommittedMeanwhileAsync(CancellationToken ct)
-    {
-        try
-        {
-            return await context.Index.RecordedSizeAsync(Digest, ct) is not null;
-        }
-        catch (StoreUnavailableException)
-        {
-            return true; // then the store says
-        }
-    }
+    private Task<bool> CommittedMeanwhileAsync(CancellationToken ct) => context.Index.MayRecordAsync(Digest, ct);
 
     /// <summary>Before anything from elsewhere is announced to this fill's readers: their repository may have it.</summary>
     private async Task ConfirmLinkAsync(CancellationToken ct)

@@ -21,3 +21,22 @@ public static class BlobStoreExtensions
         }
     }
 }
+
+public static class BlobIndexExtensions
+{
+    /// <summary>
+    /// True when the index records the digest, or cannot answer (then the blob store decides). A
+    /// commit records its blob before it lets the lease go, so "false" means no commit finished.
+    /// </summary>
+    public static async Task<bool> MayRecordAsync(this IBlobIndex index, Oci.Digest digest, CancellationToken ct)
+    {
+        try
+        {
+            return await index.RecordedSizeAsync(digest, ct) is not null;
+        }
+        catch (StoreUnavailableException)
+        {
+            return true;
+        }
+    }
+}
