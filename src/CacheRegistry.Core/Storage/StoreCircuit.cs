@@ -49,7 +49,7 @@ public sealed partial class StoreCircuit
         deadline.CancelAfter(limit);
         try
         {
-            // WaitAsync: some clients (StackExchange.Redis 1.x) take no token and would wait on.
+            // WaitAsync: StackExchange.Redis commands take no token (its documented way to bound them).
             return await call(deadline.Token).WaitAsync(deadline.Token);
         }
         catch (OperationCanceledException e) when (!ct.IsCancellationRequested)

@@ -11,13 +11,15 @@ public sealed class RedisServer : IAsyncDisposable
     private readonly string _dir = Net.TempDir("redis");
 
     /// <param name="cluster">Start as a Redis Cluster node (its cluster is made with <see cref="RedisCluster"/>).</param>
-    public RedisServer(bool cluster = false)
+    /// <param name="replicaOf">Start as a replica of the server on this loopback port (see <see cref="RedisSentinels"/>).</param>
+    public RedisServer(bool cluster = false, int? replicaOf = null)
     {
         Port = Net.FreePort();
         _process = new ServerProcess(ProcessRunner.Require("redis-server"),
         [
             "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--dir", _dir, .. cluster ? new[] { "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000" } : [],
+            .. replicaOf is { } master ? new[] { "--replicaof", "127.0.0.1", master.ToString(System.Globalization.CultureInfo.InvariantCulture) } : [],
         ]);
     }
 

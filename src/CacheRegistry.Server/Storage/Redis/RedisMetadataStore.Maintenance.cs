@@ -90,21 +90,33 @@ internal sealed partial class RedisMetadataStore : IBlobIndex, IMetadataCatalog,
     });
 
     /// <summary>
-    /// Every key of a kind on every master. A master that is not connected makes the scan fail:
-    /// GC and eviction delete on the strength of a complete view, never of a partial one.
+    /// Every key of a kind on every master. GC and eviction delete on the strength of a complete
+    /// view, never of a partial one: in a Cluster every node must be connected (each master holds
+    /// its own slots); otherwise (one server, or Sentinel) the one master that answers holds every
+    /// key, and a dead node that Sentinel failed over from is no longer part of the set.
     /// </summary>
     private Task<List<RedisKey>> ScanAsync(string kind) => Guard(() => Task.Run(() =>
     {
-        var endpoints = _redis.GetEndPoints();
-        if (endpoints.Length == 0) throw new StoreUnavailableException(Name, "no Redis endpoint is known");
-        var keys = new HashSet<RedisKey>();
-        foreach (var endpoint in endpoints)
+        var servers = _redis.GetServers();
+        if (servers.Length == 0) throw new StoreUnavailableException(Name, "no Redis endpoint is known");
+        var cluster = servers.Any(s => s.IsConnected && s.ServerType == ServerType.Cluster);
+        var masters = new List<IServer>();
+        foreach (var server in servers)
         {
-            var server = _redis.GetServer(endpoint);
-            if (server.IsConnected && server.IsSlave) continue;
-            if (!server.IsConnected) throw new StoreUnavailableException(Name, $"node {endpoint} is not connected, so a scan of {kind} keys would be incomplete");
-            foreach (var key in server.Keys(pattern: _prefix + kind + "*", pageSize: 500)) keys.Add(key);
+            if (server.IsConnected && server.IsReplica) continue;
+            if (!server.IsConnected)
+            {
+                if (cluster) throw new StoreUnavailableException(Name, $"node {server.EndPoint} is not connected, so a scan of {kind} keys would be incomplete");
+                continue;
+            }
+            masters.Add(server);
         }
+        if (masters.Count == 0) throw new StoreUnavailableException(Name, $"no Redis master is connected, so a scan of {kind} keys would be incomplete");
+        if (!cluster && masters.Count > 1)
+            throw new StoreUnavailableException(Name, $"{masters.Count} servers answer as master ({string.Join(", ", masters.Select(m => m.EndPoint))}): a failover is in progress");
+        var keys = new HashSet<RedisKey>();
+        foreach (var server in masters)
+            foreach (var key in server.Keys(pattern: _prefix + kind + "*", pageSize: 500)) keys.Add(key);
         return keys.ToList();
     }), ScanTimeout);
 

@@ -7,13 +7,16 @@ namespace CacheRegistry.Server.Storage.Redis;
 // one, so it drops its copies on reconnecting too.
 internal sealed partial class RedisMetadataStore : IPurgeNotifier
 {
-    private RedisChannel PurgeChannel => _prefix + "purge";
+    private RedisChannel PurgeChannel => RedisChannel.Literal(_prefix + "purge");
 
     public Task PublishAsync(CancellationToken ct) => Guard(() => _redis.GetSubscriber().PublishAsync(PurgeChannel, "purge"));
 
     public void Subscribe(Action onPurge)
     {
-        _redis.GetSubscriber().Subscribe(PurgeChannel, (_, _) => onPurge());
+        // Not awaited: the client keeps the subscription and sends it once Redis answers (at start or
+        // after a reconnect), so a Redis that is down at start does not stop the cache from starting.
+        _ = _redis.GetSubscriber().SubscribeAsync(PurgeChannel, (_, _) => onPurge())
+            .ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         _redis.ConnectionRestored += (_, _) => onPurge();
     }
 }
