@@ -16,6 +16,12 @@ public enum RelayMode
     Stall,
     /// <summary>Every connection, open or new, is reset.</summary>
     Reset,
+    /// <summary>
+    /// Like <see cref="Blackhole"/>, but every connection that was open at any time during it stays
+    /// silent for good after it ends (a middlebox that dropped the flows' state): only connections
+    /// made after it carry bytes again.
+    /// </summary>
+    Partition,
 }
 
 /// <summary>
@@ -33,6 +39,8 @@ public sealed class FaultRelay : IAsyncDisposable
     private TcpListener? _listener;
     private RelayMode _mode;
     private long _responseBudget = long.MaxValue;
+    private long _lastConnection;
+    private long _silentUpTo; // connections numbered up to this stay silent (see RelayMode.Partition)
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <param name="targetPort">The loopback port of the server behind the relay.</param>
@@ -58,6 +66,7 @@ public sealed class FaultRelay : IAsyncDisposable
             {
                 if (_mode == value) return;
                 var was = _mode;
+                if (was == RelayMode.Partition) _silentUpTo = Interlocked.Read(ref _lastConnection);
                 _mode = value;
                 if (value is RelayMode.Refuse or RelayMode.Reset) ResetAll();
                 if (value == RelayMode.Refuse) { _listener?.Stop(); _listener = null; }
@@ -102,6 +111,7 @@ public sealed class FaultRelay : IAsyncDisposable
 
     private async Task RelayAsync(TcpClient client)
     {
+        var number = Interlocked.Increment(ref _lastConnection);
         var entry = (client, (TcpClient?)null);
         lock (_lock)
         {
@@ -111,7 +121,7 @@ public sealed class FaultRelay : IAsyncDisposable
         try
         {
             // A blackholed connection never reaches the server, until the blackhole lifts.
-            while (Mode == RelayMode.Blackhole) await WaitForChangeAsync();
+            while (Mode is RelayMode.Blackhole or RelayMode.Partition || Silenced(number)) await WaitForChangeAsync();
             var server = new TcpClient();
             await server.ConnectAsync(IPAddress.Loopback, _target, _stop.Token);
             lock (_lock)
@@ -123,8 +133,8 @@ public sealed class FaultRelay : IAsyncDisposable
             using (server)
             {
                 await Task.WhenAny(
-                    PumpAsync(client.GetStream(), server.GetStream(), toServer: true),
-                    PumpAsync(server.GetStream(), client.GetStream(), toServer: false));
+                    PumpAsync(client.GetStream(), server.GetStream(), toServer: true, number),
+                    PumpAsync(server.GetStream(), client.GetStream(), toServer: false, number));
             }
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
@@ -137,7 +147,7 @@ public sealed class FaultRelay : IAsyncDisposable
         }
     }
 
-    private async Task PumpAsync(Stream from, Stream to, bool toServer)
+    private async Task PumpAsync(Stream from, Stream to, bool toServer, long number)
     {
         var buffer = new byte[64 * 1024];
         while (true)
@@ -150,7 +160,7 @@ public sealed class FaultRelay : IAsyncDisposable
             var chunk = buffer.AsMemory(0, n);
             while (!chunk.IsEmpty)
             {
-                while (!Forwards(toServer)) await WaitForChangeAsync();
+                while (!Forwards(toServer) || Silenced(number)) await WaitForChangeAsync();
                 var allowed = toServer ? chunk.Length : (int)Math.Min(chunk.Length, TakeBudget(chunk.Length));
                 if (allowed == 0)
                 {
@@ -172,6 +182,11 @@ public sealed class FaultRelay : IAsyncDisposable
             var take = Math.Min(budget, wanted);
             if (Interlocked.CompareExchange(ref _responseBudget, budget - take, budget) == budget) return take;
         }
+    }
+
+    private bool Silenced(long connection)
+    {
+        lock (_lock) return connection <= _silentUpTo;
     }
 
     private bool Forwards(bool toServer) => Mode switch

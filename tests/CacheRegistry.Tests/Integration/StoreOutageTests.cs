@@ -12,7 +12,7 @@ namespace CacheRegistry.Tests.Integration;
 /// store, nothing stored is lost or wrong, and the cache recovers when the store does.
 /// </summary>
 [Collection(IntegrationCollection.Name)]
-public sealed class StoreOutageTests(UpstreamFixture fx, BackendsFixture backends)
+public sealed class StoreOutageTests(UpstreamFixture fx, BackendsFixture backends, Xunit.Abstractions.ITestOutputHelper output)
 {
     // Small deadlines so that each outage costs a second, not the production five.
     private static readonly string[] QuickStores = ["--Registry:Timeouts:Store=00:00:01", "--Registry:Timeouts:StoreProbe=00:00:01", "--Registry:Admin:Token=admin"];
@@ -80,6 +80,63 @@ public sealed class StoreOutageTests(UpstreamFixture fx, BackendsFixture backend
         relay.Mode = RelayMode.Pass;
         await WaitReadyAsync(http, cache.Url);
         Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1", timeout: Bound));
+    }
+
+    // README, "When things fail": the cache uses a store again within this long of its answering again,
+    // even when the connections it had went silent for good (a middlebox dropped their state).
+    private static readonly TimeSpan RecoveryBound = TimeSpan.FromSeconds(30);
+
+    /// <summary>Partitions the store behind <paramref name="relay"/> until the cache marks it down, heals it, and returns how long the cache took to be ready again.</summary>
+    private async Task<TimeSpan> PartitionAndHealAsync(FaultRelay relay, CacheProcess cache, string storeName)
+    {
+        using var http = Net.NewHttpClient();
+        relay.Mode = RelayMode.Partition;
+        Assert.Equal(fx.DockerList.Digest, await Skopeo.PullAsync(cache.Address, $"{fx.DockerList.Repository}:1", timeout: Bound));
+        await Net.WaitUntilAsync(async () => (await ReadyAsync(http, cache.Url)).Body.Contains(storeName, StringComparison.Ordinal), Bound, $"{storeName} marked down");
+        relay.Mode = RelayMode.Pass;
+        var healed = System.Diagnostics.Stopwatch.StartNew();
+        await Net.WaitUntilAsync(async () => (await ReadyAsync(http, cache.Url)).Status == HttpStatusCode.OK, RecoveryBound, $"{storeName} used again after the partition healed");
+        return healed.Elapsed;
+    }
+
+    [Fact]
+    public async Task Redis_whose_open_connections_went_silent_for_good_is_used_again_soon_after_the_partition_heals()
+    {
+        await using var redis = new RedisServer();
+        await redis.StartAsync();
+        await using var relay = new FaultRelay(redis.Port);
+        var prefix = $"partition{Guid.NewGuid():N}:";
+        await using var cache = new CacheProcess([Upstream, "--Registry:Metadata:Kind=Redis", "--Registry:Metadata:Configuration=" + relay.Address,
+            "--Registry:Metadata:KeyPrefix=" + prefix, .. QuickStores]);
+        await cache.StartAsync();
+        Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1"));
+
+        var took = await PartitionAndHealAsync(relay, cache, $"redis {relay.Address}");
+        output.WriteLine($"redis used again {took.TotalSeconds:0.0} s after the partition healed");
+        // Writes land again: a tag pulled now is recorded.
+        Assert.Equal(fx.OciIndex.Digest, await Skopeo.PullAsync(cache.Address, $"{fx.OciIndex.Repository}:{fx.OciIndex.Tag}"));
+        await using var direct = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.Configuration);
+        Assert.True(await direct.GetDatabase().HashExistsAsync(prefix + "tags:docker.io/" + fx.OciIndex.Repository, fx.OciIndex.Tag));
+    }
+
+    [Fact]
+    public async Task S3_whose_open_connections_went_silent_for_good_is_used_again_soon_after_the_partition_heals()
+    {
+        await using var s3 = new S3Server();
+        await s3.StartAsync();
+        await using var relay = new FaultRelay(s3.Port);
+        await using var cache = new CacheProcess([Upstream, "--Registry:Storage:Kind=S3", "--Registry:Storage:S3:ServiceUrl=" + relay.Url,
+            "--Registry:Storage:S3:Bucket=" + s3.Bucket, "--Registry:Storage:S3:AccessKey=S3RVER", "--Registry:Storage:S3:SecretKey=S3RVER",
+            "--Registry:Storage:S3:RequestTimeout=00:00:02", .. QuickStores]);
+        await cache.StartAsync();
+        Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1"));
+        await Net.WaitUntilAsync(() => Task.FromResult(FillsCommitted(cache, fx.Small.Repository) == fx.Small.AllBlobs.Count()), Bound, "stored blobs");
+
+        var took = await PartitionAndHealAsync(relay, cache, $"s3 {relay.Url}");
+        output.WriteLine($"s3 used again {took.TotalSeconds:0.0} s after the partition healed");
+        var mark = await fx.Upstream.MarkAsync();
+        Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1", timeout: Bound));
+        Assert.Equal(0, await fx.Upstream.BlobGetsSinceAsync(mark, fx.Small.Repository)); // from S3 again
     }
 
     [Fact]
