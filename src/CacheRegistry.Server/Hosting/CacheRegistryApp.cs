@@ -7,6 +7,7 @@ using CacheRegistry.Server.Telemetry.Logging;
 using CacheRegistry.Server.Operations;
 using CacheRegistry.Storage;
 using CacheRegistry.Upstream;
+using Serilog;
 
 namespace CacheRegistry.Server.Hosting;
 
@@ -25,7 +26,7 @@ internal static class CacheRegistryApp
         });
         Configuration.AddFile(builder.Configuration, builder.Configuration, args);
 
-        builder.Logging.AddServerLogging(builder.Configuration);
+        builder.AddServerLogging();
 
         var options = RegistryOptionsLoader.Load(builder.Configuration);
         TlsCertificate? tls = null; // made with the services, before Kestrel asks for it at start
@@ -49,6 +50,7 @@ internal static class CacheRegistryApp
         builder.Services.AddHostedService<AvailabilityService>();
         builder.Services.AddHostedService<Dashboard.DashboardSampler>();
         builder.Services.AddSingleton<SelfAddress>();
+        builder.Services.AddSingleton<Telemetry.Logging.RequestLog>();
         builder.Services.AddSingleton<Operations.WarmJobs>();
         // Disposed at shutdown by the container, which sends the spans still batched.
         builder.Services.AddSingleton(_ => new Telemetry.TraceExportHandle(Telemetry.TraceExport.Start(options.Telemetry)));
@@ -64,6 +66,7 @@ internal static class CacheRegistryApp
         app.Services.GetRequiredService<Telemetry.PrometheusExporter>();
         app.Services.GetRequiredService<Telemetry.StateGauges>();
         app.Services.GetRequiredService<Telemetry.TraceExportHandle>();
+        app.UseSerilogRequestLogging(app.Services.GetRequiredService<Telemetry.Logging.RequestLog>().Configure);
         app.UseMiddleware<RegistryMiddleware>();
         // Replicas' requests for each other's fills carry their own signature: no client login or limit applies.
         var replicas = app.Services.GetRequiredService<ReplicaEndpoint>();

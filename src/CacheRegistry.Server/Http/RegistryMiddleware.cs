@@ -12,8 +12,8 @@ namespace CacheRegistry.Server.Http;
 /// Wraps every registry request: the API version header, refusal of hostile raw paths before
 /// Kestrel's normalisation can hide them, OCI error JSON for failures, and one log line.
 /// </summary>
-internal sealed partial class RegistryMiddleware(RequestDelegate next, Operations.CacheStats stats, CacheMetrics metrics, Telemetry.Logging.HitLogSampling sampling,
-    PullTracker pulls, Dashboard.DashboardActivity dashboard, RegistryOptions options, ILogger<RegistryMiddleware> log)
+internal sealed partial class RegistryMiddleware(RequestDelegate next, Operations.CacheStats stats, CacheMetrics metrics, Telemetry.Logging.RequestLog requestLog,
+    Serilog.IDiagnosticContext requestLine, PullTracker pulls, Dashboard.DashboardActivity dashboard, RegistryOptions options, ILogger<RegistryMiddleware> log)
 {
     public async Task InvokeAsync(HttpContext ctx)
     {
@@ -69,8 +69,8 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
             var result = Measure(ctx, outcome, started);
             Track(ctx, outcome, result, started);
             Describe(Activity.Current, ctx, outcome);
-            // The arguments cost allocations on the hot path: only for lines that will be written.
-            if (log.IsEnabled(LogLevel.Information) && (!IsRoutine(ctx, outcome) || sampling.Take())) LogRequest(ctx, outcome, Stopwatch.GetElapsedTime(started));
+            // The fields cost allocations on the hot path: only for lines that will be written.
+            if (requestLog.Take(ctx, IsRoutine(ctx, outcome))) DescribeLine(outcome);
         }
     }
 
@@ -132,14 +132,18 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
         if (outcome.Error is not null) span.SetStatus(ActivityStatusCode.Error, outcome.Error);
     }
 
-    private void LogRequest(HttpContext ctx, RequestOutcome outcome, TimeSpan elapsed)
+    /// <summary>The request line's fields beyond method, path, status and time (Serilog's request logging writes the line).</summary>
+    private void DescribeLine(RequestOutcome outcome)
     {
-        var path = ctx.Request.Path + ctx.Request.QueryString;
-        if (outcome.Repository is null)
-            Log.Other(log, ctx.Request.Method, path, ctx.Response.StatusCode, elapsed.TotalMilliseconds, outcome.Error ?? "-");
-        else
-            Log.Request(log, ctx.Request.Method, path, ctx.Response.StatusCode, outcome.Cache?.ToString().ToLowerInvariant() ?? "-", outcome.Repository,
-                outcome.Reference ?? "-", outcome.Endpoint ?? "-", outcome.Bytes, elapsed.TotalMilliseconds, outcome.Error ?? "-");
+        if (outcome.Repository is not null)
+        {
+            requestLine.Set("Outcome", outcome.Cache?.ToString().ToLowerInvariant() ?? "-");
+            requestLine.Set("Repository", outcome.Repository);
+            requestLine.Set("Reference", outcome.Reference ?? "-");
+            if (outcome.Endpoint is not null) requestLine.Set("Endpoint", outcome.Endpoint);
+            requestLine.Set("Bytes", outcome.Bytes);
+        }
+        if (outcome.Error is not null) requestLine.Set("Error", outcome.Error);
     }
 
     private static void RejectHostileTarget(HttpContext ctx)
@@ -167,14 +171,6 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 1, Level = LogLevel.Information,
-            Message = "{Method} {Path} {Status} {Outcome} repo={Repository} ref={Reference} upstream={Endpoint} bytes={Bytes} {ElapsedMs:F1}ms error={Error}")]
-        public static partial void Request(ILogger logger, string method, string path, int status, string outcome, string repository,
-            string reference, string endpoint, long bytes, double elapsedMs, string error);
-
-        [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "{Method} {Path} {Status} {ElapsedMs:F1}ms error={Error}")]
-        public static partial void Other(ILogger logger, string method, string path, int status, double elapsedMs, string error);
-
         [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "unexpected failure on {Path} (request {RequestId})")]
         public static partial void Unexpected(ILogger logger, Exception e, string path, string requestId);
 

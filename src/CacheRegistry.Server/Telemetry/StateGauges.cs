@@ -33,6 +33,8 @@ internal sealed class StateGauges
         meter.CreateObservableGauge("cacheregistry.upstream.quota.remaining",
             () => upstreams.All.Where(u => u.Quota is not null).Select(u => new Measurement<long>(u.Quota!.Remaining, new KeyValuePair<string, object?>("registry", u.Name))),
             "By", "Bytes the upstream may still send in this quota period (Registry:Upstreams:<host>:Quota)");
+        meter.CreateObservableCounter("cacheregistry.log.dropped", () => Logging.LogQueue.Instance.Dropped, "{line}",
+            "Log lines dropped because the console could not keep up");
         meter.CreateObservableGauge("cacheregistry.store", () => Value(_last.Bytes), "By", "Bytes of blobs stored");
         meter.CreateObservableGauge("cacheregistry.store.blobs", () => Value(_last.Blobs), "{blob}", "Blobs stored");
         if (ByteSize.Parse(options.Cache.MaxSize) is long limit)

@@ -17,7 +17,7 @@ public sealed partial class LoggingTests(UpstreamFixture fx)
     [Fact]
     public async Task Json_lines_carry_timestamp_level_trace_and_request_ids_and_only_fields_that_mean_something()
     {
-        await using var json = new CacheProcess(["--Registry:Upstreams:docker.io:Endpoints:0=" + fx.Upstream.Url, "--Logging:Format=json"]);
+        await using var json = new CacheProcess(["--Registry:Upstreams:docker.io:Endpoints:0=" + fx.Upstream.Url, "--Logging:Format=json", "--Logging:HitSampling=1"]);
         await json.StartAsync();
         using var http = Net.NewHttpClient();
         var trace = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
@@ -42,7 +42,7 @@ public sealed partial class LoggingTests(UpstreamFixture fx)
         Assert.Equal(trace, line.GetProperty("trace_id").GetString());
         Assert.Matches("^[0-9a-f]{16}$", line.GetProperty("span_id").GetString());
         Assert.False(string.IsNullOrEmpty(line.GetProperty("request_id").GetString()));
-        Assert.Equal(200, line.GetProperty("Status").GetInt32());
+        Assert.Equal(200, line.GetProperty("StatusCode").GetInt32());
         Assert.Equal("docker.io/library/small", line.GetProperty("Repository").GetString());
         Assert.DoesNotContain("(null)", json.Log);
         var health = json.Log.Split('\n').First(l => l.Contains("GET /healthz", StringComparison.Ordinal));
@@ -97,12 +97,14 @@ public sealed partial class LoggingTests(UpstreamFixture fx)
         File.WriteAllText(path, $$"""
             {
               "Logging": {
-                "HitSampling": {{hitSampling.ToString(System.Globalization.CultureInfo.InvariantCulture)}},
-                "LogLevel": { "CacheRegistry.Server.Http.RegistryMiddleware": "{{requestLevel}}" }
+                "HitSampling": {{hitSampling.ToString(System.Globalization.CultureInfo.InvariantCulture)}}
+              },
+              "Serilog": {
+                "MinimumLevel": { "Override": { "Serilog.AspNetCore.RequestLoggingMiddleware": "{{requestLevel}}" } }
               }
             }
             """);
 
-    [GeneratedRegex(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info RegistryMiddleware: GET /healthz\?phase=c-\d+ 200 ")]
+    [GeneratedRegex(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info RequestLoggingMiddleware: GET /healthz\?phase=c-\d+ 200 ")]
     private static partial Regex TextLine();
 }

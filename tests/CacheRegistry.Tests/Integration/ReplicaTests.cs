@@ -19,7 +19,7 @@ public sealed class ReplicaTests(UpstreamFixture fx, BackendsFixture backends)
     {
         var prefix = $"rep{Guid.NewGuid():N}/";
         await using var a = new CacheProcess(SharedArgs(prefix));
-        await using var b = new CacheProcess(SharedArgs(prefix));
+        await using var b = new CacheProcess([.. SharedArgs(prefix), "--Logging:HitSampling=1"]);
         await Task.WhenAll(a.StartAsync(), b.StartAsync());
         var image = fx.DockerBig;
 

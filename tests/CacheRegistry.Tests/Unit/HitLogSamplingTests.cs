@@ -11,7 +11,8 @@ public sealed class HitLogSamplingTests
     [InlineData("0.01", 10)]
     [InlineData("0.25", 250)]
     [InlineData("not a number", 1000)] // a bad value writes everything rather than hide lines
-    public void Takes_the_configured_share_spread_evenly(string share, int expected)
+    [InlineData(null, 10)] // the default: one in a hundred
+    public void Takes_the_configured_share_spread_evenly(string? share, int expected)
     {
         var config = new ConfigurationBuilder().AddInMemoryCollection([new(HitLogSampling.Key, share)]).Build();
         using var sampling = new HitLogSampling(config);

@@ -5,15 +5,16 @@ namespace CacheRegistry.Server.Telemetry.Logging;
 
 /// <summary>
 /// <c>Logging:HitSampling</c>: the share of routine request lines written — requests answered
-/// from the cache, and successful pings, probes and scrapes — from 1 (all, the default) to 0
-/// (none); 0.01 writes every hundredth. Misses, stale answers and failures are always written.
-/// Follows configuration reloads.
+/// from the cache, and successful pings, probes and scrapes — from 1 (all) to 0 (none); the
+/// default 0.01 writes every hundredth, so a busy mirror's log is its misses and failures, which
+/// are always written, and the hit path does not pay for a line per request. Follows configuration reloads.
 /// </summary>
 internal sealed class HitLogSampling : IDisposable
 {
     public const string Key = "Logging:HitSampling";
+    public const double DefaultShare = 0.01;
     private readonly IDisposable _subscription;
-    private double _share = 1;
+    private double _share = DefaultShare;
     private long _seen;
 
     public HitLogSampling(IConfiguration configuration)
@@ -35,7 +36,8 @@ internal sealed class HitLogSampling : IDisposable
     private void Read(IConfiguration configuration)
     {
         var text = configuration[Key];
-        var share = double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var s) && s is >= 0 and <= 1 ? s : 1;
+        var share = text is null ? DefaultShare
+            : double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var s) && s is >= 0 and <= 1 ? s : 1;
         Volatile.Write(ref _share, share);
     }
 

@@ -1,28 +1,30 @@
 using Serilog;
-using Serilog.Extensions.Logging;
+using Serilog.Filters;
 
 namespace CacheRegistry.Server.Telemetry.Logging;
 
 /// <summary>
-/// The server's logs: Serilog behind Microsoft.Extensions.Logging, one line per event on stdout,
-/// as text (<c>Logging:Format=text</c>, the default) or JSON. Levels per category come from the
-/// standard <c>Logging:LogLevel</c> keys, which take effect without a restart when a configuration
-/// file changes. Lines are formatted and written on a background thread, so a request never waits
-/// for the console.
+/// The server's logs: Serilog, one line per event on stdout, as text (<c>Logging:Format=text</c>,
+/// the default) or JSON. Levels come from <c>Serilog:MinimumLevel</c> (Serilog.Settings.Configuration),
+/// which follows changes of a <c>--config</c> file without a restart. Lines are formatted and written
+/// by the async sink's background worker: a request never waits for the console, and when the
+/// console cannot keep up lines are dropped (and counted in <c>cacheregistry_log_dropped_total</c>)
+/// rather than requests slowed or memory grown.
 /// </summary>
 internal static class LogSetup
 {
-    public static void AddServerLogging(this ILoggingBuilder logging, IConfiguration configuration)
+    /// <summary>Lines the async sink holds before it drops new ones.</summary>
+    public const int QueueCapacity = 10_000;
+
+    public static void AddServerLogging(this WebApplicationBuilder builder)
     {
-        logging.ClearProviders();
-        // A start that fails (a port in use) is reported by the command line in one line, not as a stack trace here.
-        logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
-        var format = configuration["Logging:Format"];
-        var formatter = string.Equals(format, "json", StringComparison.OrdinalIgnoreCase) ? (ILineFormatter)new JsonLineFormatter() : new TextLineFormatter();
-        // Made by the container, so its disposal at shutdown writes out what is still queued.
-        logging.Services.AddSingleton<ILoggerProvider>(_ => new SerilogLoggerProvider(new LoggerConfiguration()
-            .MinimumLevel.Verbose() // the Logging:LogLevel filters decide
-            .WriteTo.Sink(new BackgroundSink(Console.OpenStandardOutput(), formatter))
-            .CreateLogger(), dispose: true));
+        var configuration = builder.Configuration;
+        var json = string.Equals(configuration["Logging:Format"], "json", StringComparison.OrdinalIgnoreCase);
+        builder.Services.AddSerilog((_, logger) => logger
+            .ReadFrom.Configuration(configuration)
+            .Enrich.FromLogContext()
+            // A start that fails (a port in use) is reported by the command line in one line, not as a stack trace here.
+            .Filter.ByExcluding(Matching.FromSource("Microsoft.Extensions.Hosting.Internal.Host"))
+            .WriteTo.Async(sink => sink.Console(LineTemplates.For(json)), bufferSize: QueueCapacity, blockWhenFull: false, monitor: LogQueue.Instance));
     }
 }
