@@ -7,6 +7,7 @@ using CacheRegistry.Server.Telemetry.Logging;
 using CacheRegistry.Server.Operations;
 using CacheRegistry.Storage;
 using CacheRegistry.Upstream;
+using CacheRegistry.Server.Telemetry;
 using Serilog;
 
 namespace CacheRegistry.Server.Hosting;
@@ -52,8 +53,7 @@ internal static class CacheRegistryApp
         builder.Services.AddSingleton<SelfAddress>();
         builder.Services.AddSingleton<Telemetry.Logging.RequestLog>();
         builder.Services.AddSingleton<Operations.WarmJobs>();
-        // Disposed at shutdown by the container, which sends the spans still batched.
-        builder.Services.AddSingleton(_ => new Telemetry.TraceExportHandle(Telemetry.TraceExport.Start(options.Telemetry)));
+        builder.Services.AddServerTelemetry(options.Telemetry);
 
         builder.Services.AddSingleton(options.Tls);
         builder.Services.AddRequestLimits(options.Limits);
@@ -65,7 +65,6 @@ internal static class CacheRegistryApp
         // Listening before the first request, so no measurement is missed.
         app.Services.GetRequiredService<Telemetry.PrometheusExporter>();
         app.Services.GetRequiredService<Telemetry.StateGauges>();
-        app.Services.GetRequiredService<Telemetry.TraceExportHandle>();
         app.UseSerilogRequestLogging(app.Services.GetRequiredService<Telemetry.Logging.RequestLog>().Configure);
         app.UseMiddleware<RegistryMiddleware>();
         // Replicas' requests for each other's fills carry their own signature: no client login or limit applies.

@@ -59,7 +59,7 @@ internal static class ConfigurationValidator
         Require(o.MaxManifestBytes is > 0 and <= 64 * 1024 * 1024, $"Registry:MaxManifestBytes = {o.MaxManifestBytes}: expected 1 to 67108864");
         Require(o.MemoryCacheBytes > 0, $"Registry:MemoryCacheBytes = {o.MemoryCacheBytes}: expected more than zero");
         Proxy("Registry:EgressProxy", o.EgressProxy, p);
-        Telemetry.TraceExport.Problems(o.Telemetry, p);
+        Telemetry.TelemetrySetup.Problems(o.Telemetry, p);
         Auth.AccessPolicy.Problems(o.Auth, p);
         Http.RequestLimits.Problems(o.Limits, p);
         TlsCertificate.Problems(o.Tls, p);

@@ -123,8 +123,8 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
         if (span is null || !span.IsAllDataRequested || !Tracing.Source.HasListeners()) return;
         var kind = outcome.Kind ?? "other";
         span.DisplayName = $"{ctx.Request.Method} {kind}";
-        span.SetTag("http.request.method", ctx.Request.Method).SetTag("url.path", ctx.Request.Path.Value)
-            .SetTag("http.response.status_code", ctx.Response.StatusCode).SetTag("cacheregistry.kind", kind);
+        // The HTTP attributes (method, path, status) are OpenTelemetry's ASP.NET Core instrumentation's.
+        span.SetTag("cacheregistry.kind", kind);
         if (outcome.Repository is not null) span.SetTag("cacheregistry.repository", outcome.Repository).SetTag("cacheregistry.reference", outcome.Reference);
         if (outcome.Cache is { } cache) span.SetTag("cacheregistry.outcome", cache.ToString().ToLowerInvariant());
         if (outcome.Endpoint is not null) span.SetTag("cacheregistry.upstream.endpoint", outcome.Endpoint);

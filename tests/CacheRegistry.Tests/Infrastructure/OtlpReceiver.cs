@@ -27,6 +27,7 @@ public sealed class OtlpReceiver : IAsyncDisposable
     public string HttpUrl { get; private set; } = "";
     public string GrpcUrl { get; private set; } = "";
     public IReadOnlyList<ReceivedSpan> Spans => _spans.ToArray();
+    private readonly ConcurrentQueue<byte[]> _metricExports = new();
 
     private OtlpReceiver(int httpPort, int grpcPort)
     {
@@ -44,6 +45,18 @@ public sealed class OtlpReceiver : IAsyncDisposable
         {
             Accept(await ReadAllAsync(ctx.Request.Body));
             ctx.Response.ContentType = "application/x-protobuf";
+        });
+        _app.MapPost("/v1/metrics", async (HttpContext ctx) =>
+        {
+            _metricExports.Enqueue(await ReadAllAsync(ctx.Request.Body));
+            ctx.Response.ContentType = "application/x-protobuf";
+        });
+        _app.MapPost("/opentelemetry.proto.collector.metrics.v1.MetricsService/Export", async (HttpContext ctx) =>
+        {
+            _metricExports.Enqueue(await ReadAllAsync(ctx.Request.Body));
+            ctx.Response.ContentType = "application/grpc";
+            await ctx.Response.Body.WriteAsync(new byte[5]);
+            ctx.Response.AppendTrailer("grpc-status", "0");
         });
         _app.MapPost("/opentelemetry.proto.collector.trace.v1.TraceService/Export", async (HttpContext ctx) =>
         {
@@ -79,6 +92,11 @@ public sealed class OtlpReceiver : IAsyncDisposable
         }
         return Spans;
     }
+
+    /// <summary>Waits until an OTLP metrics export names <paramref name="metric"/> (names are plain UTF-8 strings in the protobuf).</summary>
+    public Task WaitForMetricAsync(string metric, TimeSpan within) =>
+        Net.WaitUntilAsync(() => Task.FromResult(_metricExports.Any(e => e.AsSpan().IndexOf(System.Text.Encoding.UTF8.GetBytes(metric)) >= 0)),
+            within, $"an OTLP metrics export naming {metric} (exports received: {_metricExports.Count})");
 
     public static string Describe(ReceivedSpan s) =>
         $"{s.Name} trace={s.TraceId} span={s.SpanId} parent={s.ParentSpanId} " + string.Join(' ', s.Attributes.Select(a => $"{a.Key}={a.Value}"));

@@ -47,6 +47,9 @@ public sealed class TracingTests
         Assert.Equal(upstream.LayerDigest, fill["cacheregistry.digest"]);
         Assert.Equal(2, spans.Count(s => s.ParentSpanId == fill.SpanId && s.Name == "upstream GET")); // the cut download and its resume
         Single(spans, s => s.ParentSpanId == fill.SpanId && s.Name == "store write");
+        // Metrics go to the same collector: the cache's own and ASP.NET Core's built-in ones.
+        await receiver.WaitForMetricAsync("cacheregistry.requests", Bound);
+        await receiver.WaitForMetricAsync("http.server.request.duration", Bound);
 
         // Every upstream request carried the client's trace on, as the exported HTTP client span
         // that sent it, under the cache's span for that upstream call.
