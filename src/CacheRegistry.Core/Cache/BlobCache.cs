@@ -59,7 +59,7 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, IBlobIn
                 RedirectUrl = (store as IBlobRedirector)?.RedirectUrl(digest),
             };
         }
-        missing.ThrowIfMissing(repo, digest.ToString(), "BLOB_UNKNOWN");
+        await missing.ThrowIfMissingAsync(repo, digest.ToString(), "BLOB_UNKNOWN", ct);
         if (spools.IsDown) return await PassThroughAsync(repo, digest, ct);
         var (fill, started) = fills.GetOrStart(repo, digest, declared, lookup);
         try
@@ -140,7 +140,7 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, IBlobIn
         }
         if (fills.Find(digest) is { } fill && fill.Repository.Key == repo.Key)
             return (await fill.Started.WaitAsync(ct), CacheOutcome.Joined);
-        missing.ThrowIfMissing(repo, digest.ToString(), "BLOB_UNKNOWN");
+        await missing.ThrowIfMissingAsync(repo, digest.ToString(), "BLOB_UNKNOWN", ct);
         using var head = await BlobLinks.HeadUpstreamAsync(repo, digest, ct);
         return (head.ContentLength, CacheOutcome.PassThrough);
     }

@@ -25,7 +25,7 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Ne
     {
         var local = await LoadAsync(digest, ct);
         if (local is not null && await IsLinkedAsync(repo, digest, ct)) return new ManifestResult(local, CacheOutcome.Hit);
-        missing.ThrowIfMissing(repo, digest.ToString(), "MANIFEST_UNKNOWN");
+        await missing.ThrowIfMissingAsync(repo, digest.ToString(), "MANIFEST_UNKNOWN", ct);
         return await _flights.RunAsync($"{repo.Key}@{digest}", () => Owned(c => FetchUnlessMissingAsync(repo, digest.ToString(), c)), ct);
     }
 
@@ -36,7 +36,7 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Ne
         // Offline, what is cached is all there is: fresh by definition.
         if (cached is not null && (time.GetUtcNow() - record!.FetchedAt < options.TagTtl || repo.Upstream.IsOffline))
             return new ManifestResult(cached, CacheOutcome.Hit);
-        missing.ThrowIfMissing(repo, tag, "MANIFEST_UNKNOWN");
+        await missing.ThrowIfMissingAsync(repo, tag, "MANIFEST_UNKNOWN", ct);
 
         var flight = _flights.RunAsync($"{repo.Key}:{tag}", () => Owned(c => cached is null
             ? FetchUnlessMissingAsync(repo, tag, c)

@@ -7,11 +7,14 @@ namespace CacheRegistry.Upstream;
 /// <summary>
 /// For upstreams with ClientCredentials=Passthrough: before anything is served for a repository,
 /// cached or not, the client's own credentials (or none) must pass a HEAD at the upstream for it.
-/// Decisions are kept per client identity and repository for PassthroughCheckTtl; while the
-/// upstream cannot be reached, an identity that passed before keeps its access, others wait.
+/// Decisions are kept per client identity and repository for PassthroughCheckTtl, and shared with
+/// the other replicas (<see cref="Cluster.ISharedState"/>): a refusal one of them saw holds on all;
+/// while the upstream cannot be reached, an identity that passed before keeps its access, others wait.
 /// </summary>
-public sealed class PassthroughAccess(RegistryOptions options, TimeProvider time)
+public sealed class PassthroughAccess(RegistryOptions options, TimeProvider time, Cluster.ISharedState? shared = null)
 {
+    private readonly Cluster.ISharedState _shared = shared ?? Cluster.NothingShared.Instance;
+
     private const int MaxDecisions = 100_000;
     private readonly ConcurrentDictionary<(string Identity, string Repository), Decision> _decisions = new();
 
@@ -28,6 +31,14 @@ public sealed class PassthroughAccess(RegistryOptions options, TimeProvider time
         if (known is not null && known.Until > now)
         {
             if (known.Refusal is { } refused) throw refused;
+            return;
+        }
+        // Identities are hashed: a passthrough identity carries a hash of the password already, and the key names no user.
+        var sharedKey = "passthrough:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{key.Item1}\0{key.Item2}")));
+        if (await _shared.GetAsync(sharedKey, ct) is { } text && SharedDecision.Parse(text, options) is { } decided && decided.Until > now)
+        {
+            _decisions[key] = decided;
+            if (decided.Refusal is { } refused) throw refused;
             return;
         }
         RegistryError? refusal;
@@ -47,8 +58,30 @@ public sealed class PassthroughAccess(RegistryOptions options, TimeProvider time
                 $"upstream {repo.Upstream.Name} must confirm the client's access to {repo.Name} (ClientCredentials=Passthrough) and cannot now: {e.Message}") { RetryAfterSeconds = 10 };
         }
         if (_decisions.Count >= MaxDecisions) _decisions.Clear();
-        _decisions[key] = new Decision(now + repo.Upstream.PassthroughCheckTtl, refusal);
+        var decision = new Decision(now + repo.Upstream.PassthroughCheckTtl, refusal);
+        _decisions[key] = decision;
+        await _shared.SetAsync(sharedKey, SharedDecision.Format(decision), decision.Until, CancellationToken.None);
         if (refusal is not null) throw refusal;
+    }
+
+    /// <summary>A decision as the replicas share it: <c>until|status|code|message</c>, status 0 for "allowed".</summary>
+    private static class SharedDecision
+    {
+        public static string Format(Decision d) =>
+            string.Join('|', d.Until.ToUnixTimeMilliseconds(), d.Refusal?.Status ?? 0, d.Refusal?.Code ?? "", d.Refusal?.Message ?? "");
+
+        public static Decision? Parse(string text, RegistryOptions options)
+        {
+            var parts = text.Split('|', 4);
+            if (parts.Length != 4 || !long.TryParse(parts[0], System.Globalization.CultureInfo.InvariantCulture, out var ms)
+                || !int.TryParse(parts[1], System.Globalization.CultureInfo.InvariantCulture, out var status)) return null;
+            var until = DateTimeOffset.FromUnixTimeMilliseconds(ms);
+            if (status == 0) return new Decision(until, null);
+            return new Decision(until, new RegistryError(status, parts[2], parts[3])
+            {
+                Challenge = status == 401 ? $"Basic realm=\"{options.Auth.Realm}\"" : null,
+            });
+        }
     }
 
     private RegistryError Refusal(UpstreamException e, RepositoryRef repo, ClientCredentials? client) => e.Failure switch

@@ -1,3 +1,4 @@
+using CacheRegistry.Cluster;
 using CacheRegistry.Telemetry;
 using System.Collections.Concurrent;
 using System.Net.Http.Headers;
@@ -7,10 +8,14 @@ namespace CacheRegistry.Upstream;
 
 /// <summary>
 /// Bearer tokens from registry token services, cached per realm + service + scope + identity until
-/// shortly before they expire. Concurrent requests for one token share one fetch.
+/// shortly before they expire. Concurrent requests for one token share one fetch; with replicas, a
+/// token one of them fetched is used by all (<see cref="ISharedState"/>), so a scope costs the token
+/// service one request per cluster rather than one per replica.
 /// </summary>
-public sealed class TokenCache(HttpClient http, TimeProvider time, TimeoutOptions timeouts)
+public sealed class TokenCache(HttpClient http, TimeProvider time, TimeoutOptions timeouts, ISharedState? shared = null)
 {
+    private readonly ISharedState _shared = shared ?? NothingShared.Instance;
+
     /// <summary>Token answers are a few KiB; an endless one must not grow the process.</summary>
     public const int MaxResponseBytes = 64 * 1024;
 
@@ -26,13 +31,43 @@ public sealed class TokenCache(HttpClient http, TimeProvider time, TimeoutOption
     public void Invalidate(string key) => _tokens.TryRemove(key, out _);
 
     /// <param name="endpointReach">Where the upstream's endpoint is, when the realm is another host: checked again at connect time.</param>
-    public async Task<string> GetAsync(AuthChallenge challenge, string scope, UpstreamCredentials? credentials, AddressReach? endpointReach, CancellationToken ct)
+    /// <param name="fresh">The upstream refused the last token: fetch a new one, whatever the replicas hold.</param>
+    public async Task<string> GetAsync(AuthChallenge challenge, string scope, UpstreamCredentials? credentials, AddressReach? endpointReach, CancellationToken ct,
+        bool fresh = false)
     {
         var key = Key(challenge, scope, credentials?.Identity);
         if (TryGet(key) is { } cached) return cached;
-        var (token, expires) = await _fetches.RunAsync(key, () => FetchAsync(challenge, scope, credentials, endpointReach), ct);
+        var (token, expires) = await _fetches.RunAsync(key, () => SharedOrFetchAsync(key, challenge, scope, credentials, endpointReach, fresh), ct);
         _tokens[key] = (token, expires);
         return token;
+    }
+
+    private async Task<(string, DateTimeOffset)> SharedOrFetchAsync(string key, AuthChallenge challenge, string scope, UpstreamCredentials? credentials,
+        AddressReach? endpointReach, bool fresh)
+    {
+        // The shared key is a hash: identities (a passthrough user's name) are not written out in the store.
+        var sharedKey = "token:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)));
+        if (!fresh && await _shared.GetAsync(sharedKey, CancellationToken.None) is { } known && SharedToken.Parse(known) is { } token
+            && token.Expires > time.GetUtcNow())
+            return (token.Token, token.Expires);
+        var (value, expires) = await FetchAsync(challenge, scope, credentials, endpointReach);
+        await _shared.SetAsync(sharedKey, JsonSerializer.Serialize(new SharedToken(value, expires)), expires, CancellationToken.None);
+        return (value, expires);
+    }
+
+    private sealed record SharedToken(string Token, DateTimeOffset Expires)
+    {
+        public static SharedToken? Parse(string json)
+        {
+            try
+            {
+                return JsonSerializer.Deserialize<SharedToken>(json) is { Token.Length: > 0 } t ? t : null;
+            }
+            catch (JsonException)
+            {
+                return null; // written by another version: fetch
+            }
+        }
     }
 
     private async Task<(string, DateTimeOffset)> FetchAsync(AuthChallenge challenge, string scope, UpstreamCredentials? credentials, AddressReach? endpointReach)

@@ -92,7 +92,8 @@ public sealed partial class UpstreamClient
             response.Dispose();
             _challenges[url.Authority] = challenge;
             if (isBearer && staticToken is null)
-                await _tokens.GetAsync(challenge, scope, tokenCredentials, IsCheckedRealm(challenge.Realm, endpoint) ? await endpoint.ReachAsync(_resolve, ct) : null, ct);
+                await _tokens.GetAsync(challenge, scope, tokenCredentials, IsCheckedRealm(challenge.Realm, endpoint) ? await endpoint.ReachAsync(_resolve, ct) : null, ct,
+                    fresh: invalidTokenRetried);
         }
     }
 

@@ -30,7 +30,8 @@ public sealed partial class UpstreamClient
 
     /// <param name="resolve">Name resolution for the redirect and realm checks (the system's DNS unless a test gives its own).</param>
     public UpstreamClient(string name, UpstreamOptions options, HttpClient http, TimeoutOptions timeouts, TimeProvider time, ILogger log,
-        EgressProxy? proxy = null, Func<string, CancellationToken, Task<IReadOnlyList<System.Net.IPAddress>>>? resolve = null)
+        EgressProxy? proxy = null, Func<string, CancellationToken, Task<IReadOnlyList<System.Net.IPAddress>>>? resolve = null,
+        Cluster.ISharedState? shared = null)
     {
         _resolve = resolve ?? TargetPolicy.ResolveAsync;
         Name = name;
@@ -43,7 +44,7 @@ public sealed partial class UpstreamClient
             : new UpstreamEndpoint(e, null, isOrigin: false)).ToArray();
         if (Endpoints.Count == 0) throw new ArgumentException($"upstream '{name}' has no endpoints", nameof(options));
         _http = http;
-        _tokens = new TokenCache(http, time, timeouts);
+        _tokens = new TokenCache(http, time, timeouts, shared);
         _timeouts = timeouts;
         _time = time;
         _log = log;

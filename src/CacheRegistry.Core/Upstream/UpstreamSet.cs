@@ -11,7 +11,8 @@ public sealed class UpstreamSet : IDisposable
     private readonly List<HttpClient> _clients = [];
     private readonly Dictionary<string, UpstreamClient> _byHost = new(StringComparer.OrdinalIgnoreCase);
 
-    public UpstreamSet(RegistryOptions options, TimeProvider time, ILoggerFactory logs, CacheMetrics? metrics = null)
+    /// <param name="shared">What replicas share (tokens, quota); nothing with one replica.</param>
+    public UpstreamSet(RegistryOptions options, TimeProvider time, ILoggerFactory logs, CacheMetrics? metrics = null, Cluster.ISharedState? shared = null)
     {
         var table = new Dictionary<string, UpstreamOptions>(BuiltInUpstreams.For(options), StringComparer.OrdinalIgnoreCase);
         foreach (var (host, configured) in options.Upstreams)
@@ -29,10 +30,11 @@ public sealed class UpstreamSet : IDisposable
             var proxy = EgressProxy.Resolve(o.Proxy, options.EgressProxy, options.NoProxy);
             var http = CreateHttpClient(options.Timeouts, proxy);
             _clients.Add(http);
-            _byHost[host] = new UpstreamClient(host.ToLowerInvariant(), o, http, options.Timeouts, time, log, proxy) {
+            var name = host.ToLowerInvariant();
+            _byHost[host] = new UpstreamClient(name, o, http, options.Timeouts, time, log, proxy, shared: shared) {
                 IsOffline = options.Offline || o.Offline,
                 Metrics = metrics ?? CacheMetrics.Unobserved,
-                Quota = ByteSize.Parse(o.Quota) is long quota ? new UpstreamQuota(quota, o.QuotaPeriod, time) : null,
+                Quota = ByteSize.Parse(o.Quota) is long quota ? new UpstreamQuota(quota, o.QuotaPeriod, time, name, shared) : null,
                 FillSlots = o.MaxConcurrentFills > 0 ? new SemaphoreSlim(o.MaxConcurrentFills) : null,
             };
         }
@@ -51,7 +53,11 @@ public sealed class UpstreamSet : IDisposable
     public void Dispose()
     {
         foreach (var http in _clients) http.Dispose();
-        foreach (var upstream in All) upstream.FillSlots?.Dispose();
+        foreach (var upstream in All)
+        {
+            upstream.FillSlots?.Dispose();
+            upstream.Quota?.Dispose();
+        }
     }
 
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "The handler belongs to the HttpClient, which disposes it.")]

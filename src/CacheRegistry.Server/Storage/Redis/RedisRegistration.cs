@@ -13,6 +13,8 @@ internal static class RedisRegistration
     public static IServiceCollection AddRedisMetadata(this IServiceCollection services, MetadataOptions metadata, bool sharedBlobs)
     {
         services.AddStore(sp => new RedisMetadataStore(metadata, sp.GetRequiredService<StoreHealth>()));
+        // Tokens, passthrough decisions, "not found" answers and quota counts, shared by the replicas.
+        services.AddSingleton<CacheRegistry.Cluster.ISharedState, RedisSharedState>();
         if (sharedBlobs) services.AddSingleton<IFillLease, RedisFillLease>();
         return services;
     }

@@ -1,0 +1,93 @@
+using CacheRegistry.Cluster;
+using Microsoft.Extensions.Caching.Distributed;
+using Microsoft.Extensions.Caching.StackExchangeRedis;
+using StackExchange.Redis;
+
+namespace CacheRegistry.Server.Storage.Redis;
+
+/// <summary>
+/// What replicas share, in the metadata Redis: values through <see cref="IDistributedCache"/>
+/// (Microsoft.Extensions.Caching.StackExchangeRedis, on the store's own connection, so Sentinel and
+/// Cluster work as for metadata) and counters with INCRBY. Every call goes through the metadata
+/// store's circuit: while Redis is down nothing is asked and every answer is "not known".
+/// </summary>
+internal sealed partial class RedisSharedState : ISharedState, IDisposable
+{
+    private readonly RedisMetadataStore _redis;
+    private readonly RedisCache _cache;
+    private readonly ILogger<RedisSharedState> _log;
+
+    public RedisSharedState(RedisMetadataStore redis, ILogger<RedisSharedState> log)
+    {
+        _redis = redis;
+        _log = log;
+        _cache = new RedisCache(new RedisCacheOptions
+        {
+            ConnectionMultiplexerFactory = () => Task.FromResult<IConnectionMultiplexer>(redis.Connection),
+            InstanceName = redis.KeyPrefix + "shared:",
+        });
+    }
+
+    public async Task<string?> GetAsync(string key, CancellationToken ct)
+    {
+        try
+        {
+            return await _redis.Guard(() => _cache.GetStringAsync(key, ct));
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            Log.Failed(_log, "read", key, e.Message);
+            return null;
+        }
+    }
+
+    public async Task SetAsync(string key, string value, DateTimeOffset expires, CancellationToken ct)
+    {
+        if (expires <= DateTimeOffset.UtcNow) return;
+        await Quietly("write", key, () => _cache.SetStringAsync(key, value, new DistributedCacheEntryOptions { AbsoluteExpiration = expires }, ct));
+    }
+
+    public Task RemoveAsync(string key, CancellationToken ct) => Quietly("remove", key, () => _cache.RemoveAsync(key, ct));
+
+    public async Task<long?> AddAsync(string key, long delta, DateTimeOffset expires, CancellationToken ct)
+    {
+        try
+        {
+            var db = _redis.Connection.GetDatabase();
+            RedisKey counter = _redis.KeyPrefix + "shared:" + key;
+            return await _redis.Guard(async () =>
+            {
+                var total = await db.StringIncrementAsync(counter, delta);
+                await db.KeyExpireAsync(counter, expires.UtcDateTime);
+                return (long?)total;
+            });
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            Log.Failed(_log, "count", key, e.Message);
+            return null;
+        }
+    }
+
+    private async Task Quietly(string what, string key, Func<Task> call)
+    {
+        try
+        {
+            await _redis.Guard(call);
+        }
+        #pragma warning disable CA1031 // shared state is best effort: each replica can work it out alone
+        catch (Exception e)
+        {
+            Log.Failed(_log, what, key, e.Message);
+        }
+        #pragma warning restore CA1031
+    }
+
+    public void Dispose() => _cache.Dispose();
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 330, Level = LogLevel.Debug, Message = "shared state: {What} of {Key} failed, this replica goes on alone: {Reason}")]
+        public static partial void Failed(ILogger logger, string what, string key, string reason);
+    }
+}

@@ -1,0 +1,94 @@
+using System.Net;
+using CacheRegistry.Tests.Infrastructure;
+using StackExchange.Redis;
+
+namespace CacheRegistry.Tests.Integration;
+
+/// <summary>
+/// What replicas on one real Redis learn once for all of them: a bearer token (one token request
+/// per scope per cluster), an upstream's "not found", and the bytes spent of an upstream's quota.
+/// Each replica keeps its blobs on its own disk here, so every blob it serves is its own download:
+/// only the shared state can keep them from repeating each other's work.
+/// </summary>
+[Collection(IntegrationCollection.Name)]
+public sealed class SharedStateTests(UpstreamFixture fx, BackendsFixture backends)
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+
+    private string[] OnRedis(string prefix, string upstreamUrl) =>
+    [
+        "--Registry:Upstreams:docker.io:Endpoints:0=" + upstreamUrl,
+        "--Registry:Metadata:Kind=Redis", "--Registry:Metadata:Configuration=" + backends.Redis.Configuration, "--Registry:Metadata:KeyPrefix=" + prefix,
+    ];
+
+    [Fact]
+    public async Task Three_replicas_pulling_one_scope_ask_the_token_service_once()
+    {
+        await using var issuer = await TokenIssuer.StartAsync();
+        await using var upstream = new UpstreamRegistry { ExtraConfig = issuer.RegistryConfig };
+        await upstream.StartAsync();
+        var image = TestImage.Build("public/shared", "1", ImageFormat.Oci, ["linux/amd64"], [16 * 1024], Net.TempDir("shared"));
+        await image.PushAsync(upstream.Address, "pusher:pusher-secret");
+        var prefix = $"tokens{Guid.NewGuid():N}:";
+        await using var a = new CacheProcess(OnRedis(prefix, upstream.Url));
+        await using var b = new CacheProcess(OnRedis(prefix, upstream.Url));
+        await using var c = new CacheProcess(OnRedis(prefix, upstream.Url));
+        await Task.WhenAll(a.StartAsync(), b.StartAsync(), c.StartAsync());
+
+        var before = issuer.Issued;
+        foreach (var replica in new[] { a, b, c }) Assert.Equal(image.Digest, await Skopeo.PullAsync(replica.Address, "public/shared:1"));
+        Assert.Equal(1, issuer.Issued - before);
+    }
+
+    [Fact]
+    public async Task A_not_found_seen_by_one_replica_is_answered_by_another_without_the_upstream()
+    {
+        var prefix = $"missing{Guid.NewGuid():N}:";
+        await using var a = new CacheProcess(OnRedis(prefix, fx.Upstream.Url));
+        await using var b = new CacheProcess(OnRedis(prefix, fx.Upstream.Url));
+        await Task.WhenAll(a.StartAsync(), b.StartAsync());
+        using var http = Net.NewHttpClient();
+        var tag = $"gone-{Guid.NewGuid():N}";
+        var mark = await fx.Upstream.MarkAsync();
+
+        using (var first = await http.GetAsync($"{a.Url}/v2/library/small/manifests/{tag}")) Assert.Equal(HttpStatusCode.NotFound, first.StatusCode);
+        var asked = (await fx.Upstream.AllRequestsSinceAsync(mark)).Count(l => l.Contains(tag, StringComparison.Ordinal));
+        Assert.True(asked > 0);
+        // Fence: A has shared what it learned.
+        await using (var redis = await ConnectionMultiplexer.ConnectAsync(backends.Redis.Configuration))
+            await Net.WaitUntilAsync(() => redis.GetDatabase().KeyExistsAsync($"{prefix}shared:missing:docker.io/library/small:{tag}"), Bound, "the shared 404");
+        using (var second = await http.GetAsync($"{b.Url}/v2/library/small/manifests/{tag}"))
+        {
+            await ApiTests.AssertErrorAsync(second, HttpStatusCode.NotFound, "MANIFEST_UNKNOWN");
+        }
+        Assert.Equal(asked, (await fx.Upstream.AllRequestsSinceAsync(mark)).Count(l => l.Contains(tag, StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task An_upstream_quota_is_spent_once_by_the_cluster_not_once_per_replica()
+    {
+        var prefix = $"quota{Guid.NewGuid():N}:";
+        string[] quota = ["--Registry:Upstreams:docker.io:Quota=200KiB"];
+        await using var a = new CacheProcess([.. OnRedis(prefix, fx.Upstream.Url), .. quota]);
+        await using var b = new CacheProcess([.. OnRedis(prefix, fx.Upstream.Url), .. quota]);
+        await Task.WhenAll(a.StartAsync(), b.StartAsync());
+        using var http = Net.NewHttpClient();
+        var (spentOn, refused) = (Largest(fx.ForContainerd), Largest(fx.ForDocker)); // over 256 KiB each
+
+        // A's download started within the quota and finishes; it spends the cluster's quota.
+        var bytes = await http.GetByteArrayAsync($"{a.Url}/v2/{fx.ForContainerd.Repository}/blobs/{spentOn}");
+        Assert.Equal(spentOn, RegistryPush.DigestOf(bytes));
+        await Net.WaitUntilAsync(async () => (await Exposition.ScrapeAsync(b.Url)).Sum("cacheregistry_upstream_quota_remaining_bytes", ("registry", "docker.io")) == 0,
+            Bound, "replica B seeing the quota spent");
+
+        var mark = await fx.Upstream.MarkAsync();
+        using (var answer = await http.GetAsync($"{b.Url}/v2/{fx.ForDocker.Repository}/blobs/{refused}"))
+        {
+            await ApiTests.AssertErrorAsync(answer, HttpStatusCode.TooManyRequests, "TOOMANYREQUESTS");
+        }
+        Assert.DoesNotContain(await fx.Upstream.AllRequestsSinceAsync(mark), l => l.Contains(refused, StringComparison.Ordinal));
+    }
+
+    private static string Largest(TestImage image) =>
+        image.Platforms["linux/amd64"].Blobs.OrderByDescending(b => new FileInfo(TestImage.BlobPath(image.LayoutDir, b)).Length).First();
+}
