@@ -24,7 +24,15 @@ public sealed class S3Server : IAsyncDisposable
     {
         _process.Start();
         using var http = Net.NewHttpClient();
-        await Net.WaitUntilAsync(async () => (await http.GetAsync(Url + "/" + Bucket)).IsSuccessStatusCode, TimeSpan.FromSeconds(30), "s3rver");
+        http.Timeout = TimeSpan.FromSeconds(5); // one hung answer must not outlast the wait
+        try
+        {
+            await Net.WaitUntilAsync(async () => (await http.GetAsync(Url + "/" + Bucket)).IsSuccessStatusCode, TimeSpan.FromSeconds(30), "s3rver");
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message} (running: {_process.IsRunning}); its output:\n{Log}", e);
+        }
     }
 
     public Task StopAsync() => _process.KillAsync();
