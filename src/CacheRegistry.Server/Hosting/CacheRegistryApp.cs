@@ -63,7 +63,6 @@ internal static class CacheRegistryApp
         tls = app.Services.GetRequiredService<TlsCertificate>();
         if (options.Tls.HttpPort is int httpPort) app.Use(HttpsRedirect(httpPort));
         // Listening before the first request, so no measurement is missed.
-        app.Services.GetRequiredService<Telemetry.PrometheusExporter>();
         app.Services.GetRequiredService<Telemetry.StateGauges>();
         app.UseSerilogRequestLogging(app.Services.GetRequiredService<Telemetry.Logging.RequestLog>().Configure);
         app.UseMiddleware<RegistryMiddleware>();
@@ -126,7 +125,6 @@ internal static class CacheRegistryApp
         services.AddSingleton<BackgroundWork>();
         services.AddSingleton(sp => StoreHealth.From(options.Timeouts, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton(sp => new CacheRegistry.Telemetry.CacheMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
-        services.AddSingleton<Telemetry.PrometheusExporter>();
         services.AddSingleton<Telemetry.StateGauges>();
         services.AddSingleton<Telemetry.Logging.HitLogSampling>();
         services.AddSingleton<UpstreamSet>();

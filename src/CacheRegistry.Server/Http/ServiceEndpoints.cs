@@ -10,11 +10,12 @@ internal static class ServiceEndpoints
     {
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", Readiness.CheckAsync);
-        app.MapGet("/metrics", async (Telemetry.PrometheusExporter exporter, Telemetry.StateGauges state, CancellationToken ct) =>
+        // The store gauges are asked (bounded) just before each scrape; the exporter writes the rest.
+        app.MapPrometheusScrapingEndpoint("/metrics", meterProvider: null, configureBranchedPipeline: pipeline => pipeline.Use(async (ctx, next) =>
         {
-            await state.RefreshAsync(ct);
-            return Results.Text(exporter.Scrape(), Telemetry.PrometheusExporter.ContentType);
-        });
+            await ctx.RequestServices.GetRequiredService<Telemetry.StateGauges>().RefreshAsync(ctx.RequestAborted);
+            await next(ctx);
+        }), optionsName: null);
         app.MapGet("/status/upstreams", (UpstreamSet upstreams, TimeProvider time) => Results.Json(UpstreamStatus.Of(upstreams, time.GetUtcNow())));
         app.MapGet("/client-config", (string address, bool? https, string? only, string? ca, UpstreamSet upstreams) =>
             only is not null && !ClientConfig.Sections.Contains(only)

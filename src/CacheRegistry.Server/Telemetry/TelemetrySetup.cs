@@ -19,14 +19,26 @@ internal static class TelemetrySetup
 {
     /// <summary>The framework's built-in meters exported beside the cache's own.</summary>
     public static readonly string[] BuiltInMeters =
-        ["Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "System.Runtime", "System.Net.Http", "System.Net.NameResolution"];
+    [
+        "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Microsoft.AspNetCore.Routing", "Microsoft.AspNetCore.MemoryPool",
+        "System.Runtime", "System.Net.Http", "System.Net.NameResolution",
+    ];
+
+    // The runtime's gauges named *.count would read as parts of a histogram in Prometheus (promtool refuses them): they get _current.
+    private static readonly string[] CountGauges = ["dotnet.assembly.count", "dotnet.process.cpu.count", "dotnet.thread_pool.thread.count", "dotnet.timer.count"];
 
     public static void AddServerTelemetry(this IServiceCollection services, TelemetryOptions options)
     {
-        if (string.IsNullOrEmpty(options.OtlpEndpoint)) return; // nothing recorded, nothing to flush
-        services.AddOpenTelemetry()
+        var otel = services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(options.ServiceName, serviceInstanceId: Environment.MachineName))
-            .WithTracing(tracing => tracing
+            .WithMetrics(metrics =>
+            {
+                metrics.AddMeter(CacheMetrics.MeterName).AddMeter(BuiltInMeters)
+                    .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0);
+                foreach (var gauge in CountGauges) metrics.AddView(gauge, new MetricStreamConfiguration { Name = gauge + "_current" });
+            });
+        if (string.IsNullOrEmpty(options.OtlpEndpoint)) return;
+        otel.WithTracing(tracing => tracing
                 // HttpClient's own spans are the ones whose ids the upstream receives in traceparent.
                 .AddSource(Tracing.SourceName, "System.Net.Http")
                 .AddAspNetCoreInstrumentation()
@@ -37,8 +49,6 @@ internal static class TelemetrySetup
                     o.BatchExportProcessorOptions.ScheduledDelayMilliseconds = Interval(options);
                 }))
             .WithMetrics(metrics => metrics
-                .AddMeter(CacheMetrics.MeterName)
-                .AddMeter(BuiltInMeters)
                 .AddOtlpExporter((o, reader) =>
                 {
                     Configure(o, options, "v1/metrics");

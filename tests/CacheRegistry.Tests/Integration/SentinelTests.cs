@@ -31,6 +31,8 @@ public sealed class SentinelTests(UpstreamFixture fx, BackendsFixture backends, 
             "--Registry:Timeouts:Store=00:00:01", "--Registry:Timeouts:StoreProbe=00:00:01"]);
         await cache.StartAsync();
         using var http = Net.NewHttpClient();
+        // Connected to the master the sentinels name (ready), so the first pull is recorded, not served degraded.
+        await Net.WaitUntilAsync(async () => (await http.GetAsync(cache.Url + "/readyz")).IsSuccessStatusCode, TimeSpan.FromSeconds(30), "ready on the sentinels' master");
 
         // Recorded before the failover: a pulled image's tag and its blobs, replicated (WAIT) to the replica.
         Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1"));
