@@ -32,9 +32,11 @@ public sealed class BlobSource(long? size, CacheOutcome outcome, string? endpoin
 /// repository only when that repository is linked to it (a manifest of it references it, or the
 /// upstream confirmed it).
 /// </summary>
-public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, IBlobIndex index, RunningFills fills, SpoolDirectory spools, HotCache hot, AccessTracker accesses,
-    NegativeCache missing, RegistryOptions options)
+public sealed partial class BlobCache(IBlobStore store, IMetadataStore metadata, IBlobIndex index, RunningFills fills, SpoolDirectory spools, HotCache hot,
+    AccessTracker accesses, NegativeCache missing, RegistryOptions options, Microsoft.Extensions.Logging.ILogger<BlobCache>? log = null)
 {
+    private readonly Microsoft.Extensions.Logging.ILogger _log = log ?? Microsoft.Extensions.Logging.Abstractions.NullLogger<BlobCache>.Instance;
+
     // Requests that arrive together for one blob ask the store once (an S3 HEAD is not free).
     private readonly Common.SingleFlight<Digest, long?> _sizes = new();
 
@@ -54,7 +56,7 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, IBlobIn
         {
             var endpoint = await EnsureLinkedAsync(repo, digest, ct);
             accesses.Touch(digest);
-            return new BlobSource(size, CacheOutcome.Hit, endpoint, (offset, length, c) => OpenStoredAsync(digest, offset, length, c))
+            return new BlobSource(size, CacheOutcome.Hit, endpoint, (offset, length, c) => OpenStoredOrUpstreamAsync(repo, digest, size, offset, length, c))
             {
                 RedirectUrl = (store as IBlobRedirector)?.RedirectUrl(digest),
             };
@@ -145,11 +147,34 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, IBlobIn
         return (head.ContentLength, CacheOutcome.PassThrough);
     }
 
-    private async Task<Stream> OpenStoredAsync(Digest digest, long offset, long? length, CancellationToken ct)
+    /// <summary>
+    /// A hit's bytes from the store; when the store said it had them and no longer does at read time
+    /// (another replica's size limit evicted them meanwhile), or fails before the first byte, they
+    /// come from the upstream, verified: a served manifest's blob is never a 404 or 503 while the
+    /// upstream has it. The next request finds it missing and fills it again.
+    /// </summary>
+    private async Task<Stream> OpenStoredOrUpstreamAsync(RepositoryRef repo, Digest digest, long size, long offset, long? length, CancellationToken ct)
+    {
+        try
+        {
+            if (await TryOpenStoredAsync(digest, offset, length, ct) is { } stored) return stored;
+            Log.GoneFromStore(_log, digest.ToString(), repo.Upstream.Name);
+        }
+        catch (StoreUnavailableException e)
+        {
+            Log.StoreFailedBeforeFirstByte(_log, digest.ToString(), e.Message, repo.Upstream.Name);
+        }
+        return await PassThroughStreamAsync(repo, digest, size, offset, length is long n ? offset + n : null, null, ct);
+    }
+
+    private async Task<Stream> OpenStoredAsync(Digest digest, long offset, long? length, CancellationToken ct) =>
+        await TryOpenStoredAsync(digest, offset, length, ct) ?? throw RegistryError.BlobUnknown($"blob {digest} left the cache while being opened");
+
+    private async Task<Stream?> TryOpenStoredAsync(Digest digest, long offset, long? length, CancellationToken ct)
     {
         using var span = Tracing.Source.StartActivity("store read");
         span?.SetTag("cacheregistry.digest", digest.ToString()).SetTag("cacheregistry.offset", offset);
-        return await store.OpenReadAsync(digest, offset, length, ct) ?? throw RegistryError.BlobUnknown($"blob {digest} left the cache while being opened");
+        return await store.OpenReadAsync(digest, offset, length, ct);
     }
 
     /// <summary>The blob straight from the upstream to this one client, verified on the way and stored nowhere.</summary>
@@ -208,5 +233,16 @@ public sealed class BlobCache(IBlobStore store, IMetadataStore metadata, IBlobIn
         {
             throw e.ToRegistryError("BLOB_UNKNOWN");
         }
+    }
+
+    private static partial class Log
+    {
+        [Microsoft.Extensions.Logging.LoggerMessage(EventId = 240, Level = Microsoft.Extensions.Logging.LogLevel.Warning,
+            Message = "blob {Digest} was in the store and is gone at read time (evicted by another replica?): served from upstream {Upstream}, verified")]
+        public static partial void GoneFromStore(Microsoft.Extensions.Logging.ILogger logger, string digest, string upstream);
+
+        [Microsoft.Extensions.Logging.LoggerMessage(EventId = 241, Level = Microsoft.Extensions.Logging.LogLevel.Warning,
+            Message = "blob {Digest}: the store failed before the first byte ({Reason}): served from upstream {Upstream}, verified")]
+        public static partial void StoreFailedBeforeFirstByte(Microsoft.Extensions.Logging.ILogger logger, string digest, string reason, string upstream);
     }
 }
