@@ -20,6 +20,11 @@ public sealed class StoreOutageTests(UpstreamFixture fx, BackendsFixture backend
 
     private string Upstream => "--Registry:Upstreams:docker.io:Endpoints:0=" + fx.Upstream.Url;
 
+    /// <summary>A cache's blob store: s3rver's bucket reached at <paramref name="url"/> (the server itself, or a relay or front before it).</summary>
+    private static string[] S3At(string url, string bucket) =>
+        ["--Registry:Storage:Kind=S3", "--Registry:Storage:S3:ServiceUrl=" + url, "--Registry:Storage:S3:Bucket=" + bucket,
+            "--Registry:Storage:S3:AccessKey=S3RVER", "--Registry:Storage:S3:SecretKey=S3RVER"];
+
     private static async Task<(HttpStatusCode Status, string Body)> ReadyAsync(HttpClient http, string cacheUrl)
     {
         using var response = await http.GetAsync(cacheUrl + "/readyz");
@@ -125,8 +130,7 @@ public sealed class StoreOutageTests(UpstreamFixture fx, BackendsFixture backend
         await using var s3 = new S3Server();
         await s3.StartAsync();
         await using var relay = new FaultRelay(s3.Port);
-        await using var cache = new CacheProcess([Upstream, "--Registry:Storage:Kind=S3", "--Registry:Storage:S3:ServiceUrl=" + relay.Url,
-            "--Registry:Storage:S3:Bucket=" + s3.Bucket, "--Registry:Storage:S3:AccessKey=S3RVER", "--Registry:Storage:S3:SecretKey=S3RVER",
+        await using var cache = new CacheProcess([Upstream, .. S3At(relay.Url, s3.Bucket),
             "--Registry:Storage:S3:RequestTimeout=00:00:02", .. QuickStores]);
         await cache.StartAsync();
         Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1"));
@@ -144,8 +148,7 @@ public sealed class StoreOutageTests(UpstreamFixture fx, BackendsFixture backend
         var s3 = new S3Server();
         await s3.StartAsync();
         var front = await EvictingS3Front.StartAsync(s3);
-        var cache = new CacheProcess([Upstream, "--Registry:Storage:Kind=S3", "--Registry:Storage:S3:ServiceUrl=" + front.Url,
-            "--Registry:Storage:S3:Bucket=" + s3.Bucket, "--Registry:Storage:S3:AccessKey=S3RVER", "--Registry:Storage:S3:SecretKey=S3RVER", .. QuickStores]);
+        var cache = new CacheProcess([Upstream, .. S3At(front.Url, s3.Bucket), .. QuickStores]);
         await cache.StartAsync();
         Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1"));
         await Net.WaitUntilAsync(() => Task.FromResult(FillsCommitted(cache, fx.Small.Repository) == fx.Small.AllBlobs.Count()), Bound, "stored blobs");
@@ -223,8 +226,7 @@ public sealed class StoreOutageTests(UpstreamFixture fx, BackendsFixture backend
         await using var s3 = new S3Server();
         await s3.StartAsync();
         await using var relay = new FaultRelay(s3.Port);
-        string[] storage = ["--Registry:Storage:Kind=S3", "--Registry:Storage:S3:ServiceUrl=" + relay.Url, "--Registry:Storage:S3:Bucket=" + s3.Bucket,
-            "--Registry:Storage:S3:AccessKey=S3RVER", "--Registry:Storage:S3:SecretKey=S3RVER", "--Registry:Storage:S3:RequestTimeout=00:00:02"];
+        string[] storage = [.. S3At(relay.Url, s3.Bucket), "--Registry:Storage:S3:RequestTimeout=00:00:02"];
         await using var cache = new CacheProcess([Upstream, .. storage, .. QuickStores]);
         await cache.StartAsync();
         using var http = Net.NewHttpClient();
@@ -253,8 +255,7 @@ public sealed class StoreOutageTests(UpstreamFixture fx, BackendsFixture backend
         await using var s3 = new S3Server();
         await s3.StartAsync();
         await using var relay = new FaultRelay(s3.Port);
-        await using var cache = new CacheProcess([Upstream, "--Registry:Storage:Kind=S3", "--Registry:Storage:S3:ServiceUrl=" + relay.Url,
-            "--Registry:Storage:S3:Bucket=" + s3.Bucket, "--Registry:Storage:S3:AccessKey=S3RVER", "--Registry:Storage:S3:SecretKey=S3RVER", .. QuickStores]);
+        await using var cache = new CacheProcess([Upstream, .. S3At(relay.Url, s3.Bucket), .. QuickStores]);
         await cache.StartAsync();
         var image = fx.DockerBig;
         var layer = image.Platforms["linux/amd64"].Blobs.OrderByDescending(b => new FileInfo(TestImage.BlobPath(image.LayoutDir, b)).Length).First();
