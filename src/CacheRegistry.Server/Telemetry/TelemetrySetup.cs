@@ -24,6 +24,9 @@ internal static class TelemetrySetup
         "System.Runtime", "System.Net.Http", "System.Net.NameResolution",
     ];
 
+    /// <summary>Label sets kept per metric; the cache's labels are bounded (kinds, results, configured registries and endpoints, statuses).</summary>
+    public const int MaxSeriesPerMetric = 512;
+
     // The runtime's gauges named *.count would read as parts of a histogram in Prometheus (promtool refuses them): they get _current.
     private static readonly string[] CountGauges = ["dotnet.assembly.count", "dotnet.process.cpu.count", "dotnet.thread_pool.thread.count", "dotnet.timer.count"];
 
@@ -35,7 +38,13 @@ internal static class TelemetrySetup
             {
                 metrics.AddMeter(CacheMetrics.MeterName).AddMeter(BuiltInMeters)
                     .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0);
-                foreach (var gauge in CountGauges) metrics.AddView(gauge, new MetricStreamConfiguration { Name = gauge + "_current" });
+                // One view for every instrument: the four gauges' names, and room for 512 label sets per
+                // metric rather than the SDK's 2,000 allocated up front (every label here is bounded).
+                metrics.AddView(i => new MetricStreamConfiguration
+                {
+                    Name = CountGauges.Contains(i.Name) ? i.Name + "_current" : null,
+                    CardinalityLimit = MaxSeriesPerMetric,
+                });
             });
         if (string.IsNullOrEmpty(options.OtlpEndpoint)) return;
         otel.WithTracing(tracing => tracing
