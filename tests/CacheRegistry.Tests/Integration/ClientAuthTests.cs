@@ -118,6 +118,24 @@ public sealed class ClientAuthTests(UpstreamFixture fx)
     }
 
     [Fact]
+    public async Task An_entry_of_absurd_cost_is_refused_when_the_file_is_read_and_cannot_stop_anyone_logging_in()
+    {
+        var htpasswd = await HtpasswdFile.CreateAsync(("alice", "alice-pw"));
+        // A valid bcrypt line of cost 31: verifying it would take days on one core.
+        await File.AppendAllTextAsync(htpasswd, "mallory:$2y$31$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW\n");
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, "--Registry:Auth:Htpasswd=" + htpasswd);
+        using var http = Net.NewHttpClient();
+        var url = $"{cache.Url}/v2/{fx.Small.Repository}/manifests/1";
+
+        // More requests for mallory than there are verification slots, and alice among them.
+        var mallory = Enumerable.Range(0, 2 * Environment.ProcessorCount).Select(_ => GetAsync(http, url, Basic("mallory", "guess"))).ToList();
+        using var alice = await GetAsync(http, url, Basic("alice", "alice-pw")).WaitAsync(Bound);
+        Assert.Equal(HttpStatusCode.OK, alice.StatusCode);
+        foreach (var refused in await Task.WhenAll(mallory).WaitAsync(Bound))
+            using (refused) Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+    }
+
+    [Fact]
     public async Task Anonymous_pulls_follow_the_rules_for_anonymous_when_allowed()
     {
         var htpasswd = await HtpasswdFile.CreateAsync(("alice", "alice-pw"));

@@ -73,4 +73,40 @@ public sealed class BcryptTests
         Assert.Equal(3, file.Skipped.Count);
         Assert.Contains(file.Skipped, s => s.Contains("htpasswd -B", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void Entries_above_the_maximum_cost_are_skipped_naming_the_line_and_the_cost()
+    {
+        var file = Htpasswd.Parse(["alice:$2y$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW", "mallory:$2y$31$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"]);
+        Assert.Null(file.HashOf("mallory"));
+        Assert.NotNull(file.HashOf("alice"));
+        var reason = Assert.Single(file.Skipped);
+        Assert.Contains("line 2 (user mallory): bcrypt cost 31 is above the 12", reason);
+    }
+
+    [Fact]
+    public async Task Unknown_users_cost_what_the_files_entries_cost()
+    {
+        var made = await ProcessRunner.RunAsync(ProcessRunner.Require("htpasswd"), ["-nbB", "-C", "6", "alice", "alice-pw"]);
+        var file = Htpasswd.Parse([made.Output.Trim()]);
+        Assert.Equal(6, Bcrypt.Cost(file.DummyHash));
+        Assert.False(Bcrypt.Verify("anything", file.DummyHash));
+
+        // A wrong password for a real user and any password for an unknown one take alike (medians
+        // within a factor of three; a dummy of another cost is 2^k apart).
+        var known = Median(() => Bcrypt.Verify("wrong", file.HashOf("alice")!));
+        var unknown = Median(() => Bcrypt.Verify("wrong", file.DummyHash));
+        Assert.InRange(unknown / known, 1 / 3.0, 3.0);
+    }
+
+    private static double Median(Func<bool> verify)
+    {
+        var times = Enumerable.Range(0, 15).Select(_ =>
+        {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            verify();
+            return System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        }).Order().ToList();
+        return times[times.Count / 2];
+    }
 }
