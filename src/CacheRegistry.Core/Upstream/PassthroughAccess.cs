@@ -16,29 +16,27 @@ public sealed class PassthroughAccess(RegistryOptions options, TimeProvider time
     private readonly Cluster.ISharedState _shared = shared ?? Cluster.NothingShared.Instance;
 
     private const int MaxDecisions = 100_000;
-    private readonly ConcurrentDictionary<(string Identity, string Repository), Decision> _decisions = new();
+    // Keyed by identity and repository (access), or identity and repository@reference ("not found").
+    private readonly ConcurrentDictionary<(string Identity, string Key), Decision> _decisions = new();
 
     private sealed record Decision(DateTimeOffset Until, RegistryError? Refusal);
 
-    /// <summary>Returns when the current client (<see cref="ClientCredentials.Current"/>) may have <paramref name="repo"/>; throws the refusal otherwise.</summary>
+    /// <summary>Returns when the current client (<see cref="ClientCredentials.Current"/>) may have <paramref name="reference"/> of <paramref name="repo"/>; throws the refusal otherwise.</summary>
+    /// <param name="reference">The tag or digest asked for (empty for a tag list): an upstream "not found" is about it alone.</param>
+    /// <param name="notFoundCode">The OCI code of a "not found" for what is asked (<c>MANIFEST_UNKNOWN</c>, <c>BLOB_UNKNOWN</c>…).</param>
     /// <param name="probe">A request to the upstream for what is asked (a HEAD), made with the client's credentials.</param>
-    public async Task CheckAsync(RepositoryRef repo, Func<CancellationToken, Task> probe, CancellationToken ct)
+    public async Task CheckAsync(RepositoryRef repo, string reference, string notFoundCode, Func<CancellationToken, Task> probe, CancellationToken ct)
     {
         var client = ClientCredentials.Current;
-        var key = (client?.Identity ?? "anonymous", repo.Key);
+        var identity = client?.Identity ?? "anonymous";
+        // Access (allowed, 401, 403) is the repository's; "not found" only the reference's, so one
+        // missing tag never hides the repository's other tags from anyone.
+        var (access, missing) = ((identity, repo.Key), (identity, repo.Key + "@" + reference));
         var now = time.GetUtcNow();
-        _decisions.TryGetValue(key, out var known);
+        var known = await KnownAsync(missing, now, ct) ?? await KnownAsync(access, now, ct);
         if (known is not null && known.Until > now)
         {
             if (known.Refusal is { } refused) throw refused;
-            return;
-        }
-        // Identities are hashed: a passthrough identity carries a hash of the password already, and the key names no user.
-        var sharedKey = "passthrough:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{key.Item1}\0{key.Item2}")));
-        if (await _shared.GetAsync(sharedKey, ct) is { } text && SharedDecision.Parse(text, options) is { } decided && decided.Until > now)
-        {
-            _decisions[key] = decided;
-            if (decided.Refusal is { } refused) throw refused;
             return;
         }
         RegistryError? refusal;
@@ -47,22 +45,44 @@ public sealed class PassthroughAccess(RegistryOptions options, TimeProvider time
             await probe(ct);
             refusal = null;
         }
-        catch (UpstreamException e) when (e.Failure is UpstreamFailure.Unauthorized or UpstreamFailure.Denied or UpstreamFailure.NotFound)
+        catch (UpstreamException e) when (e.Failure is UpstreamFailure.NotFound)
+        {
+            await RememberAsync(missing, new Decision(now + repo.Upstream.PassthroughCheckTtl, e.ToRegistryError(notFoundCode)));
+            throw e.ToRegistryError(notFoundCode);
+        }
+        catch (UpstreamException e) when (e.Failure is UpstreamFailure.Unauthorized or UpstreamFailure.Denied)
         {
             refusal = Refusal(e, repo, client);
         }
         catch (UpstreamException e)
         {
-            if (known is { Refusal: null }) return; // the upstream is away: what this identity was allowed, it keeps
+            if (_decisions.TryGetValue(access, out var before) && before.Refusal is null) return; // the upstream is away: what this identity was allowed, it keeps
             throw new RegistryError(503, "UNAVAILABLE",
                 $"upstream {repo.Upstream.Name} must confirm the client's access to {repo.Name} (ClientCredentials=Passthrough) and cannot now: {e.Message}") { RetryAfterSeconds = 10 };
         }
-        if (_decisions.Count >= MaxDecisions) _decisions.Clear();
-        var decision = new Decision(now + repo.Upstream.PassthroughCheckTtl, refusal);
-        _decisions[key] = decision;
-        await _shared.SetAsync(sharedKey, SharedDecision.Format(decision), decision.Until, CancellationToken.None);
+        await RememberAsync(access, new Decision(now + repo.Upstream.PassthroughCheckTtl, refusal));
         if (refusal is not null) throw refusal;
     }
+
+    /// <summary>This replica's decision, else the one another replica shared (kept here from then on).</summary>
+    private async Task<Decision?> KnownAsync((string Identity, string Key) key, DateTimeOffset now, CancellationToken ct)
+    {
+        if (_decisions.TryGetValue(key, out var known) && known.Until > now) return known;
+        if (await _shared.GetAsync(SharedKey(key), ct) is not { } text || SharedDecision.Parse(text, options) is not { } shared || shared.Until <= now) return null;
+        _decisions[key] = shared;
+        return shared;
+    }
+
+    private async Task RememberAsync((string Identity, string Key) key, Decision decision)
+    {
+        if (_decisions.Count >= MaxDecisions) _decisions.Clear();
+        _decisions[key] = decision;
+        await _shared.SetAsync(SharedKey(key), SharedDecision.Format(decision), decision.Until, CancellationToken.None);
+    }
+
+    // Identities are hashed: a passthrough identity carries a hash of the password already, and the key names no user.
+    private static string SharedKey((string Identity, string Key) key) =>
+        "passthrough:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{key.Identity}\0{key.Key}")));
 
     /// <summary>A decision as the replicas share it: <c>until|status|code|message</c>, status 0 for "allowed".</summary>
     private static class SharedDecision

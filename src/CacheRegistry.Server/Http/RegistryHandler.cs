@@ -57,7 +57,8 @@ internal sealed partial class RegistryHandler(UpstreamRouter router, ManifestCac
         {
             // Set here, not in a called async method, so it flows on to everything this request awaits.
             ClientCredentials.Current = ClientCredentials.Parse(request.Headers.Authorization.ToString());
-            await passthrough.CheckAsync(repo, ct => ProbeAsync(repo, path, ct), ctx.RequestAborted);
+            var notFound = path.Kind switch { RequestKind.Blob => "BLOB_UNKNOWN", RequestKind.TagsList => "NAME_UNKNOWN", _ => "MANIFEST_UNKNOWN" };
+            await passthrough.CheckAsync(repo, path.Reference, notFound, ct => ProbeAsync(repo, path, ct), ctx.RequestAborted);
         }
         var outcome = RequestOutcome.Of(ctx);
         outcome.Upstream = repo.Upstream.Name;

@@ -75,6 +75,28 @@ public sealed class PassthroughTests(UpstreamFixture fx)
     }
 
     [Fact]
+    public async Task A_missing_tag_is_a_404_for_that_tag_alone_with_the_code_of_what_was_asked()
+    {
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, "--Registry:Upstreams:docker.io:ClientCredentials=Passthrough");
+        using var http = Net.NewHttpClient();
+        var repository = fx.Small.Repository;
+        using (var missing = await http.GetAsync($"{cache.Url}/v2/{repository}/manifests/no-such-tag"))
+            await ApiTests.AssertErrorAsync(missing, HttpStatusCode.NotFound, "MANIFEST_UNKNOWN");
+        // Every anonymous client still gets the repository's other tags and blobs.
+        using (var present = await http.GetAsync($"{cache.Url}/v2/{repository}/manifests/{fx.Small.Tag}"))
+            Assert.Equal(HttpStatusCode.OK, present.StatusCode);
+        var layer = fx.Small.AllBlobs.First();
+        Assert.Equal(layer, RegistryPush.DigestOf(await http.GetByteArrayAsync($"{cache.Url}/v2/{repository}/blobs/{layer}")));
+        using (var noBlob = await http.GetAsync($"{cache.Url}/v2/{repository}/blobs/sha256:{new string('0', 64)}"))
+            await ApiTests.AssertErrorAsync(noBlob, HttpStatusCode.NotFound, "BLOB_UNKNOWN");
+        // The 404 is remembered for that tag: asked again, it is answered without the upstream.
+        var mark = await fx.Upstream.MarkAsync();
+        using (var again = await http.GetAsync($"{cache.Url}/v2/{repository}/manifests/no-such-tag"))
+            await ApiTests.AssertErrorAsync(again, HttpStatusCode.NotFound, "MANIFEST_UNKNOWN");
+        Assert.DoesNotContain(await fx.Upstream.AllRequestsSinceAsync(mark), l => l.Contains("no-such-tag", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Content_the_upstream_serves_anonymously_is_shared_as_before()
     {
         await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, "--Registry:Upstreams:docker.io:ClientCredentials=Passthrough");

@@ -28,10 +28,10 @@ public sealed class PassthroughSharingTests
         var shared = new InMemoryState();
         var (a, b) = (new PassthroughAccess(options, TimeProvider.System, shared), new PassthroughAccess(options, TimeProvider.System, shared));
 
-        var refusedOnA = await Assert.ThrowsAsync<RegistryError>(() => a.CheckAsync(repo,
+        var refusedOnA = await Assert.ThrowsAsync<RegistryError>(() => a.CheckAsync(repo, "1", "MANIFEST_UNKNOWN",
             _ => throw new UpstreamException(UpstreamFailure.Unauthorized, "401"), CancellationToken.None));
         var asked = false;
-        var refusedOnB = await Assert.ThrowsAsync<RegistryError>(() => b.CheckAsync(repo, _ =>
+        var refusedOnB = await Assert.ThrowsAsync<RegistryError>(() => b.CheckAsync(repo, "2", "MANIFEST_UNKNOWN", _ =>
         {
             asked = true;
             return Task.CompletedTask;
