@@ -45,7 +45,9 @@ internal static class CommandLine
         var command = parsed.CommandResult.Command == root ? "" : " " + parsed.CommandResult.Command.Name;
         try
         {
-            return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            // SIGTERM belongs to the host, which drains fills for up to Timeouts:Shutdown; System.CommandLine's
+            // own handler (2.0.x) would end the process with 143 after its 2 s instead.
+            return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
         }
         catch (ConfigurationException e)
         {

@@ -35,7 +35,13 @@ internal static class CacheRegistryApp
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            if (!string.IsNullOrEmpty(options.Tls.Certificate)) k.ConfigureHttpsDefaults(h => h.ServerCertificateSelector = (_, _) => tls!.Current);
+            if (!string.IsNullOrEmpty(options.Tls.Certificate))
+                k.ConfigureHttpsDefaults(h =>
+                {
+                    h.ServerCertificateSelector = (_, _) => tls!.Current;
+                    h.SslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13;
+                    h.OnAuthenticate = (_, ssl) => ssl.CipherSuitesPolicy = TlsCertificate.AeadOnly;
+                });
         });
         // Bad bodies and query values become exceptions the middleware answers with OCI error JSON.
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);

@@ -57,6 +57,24 @@ public sealed class TlsTests(UpstreamFixture fx)
         using (var probe = await http.GetAsync($"http://127.0.0.1:{httpPort}/healthz")) Assert.Equal(HttpStatusCode.OK, probe.StatusCode);
     }
 
+    [Theory]
+    [InlineData("-tls1_2", "ECDHE-ECDSA-AES128-GCM-SHA256", true)]
+    [InlineData("-tls1_2", "ECDHE-ECDSA-CHACHA20-POLY1305", true)]
+    [InlineData("-tls1_3", null, true)]
+    [InlineData("-tls1_2", "ECDHE-ECDSA-AES128-SHA", false)] // CBC
+    [InlineData("-tls1_2", "ECDHE-ECDSA-AES256-SHA384", false)] // CBC
+    public async Task Only_tls_1_2_with_forward_secret_aead_suites_and_tls_1_3_are_offered(string version, string? cipher, bool accepted)
+    {
+        using var certificates = new TestCertificates();
+        certificates.IssueServerCertificate();
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, "--urls=https://127.0.0.1:0",
+            "--Registry:Tls:Certificate=" + certificates.CertificatePath, "--Registry:Tls:Key=" + certificates.KeyPath);
+        var handshake = await ProcessRunner.RunAsync(ProcessRunner.Require("openssl"),
+            ["s_client", "-connect", cache.Address, version, .. cipher is null ? Array.Empty<string>() : ["-cipher", cipher], "-brief"],
+            TimeSpan.FromSeconds(20), stdin: "");
+        Assert.True(accepted == (handshake.ExitCode == 0), handshake.Output);
+    }
+
     [Fact]
     public async Task A_key_that_does_not_load_stops_the_start_with_the_reason()
     {
