@@ -194,12 +194,39 @@ internal static class CommandLine
         return local.TrimEnd('/') + "/healthz";
     }
 
+    /// <summary>
+    /// The addresses the container's server (PID 1, when that is cacheregistry) was told to listen
+    /// on: its <c>--urls</c> argument, else its <c>ASPNETCORE_URLS</c>. A health check runs as a
+    /// separate process that sees neither, so an image started with <c>--urls</c> would otherwise
+    /// be asked on the image's default port and reported unhealthy. Null when it cannot tell.
+    /// </summary>
+    internal static string? ContainerServerUrls(string process = "/proc/1")
+    {
+        try
+        {
+            var args = File.ReadAllText(Path.Combine(process, "cmdline")).Split('\0', StringSplitOptions.RemoveEmptyEntries);
+            if (args.Length == 0 || !Path.GetFileName(args[0]).Equals("cacheregistry", StringComparison.Ordinal)) return null;
+            for (var i = 1; i < args.Length; i++)
+            {
+                if (args[i].StartsWith("--urls=", StringComparison.Ordinal)) return args[i]["--urls=".Length..];
+                if (args[i] == "--urls" && i + 1 < args.Length) return args[i + 1];
+            }
+            const string Variable = "ASPNETCORE_URLS=";
+            return File.ReadAllText(Path.Combine(process, "environ")).Split('\0').FirstOrDefault(e => e.StartsWith(Variable, StringComparison.Ordinal))?[Variable.Length..];
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     private static Command HealthcheckCommand()
     {
         var url = new Argument<string>("url")
         {
-            Description = "health URL (default: /healthz on the first address of ASPNETCORE_URLS, else http://127.0.0.1:5000)",
-            DefaultValueFactory = _ => DefaultHealthUrl(Environment.GetEnvironmentVariable("ASPNETCORE_URLS")),
+            Description = "health URL (default: /healthz on the first address the container's server listens on: its --urls, "
+                + "else its ASPNETCORE_URLS, else http://127.0.0.1:5000)",
+            DefaultValueFactory = _ => DefaultHealthUrl(ContainerServerUrls() ?? Environment.GetEnvironmentVariable("ASPNETCORE_URLS")),
         };
         var command = new Command("healthcheck", "Exit 0 when the server's /healthz answers 200 (container health checks), 1 otherwise.") { url };
         command.SetAction(async (parse, ct) =>

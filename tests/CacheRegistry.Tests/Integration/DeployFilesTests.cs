@@ -42,4 +42,17 @@ public sealed class DeployFilesTests
     [InlineData("http://127.0.0.1:41234/", "http://127.0.0.1:41234/healthz")]
     public void The_container_healthcheck_asks_the_servers_own_address(string? urls, string expected) =>
         Assert.Equal(expected, CommandLine.DefaultHealthUrl(urls));
+
+    [Theory]
+    [InlineData("/app/cacheregistry\0serve\0--urls=http://127.0.0.1:47310\0", "ASPNETCORE_URLS=http://+:5000\0", "http://127.0.0.1:47310")]
+    [InlineData("/app/cacheregistry\0--urls\0http://0.0.0.0:6000\0", "", "http://0.0.0.0:6000")]
+    [InlineData("/app/cacheregistry\0serve\0", "HOME=/\0ASPNETCORE_URLS=http://+:5000\0", "http://+:5000")]
+    [InlineData("/sbin/init\0--urls=http://127.0.0.1:1\0", "", null)] // not the cache: the health check's own environment decides
+    public void The_container_healthcheck_reads_how_the_server_was_started(string cmdline, string environ, string? expected)
+    {
+        var process = Net.TempDir("proc1");
+        File.WriteAllText(Path.Combine(process, "cmdline"), cmdline);
+        File.WriteAllText(Path.Combine(process, "environ"), environ);
+        Assert.Equal(expected, CommandLine.ContainerServerUrls(process));
+    }
 }

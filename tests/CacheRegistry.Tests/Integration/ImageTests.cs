@@ -49,7 +49,7 @@ public sealed class ImageTests(UpstreamFixture fx, ImageFixture images) : IClass
         await ProcessRunner.RunCheckedAsync("chown", ["1654:1654", data]);
         var port = Net.FreePort();
         await Docker.DockerAsync("run", "-d", "--name", "cache", "--network", "host", "--read-only", "--tmpfs", "/tmp", "-v", data + ":/data",
-            "-e", $"ASPNETCORE_URLS=http://127.0.0.1:{port}", ImageFixture.Image, "serve",
+            ImageFixture.Image, "serve", $"--urls=http://127.0.0.1:{port}", // the image's ASPNETCORE_URLS says :5000; the health check must follow --urls
             "--Registry:Upstreams:docker.io:Endpoints:0=" + fx.Upstream.Url, "--Registry:Upstreams:quay.io:Endpoints:0=" + faulty.Url);
         try
         {
