@@ -4,6 +4,7 @@ using CacheRegistry.Oci;
 using CacheRegistry.Routing;
 using CacheRegistry.Storage;
 using CacheRegistry.Upstream;
+using Microsoft.Extensions.Logging;
 
 namespace CacheRegistry.Cache;
 
@@ -33,9 +34,9 @@ public sealed class BlobSource(long? size, CacheOutcome outcome, string? endpoin
 /// upstream confirmed it).
 /// </summary>
 public sealed partial class BlobCache(IBlobStore store, IMetadataStore metadata, IBlobIndex index, RunningFills fills, SpoolDirectory spools, HotCache hot,
-    AccessTracker accesses, NegativeCache missing, RegistryOptions options, Microsoft.Extensions.Logging.ILogger<BlobCache>? log = null)
+    AccessTracker accesses, NegativeCache missing, RegistryOptions options, ILogger<BlobCache>? log = null)
 {
-    private readonly Microsoft.Extensions.Logging.ILogger _log = log ?? Microsoft.Extensions.Logging.Abstractions.NullLogger<BlobCache>.Instance;
+    private readonly ILogger _log = log ?? Microsoft.Extensions.Logging.Abstractions.NullLogger<BlobCache>.Instance;
 
     // Requests that arrive together for one blob ask the store once (an S3 HEAD is not free).
     private readonly Common.SingleFlight<Digest, long?> _sizes = new();
@@ -237,12 +238,12 @@ public sealed partial class BlobCache(IBlobStore store, IMetadataStore metadata,
 
     private static partial class Log
     {
-        [Microsoft.Extensions.Logging.LoggerMessage(EventId = 240, Level = Microsoft.Extensions.Logging.LogLevel.Warning,
+        [LoggerMessage(EventId = 240, Level = LogLevel.Warning,
             Message = "blob {Digest} was in the store and is gone at read time (evicted by another replica?): served from upstream {Upstream}, verified")]
-        public static partial void GoneFromStore(Microsoft.Extensions.Logging.ILogger logger, string digest, string upstream);
+        public static partial void GoneFromStore(ILogger logger, string digest, string upstream);
 
-        [Microsoft.Extensions.Logging.LoggerMessage(EventId = 241, Level = Microsoft.Extensions.Logging.LogLevel.Warning,
+        [LoggerMessage(EventId = 241, Level = LogLevel.Warning,
             Message = "blob {Digest}: the store failed before the first byte ({Reason}): served from upstream {Upstream}, verified")]
-        public static partial void StoreFailedBeforeFirstByte(Microsoft.Extensions.Logging.ILogger logger, string digest, string reason, string upstream);
+        public static partial void StoreFailedBeforeFirstByte(ILogger logger, string digest, string reason, string upstream);
     }
 }

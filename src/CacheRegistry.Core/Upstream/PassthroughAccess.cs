@@ -34,7 +34,7 @@ public sealed class PassthroughAccess(RegistryOptions options, TimeProvider time
         var (access, missing) = ((identity, repo.Key), (identity, repo.Key + "@" + reference));
         var now = time.GetUtcNow();
         var known = await KnownAsync(missing, now, ct) ?? await KnownAsync(access, now, ct);
-        if (known is not null && known.Until > now)
+        if (known is not null)
         {
             if (known.Refusal is { } refused) throw refused;
             return;
@@ -47,8 +47,9 @@ public sealed class PassthroughAccess(RegistryOptions options, TimeProvider time
         }
         catch (UpstreamException e) when (e.Failure is UpstreamFailure.NotFound)
         {
-            await RememberAsync(missing, new Decision(now + repo.Upstream.PassthroughCheckTtl, e.ToRegistryError(notFoundCode)));
-            throw e.ToRegistryError(notFoundCode);
+            var notFound = e.ToRegistryError(notFoundCode);
+            await RememberAsync(missing, new Decision(now + repo.Upstream.PassthroughCheckTtl, notFound));
+            throw notFound;
         }
         catch (UpstreamException e) when (e.Failure is UpstreamFailure.Unauthorized or UpstreamFailure.Denied)
         {
@@ -80,9 +81,8 @@ public sealed class PassthroughAccess(RegistryOptions options, TimeProvider time
         await _shared.SetAsync(SharedKey(key), SharedDecision.Format(decision), decision.Until, CancellationToken.None);
     }
 
-    // Identities are hashed: a passthrough identity carries a hash of the password already, and the key names no user.
-    private static string SharedKey((string Identity, string Key) key) =>
-        "passthrough:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{key.Identity}\0{key.Key}")));
+    // Hashed: a passthrough identity carries a hash of the password already, and the key names no user.
+    private static string SharedKey((string Identity, string Key) key) => Cluster.SharedKey.Hashed("passthrough", $"{key.Identity}\0{key.Key}");
 
     /// <summary>A decision as the replicas share it: <c>until|status|code|message</c>, status 0 for "allowed".</summary>
     private static class SharedDecision

@@ -45,8 +45,8 @@ public sealed class TokenCache(HttpClient http, TimeProvider time, TimeoutOption
     private async Task<(string, DateTimeOffset)> SharedOrFetchAsync(string key, AuthChallenge challenge, string scope, UpstreamCredentials? credentials,
         AddressReach? endpointReach, bool fresh)
     {
-        // The shared key is a hash: identities (a passthrough user's name) are not written out in the store.
-        var sharedKey = "token:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)));
+        // Hashed: identities (a passthrough user's name) are not written out in the store.
+        var sharedKey = SharedKey.Hashed("token", key);
         if (!fresh && await _shared.GetAsync(sharedKey, CancellationToken.None) is { } known && SharedToken.Parse(known) is { } token
             && token.Expires > time.GetUtcNow())
             return (token.Token, token.Expires);

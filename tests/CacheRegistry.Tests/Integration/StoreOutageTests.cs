@@ -143,53 +143,47 @@ public sealed class StoreOutageTests(UpstreamFixture fx, BackendsFixture backend
         Assert.Equal(0, await fx.Upstream.BlobGetsSinceAsync(mark, fx.Small.Repository)); // from S3 again
     }
 
-    private async Task<(S3Server S3, EvictingS3Front Front, CacheProcess Cache)> CacheBehindFrontAsync()
+    /// <summary>
+    /// Runs <paramref name="test"/> on a cache whose S3 is reached through an <see cref="EvictingS3Front"/>,
+    /// once small:1 is pulled and stored, with the URL of its last layer through the cache.
+    /// </summary>
+    private async Task BehindFrontAsync(Func<S3Server, EvictingS3Front, CacheProcess, string, Task> test)
     {
-        var s3 = new S3Server();
+        await using var s3 = new S3Server();
         await s3.StartAsync();
-        var front = await EvictingS3Front.StartAsync(s3);
-        var cache = new CacheProcess([Upstream, .. S3At(front.Url, s3.Bucket), .. QuickStores]);
+        await using var front = await EvictingS3Front.StartAsync(s3);
+        await using var cache = new CacheProcess([Upstream, .. S3At(front.Url, s3.Bucket), .. QuickStores]);
         await cache.StartAsync();
         Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1"));
         await Net.WaitUntilAsync(() => Task.FromResult(FillsCommitted(cache, fx.Small.Repository) == fx.Small.AllBlobs.Count()), Bound, "stored blobs");
-        return (s3, front, cache);
+        await test(s3, front, cache, $"{cache.Url}/v2/{fx.Small.Repository}/blobs/{SmallLayer}");
     }
 
+    private string SmallLayer => fx.Small.Platforms["linux/amd64"].Blobs[^1];
+
     [Fact]
-    public async Task A_blob_evicted_between_the_stores_answer_and_the_read_comes_from_the_upstream_not_a_404()
-    {
-        var (s3, front, cache) = await CacheBehindFrontAsync();
-        await using (s3)
-        await using (front)
-        await using (cache)
+    public Task A_blob_evicted_between_the_stores_answer_and_the_read_comes_from_the_upstream_not_a_404() =>
+        BehindFrontAsync(async (s3, front, cache, url) =>
         {
             using var direct = new S3BlobStore(s3.Options(), NullLogger<S3BlobStore>.Instance);
             // Another replica's size limit takes the blob right after this one's lookup found it.
             front.EvictAfterHead = path => direct.DeleteAsync(CacheRegistry.Oci.Digest.Parse("sha256:" + path[(path.LastIndexOf('/') + 1)..]), default);
-            var layer = fx.Small.Platforms["linux/amd64"].Blobs[^1];
             using var http = Net.NewHttpClient();
-            Assert.Equal(layer, RegistryPush.DigestOf(await http.GetByteArrayAsync($"{cache.Url}/v2/{fx.Small.Repository}/blobs/{layer}")));
+            Assert.Equal(SmallLayer, RegistryPush.DigestOf(await http.GetByteArrayAsync(url)));
             Assert.True(front.Evicted > 0); // the race happened
             await Net.WaitUntilAsync(() => Task.FromResult(cache.Log.Contains("is gone at read time", StringComparison.Ordinal)), Bound, "the warning naming it");
-        }
-    }
+        });
 
     [Fact]
-    public async Task A_hit_whose_store_read_hangs_before_the_first_byte_comes_from_the_upstream_not_a_503()
-    {
-        var (s3, front, cache) = await CacheBehindFrontAsync();
-        await using (s3)
-        await using (front)
-        await using (cache)
+    public Task A_hit_whose_store_read_hangs_before_the_first_byte_comes_from_the_upstream_not_a_503() =>
+        BehindFrontAsync(async (_, front, _, url) =>
         {
             front.HangBlobGets = true; // lookups answer, reads never do
-            var layer = fx.Small.Platforms["linux/amd64"].Blobs[^1];
             using var http = Net.NewHttpClient();
             var mark = await fx.Upstream.MarkAsync();
-            Assert.Equal(layer, RegistryPush.DigestOf(await http.GetByteArrayAsync($"{cache.Url}/v2/{fx.Small.Repository}/blobs/{layer}").WaitAsync(Bound)));
+            Assert.Equal(SmallLayer, RegistryPush.DigestOf(await http.GetByteArrayAsync(url).WaitAsync(Bound)));
             Assert.Equal(1, await fx.Upstream.BlobGetsSinceAsync(mark, fx.Small.Repository));
-        }
-    }
+        });
 
     [Fact]
     public async Task Gc_with_one_redis_cluster_master_down_deletes_nothing()

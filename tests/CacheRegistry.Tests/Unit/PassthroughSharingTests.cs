@@ -15,7 +15,6 @@ public sealed class PassthroughSharingTests
         public ConcurrentDictionary<string, string> Values { get; } = new();
         public Task<string?> GetAsync(string key, CancellationToken ct) => Task.FromResult(Values.GetValueOrDefault(key));
         public Task SetAsync(string key, string value, DateTimeOffset expires, CancellationToken ct) => Task.FromResult(Values[key] = value);
-        public Task RemoveAsync(string key, CancellationToken ct) => Task.FromResult(Values.TryRemove(key, out _));
         public Task<long?> AddAsync(string key, long delta, DateTimeOffset expires, CancellationToken ct) => Task.FromResult<long?>(null);
     }
 

@@ -28,59 +28,42 @@ internal sealed partial class RedisSharedState : ISharedState, IDisposable
         });
     }
 
-    public async Task<string?> GetAsync(string key, CancellationToken ct)
-    {
-        try
-        {
-            return await _redis.Guard(() => _cache.GetStringAsync(key, ct));
-        }
-        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
-        {
-            Log.Failed(_log, "read", key, e.Message);
-            return null;
-        }
-    }
+    public Task<string?> GetAsync(string key, CancellationToken ct) => Quietly("read", key, () => _cache.GetStringAsync(key, ct), ct);
 
     public async Task SetAsync(string key, string value, DateTimeOffset expires, CancellationToken ct)
     {
         if (expires <= DateTimeOffset.UtcNow) return;
-        await Quietly("write", key, () => _cache.SetStringAsync(key, value, new DistributedCacheEntryOptions { AbsoluteExpiration = expires }, ct));
+        await Quietly("write", key, async () =>
+        {
+            await _cache.SetStringAsync(key, value, new DistributedCacheEntryOptions { AbsoluteExpiration = expires }, ct);
+            return true;
+        }, ct);
     }
 
-    public Task RemoveAsync(string key, CancellationToken ct) => Quietly("remove", key, () => _cache.RemoveAsync(key, ct));
+    public Task<long?> AddAsync(string key, long delta, DateTimeOffset expires, CancellationToken ct)
+    {
+        var db = _redis.Connection.GetDatabase();
+        RedisKey counter = _redis.KeyPrefix + "shared:" + key;
+        return Quietly("count", key, async () =>
+        {
+            var total = await db.StringIncrementAsync(counter, delta);
+            await db.KeyExpireAsync(counter, expires.UtcDateTime);
+            return (long?)total;
+        }, ct);
+    }
 
-    public async Task<long?> AddAsync(string key, long delta, DateTimeOffset expires, CancellationToken ct)
+    /// <summary>One call under the metadata store's circuit; a failure is "not known" (logged), the caller's cancellation is not.</summary>
+    private async Task<T?> Quietly<T>(string what, string key, Func<Task<T>> call, CancellationToken ct)
     {
         try
         {
-            var db = _redis.Connection.GetDatabase();
-            RedisKey counter = _redis.KeyPrefix + "shared:" + key;
-            return await _redis.Guard(async () =>
-            {
-                var total = await db.StringIncrementAsync(counter, delta);
-                await db.KeyExpireAsync(counter, expires.UtcDateTime);
-                return (long?)total;
-            });
+            return await _redis.Guard(call);
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            Log.Failed(_log, "count", key, e.Message);
-            return null;
-        }
-    }
-
-    private async Task Quietly(string what, string key, Func<Task> call)
-    {
-        try
-        {
-            await _redis.Guard(call);
-        }
-        #pragma warning disable CA1031 // shared state is best effort: each replica can work it out alone
-        catch (Exception e)
-        {
             Log.Failed(_log, what, key, e.Message);
+            return default;
         }
-        #pragma warning restore CA1031
     }
 
     public void Dispose() => _cache.Dispose();

@@ -5,7 +5,7 @@ namespace CacheRegistry.Server.Telemetry.Logging;
 
 /// <summary>
 /// The two line formats, as Serilog.Expressions templates. Text:
-/// <c>2026-11-22T10:00:00.123Z info RegistryMiddleware: GET /v2/… 200 1.2ms hit repo=… ref=… upstream=… bytes=…</c>.
+/// <c>2026-11-22T10:00:00.123Z info RequestLoggingMiddleware: GET /v2/… 200 1.2ms hit repo=… ref=… upstream=… bytes=…</c>.
 /// JSON: one object per line with <c>timestamp</c>, <c>level</c>, <c>category</c>, <c>message</c>,
 /// <c>event_id</c>, <c>trace_id</c>, <c>span_id</c>, <c>request_id</c>, <c>exception</c>, then the
 /// event's own fields by name; fields without a value are left out.
@@ -16,7 +16,7 @@ internal static class LineTemplates
     private const string Level = "if @l = 'Information' then 'info' else if @l = 'Warning' then 'warn' else if @l = 'Error' then 'error' "
         + "else if @l = 'Debug' then 'debug' else if @l = 'Verbose' then 'trace' else 'fatal'";
     private const string Category = "Substring(SourceContext, LastIndexOf(SourceContext, '.') + 1)";
-    // A request line's cache fields, after the message (RequestLog sets them on registry requests only).
+    // A request line's cache fields, after the message (the registry middleware sets them on registry requests only).
     private const string RequestFields = "{#if StatusCode is not null and Outcome is not null} {Outcome} repo={Repository} ref={Reference}"
         + "{#if Endpoint is not null} upstream={Endpoint}{#end} bytes={Bytes}{#end}{#if StatusCode is not null and Error is not null} error={Error}{#end}";
 
