@@ -115,10 +115,15 @@ internal static class AdminApi
         if (string.IsNullOrEmpty(options.Admin.Token))
             throw new RegistryError(404, "NOT_FOUND", "the admin API is off: set Registry:Admin:Token");
         DemandToken(ctx, options.Admin.Token, "admin API: missing or wrong bearer token");
-        if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = MaxBodyBytes;
         if (ctx.Request.ContentLength > MaxBodyBytes) throw TooLarge();
-        if (ctx.Request.ContentLength is null && ctx.Request.Headers.TransferEncoding.Count > 0)
+        if (ctx.Request.ContentLength is not null)
         {
+            if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = MaxBodyBytes;
+        }
+        else if (ctx.Request.Headers.TransferEncoding.Count > 0)
+        {
+            // Bounded by the buffer, not by Kestrel's body limit: a body stopped by that limit is left
+            // unreadable, the connection is reset with the rest unread, and the client can lose the 413.
             ctx.Request.EnableBuffering(bufferThreshold: (int)MaxBodyBytes, bufferLimit: MaxBodyBytes);
             try
             {
