@@ -318,8 +318,9 @@ def timed_pull(base, image, results, i, start):
     results[i] = (time.time() - t0, curl.returncode, firsts)
 
 
-def cluster_cold_pull(image, clients, prefix):
-    """Clients spread over three cold replicas sharing Redis and S3: one upstream download, everyone fed at once."""
+def cluster_cold_pull(image, clients, prefix, stored=None):
+    """Clients spread over three cold replicas sharing Redis and S3: one upstream download, everyone
+    fed at once. With stored, the replicas run on until stored() has seen every layer in the bucket."""
     procs = start_replicas(prefix)
     # Warm processes (JIT, connections) on two other images, as a cluster that has served before:
     # each pulled by a client on every replica at once, so the replicas have streamed each other's
@@ -332,14 +333,45 @@ def cluster_cold_pull(image, clients, prefix):
     run_clients(lambda base, img, res, i: timed_pull(base, img, res, i, start), [f"http://127.0.0.1:{REPLICA_PORTS[i % 3]}" for i in range(clients)], image, results)
     wall = max(r[0] for r in results)
     ratio = (upstream_tx_bytes() - before) / image["bytes"]
+    stored_after = stored() if stored else None
     replica_rss = max(peak_rss(p.pid) for p in procs)
     for p in procs:
         p.kill()
         p.wait()
     firsts = [t for r in results for t in r[2]]
     return {"wall": wall, "ratio": ratio, "failures": sum(1 for r in results if r[1] != 0), "worst_ttfb": max(firsts, default=float("nan")),
-            "median_ttfb": sorted(firsts)[len(firsts) // 2] if firsts else float("nan"), "peak_rss": replica_rss,
+            "median_ttfb": sorted(firsts)[len(firsts) // 2] if firsts else float("nan"), "peak_rss": replica_rss, "stored_after": stored_after,
             "ttfbs": [[round(t * 1000) for t in r[2]] for r in results]}
+
+
+def s3_loads(images, clients, duration):
+    """The S3 back end on its own: three replicas' cold pull, how long after it the layers are in the
+    bucket, then hits read from S3 (whole 64 MB blob, and 1 MB ranges at its end) on one replica."""
+    image = images["bench"]
+
+    def stored():
+        done = time.time()
+        for layer in image["layers"]:
+            url = f"http://127.0.0.1:{S3_PORT}/bench/s3/blobs/sha256/{layer[7:9]}/{layer[7:]}"
+            while sh("curl", "-s", "-o", "/dev/null", "-I", "-w", "%{http_code}", url, ns=NS_CA, check=False) != "200":
+                if time.time() - done > 300:
+                    raise RuntimeError(f"{layer} not in the bucket 300 s after the pull")
+                time.sleep(0.1)
+        return time.time() - done
+    cl = cluster_cold_pull(image, clients, "s3/", stored)
+    procs = start_replicas("s3/")
+    base = f"http://127.0.0.1:{REPLICA_PORTS[0]}"
+    pull(base, images["bench64"], [None], 0)
+    _, blob = warm_urls(base, images)
+    size = 64 << 20 if images["bench64"]["bytes"] > (8 << 20) else 1 << 20
+    rows = {"cluster": cl, "stored_after": cl["stored_after"],
+            "blob": wrk(blob, 2, 4, duration),
+            "range": wrk(blob, 2, 4, duration, header=f"Range: bytes={size - (1 << 20)}-{size - 1}"),
+            "rss": rss(procs[0].pid)}
+    for p in procs:
+        p.kill()
+        p.wait()
+    return rows
 
 
 def idle_connections_load(port, count, duration):
@@ -405,8 +437,9 @@ def ttfb(url):
     return float(out)
 
 
-def wrk(url, threads, connections, duration, accept=None):
-    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"] + (["-H", f"Accept: {accept}"] if accept else []) + [url]
+def wrk(url, threads, connections, duration, accept=None, header=None):
+    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"] + (["-H", f"Accept: {accept}"] if accept else []) \
+        + (["-H", header] if header else []) + [url]
     # An unmeasured warm-up first, the same for every server (JIT tiering, connection pools, page cache).
     sh(*args[:3], f"-d{min(2, duration)}s", *args[4:], ns=NS_CA)
     out = sh(*args, ns=NS_CA)
@@ -472,6 +505,7 @@ def main():
     ap.add_argument("--binary", default=BINARY, help="the cacheregistry executable (bench/run.sh publishes one)")
     ap.add_argument("--cache-arg", action="append", default=[], help="a setting for every CacheRegistry started (repeatable), e.g. --cache-arg=--Logging:HitSampling=1")
     ap.add_argument("--cluster-only", action="store_true", help="only the three replicas' cold pull, printed, docs/benchmarks.md untouched")
+    ap.add_argument("--s3-only", action="store_true", help="only the S3 back end's loads (cold pull by three replicas, time until stored, hits and ranges read from S3), printed")
     ap.add_argument("--warm-only", action="store_true", help="only the warm manifest and blob loads, CacheRegistry and nginx, printed, docs/benchmarks.md untouched")
     a = ap.parse_args()
     BINARY = a.binary
@@ -490,7 +524,7 @@ def main():
     images = IMAGES
     images.update({"bench": build_image("bench", [(a.image_mb << 20) // 2] * 2), "bench64": build_image("bench64", [blob64]),
                    "warmup": build_image("warmup", [blob64])})
-    if not (a.cluster_only or a.warm_only):
+    if not (a.cluster_only or a.warm_only or a.s3_only):
         images["big"] = build_image("big", [a.big_mb << 20])
     make_link(a.rate)
     start_upstream()
@@ -505,6 +539,10 @@ def main():
     rows["ttfb_upstream"] = ttfb(f"{UPSTREAM}/v2/library/bench/blobs/{image['layers'][0]}")
     if a.warm_only:
         print(json.dumps(warm_loads(images, a.duration, a.rounds), indent=1))
+        return
+    if a.s3_only:
+        start_backends()
+        print(json.dumps(s3_loads(images, a.clients, a.duration), indent=1))
         return
     if a.cluster_only:
         start_backends()

@@ -3,6 +3,7 @@
 # this machine, over a 200 Mbit/s link to the upstream. Needs root (network namespaces, tc).
 #   bash bench/run.sh                 full run (512 MB image, 16 clients), writes docs/benchmarks.md
 #   bash bench/run.sh --smoke --out F tiny run that checks the harness itself
+#   bash bench/run.sh --s3-only       only the S3 back end: cold pull by three replicas, time until stored, hits and ranges from S3
 #   bash bench/run.sh --cluster-only  only the three replicas' cold pull, printed (per-client first bytes too)
 # BENCH_KEEP=1 keeps the work directory (every server's log) in /tmp/crbench-*.
 set -euo pipefail

@@ -32,12 +32,19 @@ public sealed class SentinelTests(UpstreamFixture fx, BackendsFixture backends, 
         await cache.StartAsync();
         using var http = Net.NewHttpClient();
         // Connected to the master the sentinels name (ready), so the first pull is recorded, not served degraded.
-        await Net.WaitUntilAsync(async () => (await http.GetAsync(cache.Url + "/readyz")).IsSuccessStatusCode, TimeSpan.FromSeconds(30), "ready on the sentinels' master");
+        await Net.WaitUntilAsync(async () => (await http.GetAsync(cache.Url + "/readyz?strict")).IsSuccessStatusCode, TimeSpan.FromSeconds(30), "ready on the sentinels' master");
 
         // Recorded before the failover: a pulled image's tag and its blobs, replicated (WAIT) to the replica.
         Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1"));
-        await Net.WaitUntilAsync(() => Task.FromResult(cache.Log.Split('\n').Count(l => l.Contains(" committed:", StringComparison.Ordinal)) == fx.Small.AllBlobs.Count()),
-            TimeSpan.FromSeconds(30), "stored blobs");
+        using (var bucket = new Server.Storage.S3.S3BlobStore(backends.S3.Options(prefix), Microsoft.Extensions.Logging.Abstractions.NullLogger<Server.Storage.S3.S3BlobStore>.Instance))
+        {
+            await Net.WaitUntilAsync(async () =>
+            {
+                foreach (var blob in fx.Small.AllBlobs)
+                    if (await bucket.GetSizeAsync(CacheRegistry.Oci.Digest.Parse(blob), default) is null) return false;
+                return true;
+            }, TimeSpan.FromSeconds(30), "the image's blobs in the bucket");
+        }
         Assert.Contains("1", await RedisSentinels.CliAsync(redis.Master.Port, "wait", "1", "5000"));
         var stored = await BucketCountAsync(prefix);
 

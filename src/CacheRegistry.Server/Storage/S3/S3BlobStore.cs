@@ -80,9 +80,14 @@ internal sealed partial class S3BlobStore : IBlobStore, IBlobInventory, IBlobRed
 
     public Task<Stream?> OpenReadAsync(Digest digest, long offset, long? length, CancellationToken ct) => _circuit.RunAsync<Stream?>(async c =>
     {
-        var request = new GetObjectRequest { BucketName = _options.Bucket, Key = KeyOf(digest) };
-        if (offset > 0 || length is not null)
-            request.ByteRange = new Amazon.S3.Model.ByteRange(offset, length is long n ? offset + n - 1 : long.MaxValue);
+        // Always a range, also for the whole blob: the SDK hashes a whole-object body with MD5 to
+        // check it against the ETag, which halved hit throughput (measured 200 against 500 MB/s; the
+        // blob's sha256 was verified when it was filled). A range past the end is the rest.
+        var request = new GetObjectRequest
+        {
+            BucketName = _options.Bucket, Key = KeyOf(digest),
+            ByteRange = new Amazon.S3.Model.ByteRange(offset, length is long n ? offset + n - 1 : long.MaxValue),
+        };
         try
         {
             var response = await _s3.GetObjectAsync(request, c);
