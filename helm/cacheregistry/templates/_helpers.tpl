@@ -1,13 +1,48 @@
 {{- define "cacheregistry.name" -}}
-{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
 {{- define "cacheregistry.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "cacheregistry.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "cacheregistry.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The cluster secret is generated only where replicas use it: shared storage with streamed fills. */}}
+{{- define "cacheregistry.streamsFills" -}}
+{{- if and (eq .Values.storage.mode "shared") .Values.cluster.streamFills -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+What the chart's Secret is made of, for the pods' checksum annotation: a change of any of these
+values rolls the pods. The generated cluster secret is not in it (kept across upgrades, it must
+not roll the pods on every render). A Secret of your own (existingSecret) is not read by the
+chart: its name is in, its content is not.
+*/}}
+{{- define "cacheregistry.secretInputs" -}}
+{{- toJson (dict "adminToken" .Values.adminToken "s3" (list .Values.storage.shared.s3.accessKey .Values.storage.shared.s3.secretKey .Values.minio.rootUser .Values.minio.rootPassword)
+  "redis" .Values.storage.shared.redis.password "cluster" .Values.cluster.secret "upstreams" .Values.upstreamCredentials
+  "existingSecret" .Values.existingSecret "htpasswd" .Values.auth.htpasswd.existingSecret "tls" .Values.tls.existingSecret) -}}
+{{- end -}}
+
+{{/* The port the pod listens on for probes, scrapes and replicas: the plain-HTTP one when TLS is on. */}}
+{{- define "cacheregistry.plainPort" -}}
+{{- if .Values.tls.existingSecret -}}plain{{- else -}}http{{- end -}}
 {{- end -}}
 
 {{- define "cacheregistry.selectorLabels" -}}

@@ -40,7 +40,7 @@ internal static class DashboardEndpoints
     /// <summary>Loopback clients are the operator on the machine itself; everyone else shows the admin token.</summary>
     public static void Gate(HttpContext ctx, RegistryOptions options)
     {
-        if (ctx.IsFromLoopback()) return;
+        if (ctx.IsFromLoopback(options.Limits)) return;
         if (string.IsNullOrEmpty(options.Admin.Token))
             throw new RegistryError(403, "DENIED", "the dashboard's data is served to loopback clients only unless Registry:Admin:Token is set");
         AdminApi.DemandToken(ctx, options.Admin.Token, "dashboard: enter the admin token (Registry:Admin:Token)");

@@ -103,7 +103,11 @@ internal static class CacheRegistryApp
         if (urls.Length > 0) builder.WebHost.UseUrls(urls);
     }
 
-    /// <summary>Plain HTTP on the redirect port goes to HTTPS; probes and scrapes are answered where they arrive.</summary>
+    /// <summary>
+    /// Plain HTTP on the redirect port goes to HTTPS; probes, scrapes and replicas' fill streams
+    /// (signed with the cluster secret, and in-cluster where certificates name no pod address) are
+    /// answered where they arrive.
+    /// </summary>
     private static Func<HttpContext, RequestDelegate, Task> HttpsRedirect(int httpPort)
     {
         int? bound = null;
@@ -111,7 +115,8 @@ internal static class CacheRegistryApp
         {
             var path = ctx.Request.Path;
             if (ctx.Request.IsHttps || ctx.Connection.LocalPort != httpPort
-                || path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz") || path.StartsWithSegments("/metrics"))
+                || path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz") || path.StartsWithSegments("/metrics")
+                || path.StartsWithSegments(Http.ReplicaEndpoint.Prefix.TrimEnd('/')))
                 return next(ctx);
             // The port the HTTPS listener is bound to (a configured :0 is only known once listening).
             var httpsPort = bound ??= ctx.RequestServices.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features

@@ -62,7 +62,7 @@ internal static class RequestLimits
 
     private static System.Net.IPNetwork Network(string text) => TryNetwork(text, out var network) ? network : throw new FormatException(text);
 
-    private static bool TryNetwork(string text, out System.Net.IPNetwork network)
+    public static bool TryNetwork(string text, out System.Net.IPNetwork network)
     {
         if (System.Net.IPNetwork.TryParse(text, out network)) return true;
         if (!IPAddress.TryParse(text, out var address)) return false;

@@ -8,6 +8,8 @@ internal sealed class MetadataOptions
     public string Kind { get; set; } = "Sqlite";
     /// <summary>StackExchange.Redis connection string, e.g. <c>redis:6379,password=…</c>.</summary>
     public string Configuration { get; set; } = "localhost:6379";
+    /// <summary>The Redis password kept out of the connection string (the chart passes it from a Secret); over the string's own.</summary>
+    public string? Password { get; set; }
     public string KeyPrefix { get; set; } = "cacheregistry:";
 
     public static MetadataOptions Of(IConfiguration configuration) => configuration.GetSection(Section).Get<MetadataOptions>() ?? new MetadataOptions();

@@ -37,6 +37,9 @@ public sealed class CacheProcess : IAsyncDisposable
 
     public Task KillAsync() => _process.KillAsync();
 
+    /// <summary>SIGTERM, as Kubernetes stops a pod; the exit code once it has exited.</summary>
+    public Task<int> TerminateAsync(TimeSpan within) => _process.TerminateAsync(within);
+
     public async ValueTask DisposeAsync()
     {
         await _process.DisposeAsync();

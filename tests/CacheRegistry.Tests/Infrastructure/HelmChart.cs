@@ -50,6 +50,14 @@ public static class HelmChart
     public static async Task<ProcessRunner.Result> RenderAsync(params string[] sets) =>
         await ProcessRunner.RunAsync(await Renderer.Value, [.. sets.SelectMany(s => new[] { "--set", s }), "--name", "mirror", "--namespace", "registry", ChartDir]);
 
+    /// <summary>Renders with a values file (as <c>-f</c>), for lists and maps <c>--set</c> cannot spell.</summary>
+    public static async Task<ProcessRunner.Result> RenderValuesAsync(string valuesYaml)
+    {
+        var file = Path.Combine(Net.TempDir("values"), "values.yaml");
+        await File.WriteAllTextAsync(file, valuesYaml);
+        return await ProcessRunner.RunAsync(await Renderer.Value, ["-f", file, "--name", "mirror", "--namespace", "registry", ChartDir]);
+    }
+
     public static async Task<IReadOnlyList<K8sObject>> RenderObjectsAsync(params string[] sets)
     {
         var rendered = await RenderAsync(sets);

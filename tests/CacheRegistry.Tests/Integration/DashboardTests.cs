@@ -91,6 +91,21 @@ public sealed class DashboardTests
     }
 
     [Theory]
+    [InlineData(null, HttpStatusCode.Forbidden)] // the proxy on this machine names no client: not the operator
+    [InlineData("192.0.2.10", HttpStatusCode.Forbidden)]
+    [InlineData("127.0.0.1", HttpStatusCode.OK)] // the chain says the client is local
+    public async Task Behind_a_trusted_proxy_only_the_forwarded_chain_makes_a_client_local(string? forwardedFor, HttpStatusCode expected)
+    {
+        await using var upstream = await FaultyUpstream.StartAsync();
+        await using var cache = await CacheServer.StartAsync(upstream.Url, "--Registry:Ui:Enabled=true", "--Registry:Limits:TrustedProxies:0=127.0.0.1");
+        using var http = Net.NewHttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{cache.Url}/ui/api/overview");
+        if (forwardedFor is not null) request.Headers.Add("X-Forwarded-For", forwardedFor);
+        using var answer = await http.SendAsync(request);
+        Assert.Equal(expected, answer.StatusCode);
+    }
+
+    [Theory]
     [InlineData("127.0.0.1", null, null, 0)] // the operator on the machine itself
     [InlineData("::1", null, null, 0)]
     [InlineData("192.0.2.10", null, null, 403)] // no token configured: loopback only

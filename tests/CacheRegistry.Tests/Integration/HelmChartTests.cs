@@ -160,6 +160,108 @@ public sealed class HelmChartTests
         Assert.True(check.ExitCode == 0, check.Output);
     }
 
+    private const string WellKnownValues = """
+        fullnameOverride: mirror
+        serviceAccount: {create: true, annotations: {iam.example/role: cache}}
+        podLabels: {team: infra}
+        service: {annotations: {lb.example/internal: "true"}}
+        priorityClassName: system-cluster-critical
+        # As on OpenShift: the platform assigns the user and group.
+        podSecurityContext: {runAsUser: null, runAsGroup: null, fsGroup: null}
+        extraEnv: [{name: HTTPS_PROXY, value: "http://proxy.lan:3128"}]
+        extraVolumes: [{name: ca, configMap: {name: corporate-ca}}]
+        extraVolumeMounts: [{name: ca, mountPath: /etc/ssl/corporate}]
+        auth: {htpasswd: {existingSecret: mirror-users}}
+        tls: {existingSecret: mirror-tls}
+        """;
+
+    [Fact]
+    public async Task Values_of_well_known_charts_render_valid_objects_with_login_and_tls_from_secrets_of_ones_own()
+    {
+        var schema = await HelmChart.ValidateValuesAsync(WellKnownValues);
+        Assert.True(schema.ExitCode == 0, schema.Output);
+        var rendered = await HelmChart.RenderValuesAsync(WellKnownValues);
+        Assert.True(rendered.ExitCode == 0, rendered.Output);
+        var validation = await HelmChart.ValidateObjectsAsync(rendered.Output);
+        Assert.True(validation.ExitCode == 0, validation.Output);
+        var objects = HelmChart.Parse(rendered.Output);
+        Assert.All(objects.Where(o => o.Kind is "Deployment" or "Service" or "ConfigMap" or "Secret"), o => Assert.Equal("mirror", o.Name));
+        Assert.Equal("cache", objects.Single(o => o.Kind == "ServiceAccount").Text("metadata.annotations", "iam.example/role"));
+        Assert.Equal("true", objects.Single(o => o.Kind == "Service").Text("metadata.annotations", "lb.example/internal"));
+
+        var deployment = objects.Single(o => o.Kind == "Deployment");
+        var pod = "spec.template.spec.";
+        Assert.Equal("mirror", deployment.Text(pod + "serviceAccountName"));
+        Assert.Equal("infra", deployment.Text("spec.template.metadata.labels.team"));
+        Assert.Equal("system-cluster-critical", deployment.Text(pod + "priorityClassName"));
+        Assert.Null(deployment.At(pod + "securityContext.runAsUser"));
+        Assert.Equal("true", deployment.Text(pod + "securityContext.runAsNonRoot")); // the rest of the default stays
+        var env = EnvOf(deployment);
+        Assert.Equal("http://proxy.lan:3128", env["HTTPS_PROXY"].Text("value"));
+        var mounts = ((List<object>)deployment.At(pod + "containers.0.volumeMounts")!).Cast<Dictionary<object, object>>().ToDictionary(m => (string)m["name"], m => (string)m["mountPath"]);
+        var volumes = ((List<object>)deployment.At(pod + "volumes")!).Cast<Dictionary<object, object>>().ToDictionary(v => (string)v["name"]);
+        Assert.Equal("/etc/ssl/corporate", mounts["ca"]);
+
+        // Login: the Secret's htpasswd key as a file the server reads (and re-reads when the Secret changes: no subPath).
+        Assert.Equal("mirror-users", ((Dictionary<object, object>)volumes["htpasswd"]["secret"])["secretName"]);
+        Assert.Equal(mounts["htpasswd"] + "/htpasswd", env["Registry__Auth__Htpasswd"].Text("value"));
+        // TLS: the kubernetes.io/tls Secret's two keys; HTTPS on the service port, probes on the plain port.
+        Assert.Equal("mirror-tls", ((Dictionary<object, object>)volumes["tls"]["secret"])["secretName"]);
+        Assert.Equal(mounts["tls"] + "/tls.crt", env["Registry__Tls__Certificate"].Text("value"));
+        Assert.Equal(mounts["tls"] + "/tls.key", env["Registry__Tls__Key"].Text("value"));
+        Assert.Contains("https://0.0.0.0:5000", ((List<object>)deployment.At(pod + "containers.0.args")!).Cast<string>());
+        Assert.Equal("5080", env["Registry__Tls__HttpPort"].Text("value"));
+        Assert.Equal("plain", deployment.Text(pod + "containers.0.readinessProbe.httpGet.port"));
+        Assert.Equal("5080", deployment.Text(pod + "containers.0.ports.1.containerPort"));
+
+        var unknown = await HelmChart.ValidateValuesAsync("auth:\n  htpasswd:\n    secret: x\n");
+        Assert.NotEqual(0, unknown.ExitCode);
+    }
+
+    [Fact]
+    public async Task A_secret_change_rolls_the_pods_and_what_the_chart_generates_does_not()
+    {
+        static async Task<string?> SecretChecksum(params string[] sets) =>
+            (await HelmChart.RenderObjectsAsync(sets)).Single(o => o.Kind == "Deployment").Text("spec.template.metadata.annotations.checksum/secret");
+        // The generated cluster secret differs between these two renders (no cluster to look it up in); the pods must not roll for it.
+        Assert.Equal(await SecretChecksum(Shared), await SecretChecksum(Shared));
+        Assert.NotEqual(await SecretChecksum(Shared), await SecretChecksum([.. Shared, "adminToken=new-token"]));
+        Assert.NotEqual(await SecretChecksum(), await SecretChecksum("auth.htpasswd.existingSecret=users"));
+
+        // Embedded mode has no replicas to share a secret with.
+        var embedded = await HelmChart.RenderObjectsAsync();
+        Assert.Null(embedded.Single(o => o.Kind == "Secret").Text("stringData", "cluster-secret"));
+
+        // A Secret of one's own without redis-password: no password, never a literal $(REDIS_PASSWORD).
+        var own = await HelmChart.RenderAsync([.. Shared, "existingSecret=mine"]);
+        Assert.True(own.ExitCode == 0, own.Output);
+        Assert.DoesNotContain("$(REDIS_PASSWORD)", own.Output);
+        var password = EnvOf(HelmChart.Parse(own.Output).Single(o => o.Kind == "Deployment"))["Registry__Metadata__Password"];
+        Assert.Equal(("mine", "redis-password", "true"), (password.Text("valueFrom.secretKeyRef.name"), password.Text("valueFrom.secretKeyRef.key"), password.Text("valueFrom.secretKeyRef.optional")));
+    }
+
+    [Fact]
+    public async Task The_image_tag_notes_and_monitor_match_what_is_built_and_served()
+    {
+        var chart = await File.ReadAllTextAsync(RepoFiles.Path("helm/cacheregistry/Chart.yaml"));
+        var appVersion = System.Text.RegularExpressions.Regex.Match(chart, "appVersion: \"?([^\"\n]+)").Groups[1].Value;
+        var deployment = (await HelmChart.RenderObjectsAsync()).Single(o => o.Kind == "Deployment");
+        Assert.Equal($"cacheregistry:{appVersion}", deployment.Text("spec.template.spec.containers.0.image"));
+        // deploy/build-image.sh tags the image with the chart's appVersion when no tag is given, as the README says.
+        Assert.Contains("helm/cacheregistry/Chart.yaml", await File.ReadAllTextAsync(RepoFiles.Path("deploy/build-image.sh")));
+        Assert.Contains($"`cacheregistry:{appVersion}`", await File.ReadAllTextAsync(RepoFiles.Path("README.md")));
+
+        // NOTES' client-config reads the chart's configuration, so it prints the chart's registries.
+        var notes = await File.ReadAllTextAsync(RepoFiles.Path("helm/cacheregistry/templates/NOTES.txt"));
+        Assert.Contains("client-config --config /etc/cacheregistry/cacheregistry.json", notes);
+
+        // The ServiceMonitor selects the cache's Service alone, not the in-chart Redis or MinIO.
+        var objects = await HelmChart.RenderObjectsAsync([.. Shared, "metrics.serviceMonitor.enabled=true"]);
+        var selector = (Dictionary<object, object>)objects.Single(o => o.Kind == "ServiceMonitor").At("spec.selector.matchLabels")!;
+        var selected = objects.Where(o => o.Kind == "Service" && selector.All(l => Equals(o.At("metadata.labels", (string)l.Key), l.Value))).Select(o => o.Name);
+        Assert.Equal(["mirror-cacheregistry"], selected);
+    }
+
     [Theory]
     [InlineData("autoscaling.enabled=true", "autoscaling.enabled needs storage.mode=shared")]
     [InlineData("nodeConfig.enabled=true", "nodeConfig.enabled needs an address nodes can reach")]

@@ -66,7 +66,11 @@ public sealed class ReplicaTests(UpstreamFixture fx, BackendsFixture backends)
         await cache.StartAsync();
         using var http = Net.NewHttpClient();
 
-        var notReady = await http.GetAsync(cache.Url + "/readyz");
+        // Degraded is still ready (pulls work); ?strict says a store is down.
+        var degraded = await http.GetAsync(cache.Url + "/readyz");
+        Assert.Equal(HttpStatusCode.OK, degraded.StatusCode);
+        Assert.Contains($"redis {redis.Configuration}", await degraded.Content.ReadAsStringAsync());
+        var notReady = await http.GetAsync(cache.Url + "/readyz?strict");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, notReady.StatusCode);
         Assert.Contains($"redis {redis.Configuration}", await notReady.Content.ReadAsStringAsync());
         // Tags straight from the upstream, blobs by digest: pulls keep working.
@@ -74,11 +78,11 @@ public sealed class ReplicaTests(UpstreamFixture fx, BackendsFixture backends)
         Assert.Contains("metadata store down", cache.Log);
 
         await redis.StartAsync();
-        await Net.WaitUntilAsync(async () => (await http.GetAsync(cache.Url + "/readyz")).IsSuccessStatusCode, TimeSpan.FromSeconds(30), "ready after redis start");
+        await Net.WaitUntilAsync(async () => (await http.GetAsync(cache.Url + "/readyz?strict")).IsSuccessStatusCode, TimeSpan.FromSeconds(30), "ready after redis start");
         Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1"));
 
         await s3.StopAsync();
-        var s3Down = await http.GetAsync(cache.Url + "/readyz");
+        var s3Down = await http.GetAsync(cache.Url + "/readyz?strict");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, s3Down.StatusCode);
         Assert.Contains("s3", await s3Down.Content.ReadAsStringAsync());
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(cache.Url + "/healthz")).StatusCode);
@@ -87,7 +91,7 @@ public sealed class ReplicaTests(UpstreamFixture fx, BackendsFixture backends)
         Assert.Contains("not stored (blob store down)", cache.Log);
 
         await s3.StartAsync();
-        await Net.WaitUntilAsync(async () => (await http.GetAsync(cache.Url + "/readyz")).IsSuccessStatusCode, TimeSpan.FromSeconds(30), "ready after s3 start");
+        await Net.WaitUntilAsync(async () => (await http.GetAsync(cache.Url + "/readyz?strict")).IsSuccessStatusCode, TimeSpan.FromSeconds(30), "ready after s3 start");
         var mark = await fx.Upstream.MarkAsync();
         Assert.Equal(fx.DockerList.Digest, await Skopeo.PullAsync(cache.Address, $"{fx.DockerList.Repository}:1"));
         Assert.True(await fx.Upstream.BlobGetsSinceAsync(mark, fx.DockerList.Repository) > 0); // stored this time

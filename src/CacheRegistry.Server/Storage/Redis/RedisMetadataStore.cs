@@ -21,6 +21,7 @@ internal sealed partial class RedisMetadataStore : IMetadataStore, IHealthProbe,
     public RedisMetadataStore(MetadataOptions options, StoreHealth? health = null)
     {
         var config = ConfigurationOptions.Parse(options.Configuration);
+        if (!string.IsNullOrEmpty(options.Password)) config.Password = options.Password;
         config.AbortOnConnectFail = false; // start and stay up without Redis; reconnect when it is back
         config.ConnectTimeout = Math.Min(config.ConnectTimeout, 3000);
         config.SyncTimeout = Math.Min(config.SyncTimeout, 3000);
