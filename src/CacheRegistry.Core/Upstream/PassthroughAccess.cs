@@ -65,6 +65,13 @@ public sealed class PassthroughAccess(RegistryOptions options, TimeProvider time
         if (refusal is not null) throw refusal;
     }
 
+    /// <summary>
+    /// Whether <paramref name="identity"/> (null: anonymous) passed the upstream's check for the
+    /// repository on this replica and the decision still holds: listings name nothing else.
+    /// </summary>
+    public bool Allows(string? identity, string repositoryKey) =>
+        _decisions.TryGetValue((identity ?? "anonymous", repositoryKey), out var d) && d.Refusal is null && d.Until > time.GetUtcNow();
+
     /// <summary>This replica's decision, else the one another replica shared (kept here from then on).</summary>
     private async Task<Decision?> KnownAsync((string Identity, string Key) key, DateTimeOffset now, CancellationToken ct)
     {

@@ -21,6 +21,9 @@ internal sealed partial class RegistryHandler
         var all = await catalog.ListRepositoriesAsync(ctx.RequestAborted);
         // A user sees the repositories they may pull.
         if (Auth.ClientAuthGate.UserOf(ctx) is { } user) all = [.. all.Where(r => access.Refusal(user, r) is null)];
+        // Of a passthrough registry, only repositories the upstream let this client into (private names stay private).
+        var identity = CacheRegistry.Upstream.ClientCredentials.Parse(ctx.Request.Headers.Authorization.ToString())?.Identity;
+        all = [.. all.Where(r => upstreams.Find(r[..Math.Max(0, r.IndexOf('/', StringComparison.Ordinal))]) is not { IsPassthrough: true } || passthrough.Allows(identity, r))];
         var page = Page(ctx, all, "/v2/_catalog");
         await WriteJsonAsync(ctx, JsonSerializer.SerializeToUtf8Bytes(new Catalog(page), RegistryJson.Relaxed.Catalog), "application/json");
     }

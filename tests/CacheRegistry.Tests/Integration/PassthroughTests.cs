@@ -49,6 +49,15 @@ public sealed class PassthroughTests(UpstreamFixture fx)
             }
         }
 
+        // The catalog names a passthrough repository only to a client the upstream let into it.
+        foreach (var (auth, listed) in new[] { ((AuthenticationHeaderValue?)null, false), (Basic("bob", "guess"), false), (Basic("alice", "alice-pw"), true) })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, cache.Url + "/v2/_catalog") { Headers = { Authorization = auth } };
+            using var catalog = await http.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, catalog.StatusCode);
+            Assert.Equal(listed, (await catalog.Content.ReadAsStringAsync()).Contains("private/app", StringComparison.Ordinal));
+        }
+
         // carol's credentials are checked upstream with a HEAD; the bytes come from the cache.
         mark = await upstream.MarkAsync();
         Assert.Equal(image.Digest, await PullAsync(cache, image, "carol:carol-pw"));
