@@ -32,6 +32,8 @@ public sealed class UpstreamOptions
     public string QuotaPeriod { get; set; } = "day";
     /// <summary>At most this many blob downloads from this upstream at once; the rest queue (0: no limit).</summary>
     public int MaxConcurrentFills { get; set; }
+    /// <summary>How long a download waits for one of those slots; then its clients get 503 with Retry-After instead of silence.</summary>
+    public TimeSpan FillQueueWait { get; set; } = TimeSpan.FromSeconds(10);
     /// <summary>
     /// <c>Cache</c> (the default): the cache's own credentials, if any. <c>Passthrough</c>: each
     /// client's credentials are used for this upstream instead, and cached content is served to a

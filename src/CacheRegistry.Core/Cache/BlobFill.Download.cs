@@ -14,17 +14,13 @@ public sealed partial class BlobFill
     {
         // Registry:Upstreams:<host>:MaxConcurrentFills: wait for a slot before the first byte is asked for.
         var slots = Repository.Upstream.FillSlots;
-        if (slots is not null)
+        if (slots is not null && !await WaitForSlotAsync(slots, ct))
         {
-            context.Metrics.FillQueued(1);
-            try
-            {
-                await slots.WaitAsync(ct);
-            }
-            finally
-            {
-                context.Metrics.FillQueued(-1);
-            }
+            var wait = Repository.Upstream.FillQueueWait;
+            throw new Oci.RegistryError(503, "UNAVAILABLE",
+                $"{Repository.Upstream.MaxConcurrentFills} downloads from {Repository.Upstream.Name} are running (Registry:Upstreams:{Repository.Upstream.Name}:MaxConcurrentFills) "
+                + $"and this one waited {wait.TotalSeconds:0.#} s for a slot (FillQueueWait); retry shortly")
+            { RetryAfterSeconds = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)) };
         }
         try
         {
@@ -33,6 +29,21 @@ public sealed partial class BlobFill
         finally
         {
             slots?.Release();
+        }
+    }
+
+    /// <summary>Waits up to FillQueueWait for a slot; a queued fill counts as queued, not as running.</summary>
+    private async Task<bool> WaitForSlotAsync(SemaphoreSlim slots, CancellationToken ct)
+    {
+        if (slots.Wait(0, CancellationToken.None)) return true;
+        context.Metrics.FillQueued(1);
+        try
+        {
+            return await slots.WaitAsync(Repository.Upstream.FillQueueWait, ct);
+        }
+        finally
+        {
+            context.Metrics.FillQueued(-1);
         }
     }
 

@@ -31,6 +31,7 @@ public sealed class CacheMetrics : IDisposable
     private readonly Counter<long> _evictions;
     private readonly Counter<long> _pulls;
     private readonly Counter<long> _availabilityChecks;
+    private readonly Counter<long> _logins;
 
     public CacheMetrics(IMeterFactory? factory)
     {
@@ -54,6 +55,8 @@ public sealed class CacheMetrics : IDisposable
             "Manifest requests by tag or digest: success when answered 2xx, failure when they failed for a reason other than not found");
         _availabilityChecks = Meter.CreateCounter<long>("cacheregistry.availability.checks", "{check}",
             "Availability checks of recently pulled tags against their upstreams, by outcome");
+        _logins = Meter.CreateCounter<long>("cacheregistry.logins", "{login}",
+            "Logins at the cache that needed a password check, by result: ok, wrong, throttled (backing off wrong logins), busy (too many checks waiting)");
     }
 
     public Meter Meter { get; }
@@ -67,7 +70,14 @@ public sealed class CacheMetrics : IDisposable
     public void AvailabilityChecked(string registry, string outcome) =>
         _availabilityChecks.Add(1, new("registry", registry), new("outcome", outcome));
 
-    public void FillQueued(int delta) => _fillsQueued.Add(delta);
+    /// <summary>A fill starts (+1) or stops (-1) waiting for a download slot: while it waits it is queued, not in flight.</summary>
+    public void FillQueued(int delta)
+    {
+        _fillsQueued.Add(delta);
+        _fillsInFlight.Add(-delta);
+    }
+
+    public void Login(string result) => _logins.Add(1, new KeyValuePair<string, object?>("result", result));
 
     public void TimeToFirstByte(double seconds) => _firstByte.Record(seconds);
 

@@ -67,6 +67,9 @@ public sealed partial class UpstreamClient
     public UpstreamQuota? Quota { get; init; }
     /// <summary>Queues blob downloads beyond Registry:Upstreams:&lt;host&gt;:MaxConcurrentFills; null for no limit.</summary>
     public SemaphoreSlim? FillSlots { get; init; }
+    public int MaxConcurrentFills { get; init; }
+    /// <summary>How long a download waits for a <see cref="FillSlots"/> slot before its clients get 503.</summary>
+    public TimeSpan FillQueueWait { get; init; }
     public IReadOnlyList<string> RepositoryPatterns => _options.Repositories;
 
     public Task<UpstreamResponse> HeadManifestAsync(string name, string reference, CancellationToken ct) =>

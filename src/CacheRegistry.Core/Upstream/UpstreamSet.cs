@@ -36,6 +36,8 @@ public sealed class UpstreamSet : IDisposable
                 Metrics = metrics ?? CacheMetrics.Unobserved,
                 Quota = ByteSize.Parse(o.Quota) is long quota ? new UpstreamQuota(quota, o.QuotaPeriod, time, name, shared) : null,
                 FillSlots = o.MaxConcurrentFills > 0 ? new SemaphoreSlim(o.MaxConcurrentFills) : null,
+                MaxConcurrentFills = o.MaxConcurrentFills,
+                FillQueueWait = o.FillQueueWait,
             };
         }
         foreach (var (host, o) in table.Where(t => t.Value.AliasOf is not null))

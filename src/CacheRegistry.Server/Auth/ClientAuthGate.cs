@@ -23,17 +23,27 @@ internal sealed class ClientAuthGate(AccessPolicy policy, IServiceProvider servi
     }
 
     /// <summary>The signed-in user, or anonymous (when allowed and no credentials came), for a request that would have one.</summary>
-    public async Task<string?> TryUserAsync(HttpContext ctx)
+    public async Task<string?> TryUserAsync(HttpContext ctx) => (await LoginAsync(ctx)).User;
+
+    private async Task<LoginResult> LoginAsync(HttpContext ctx)
     {
-        if (!policy.IsOn) return null;
+        if (!policy.IsOn) return default;
         var header = ctx.Request.Headers.Authorization.ToString();
-        if (IsNone(header)) return options.Auth.Anonymous ? ClientAuthenticator.Anonymous : null;
-        return await services.GetRequiredService<ClientAuthenticator>().AuthenticateAsync(header, ctx.RequestAborted);
+        if (IsNone(header)) return new(options.Auth.Anonymous ? ClientAuthenticator.Anonymous : null);
+        // The client's address as the forwarded-headers rules established it (the proxy's own when it is not trusted).
+        var address = ctx.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+        return await services.GetRequiredService<ClientAuthenticator>().AuthenticateAsync(header, address, ctx.RequestAborted);
     }
 
     private async Task<string> UserAsync(HttpContext ctx)
     {
-        if (await TryUserAsync(ctx) is { } user) return user;
+        var login = await LoginAsync(ctx);
+        if (login.User is { } user) return user;
+        if (login.RetryAfter is { } wait)
+        {
+            var seconds = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds));
+            throw new RegistryError(429, "TOOMANYREQUESTS", $"{login.Why}; retry in {seconds} s") { RetryAfterSeconds = seconds };
+        }
         throw new RegistryError(401, "UNAUTHORIZED", IsNone(ctx.Request.Headers.Authorization.ToString())
             ? "authentication required: docker login, skopeo --creds or an imagePullSecret with a user of this cache"
             : "wrong user name or password") { Challenge = $"Basic realm=\"{options.Auth.Realm}\"" };

@@ -29,6 +29,29 @@ public static class Net
         throw new TimeoutException($"{what} not ready after {timeout.TotalSeconds} s");
     }
 
+    /// <summary>A client whose connections come from <paramref name="local"/> (another loopback address, e.g. 127.0.0.2: another client as the server sees it).</summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "The socket goes to the returned stream, which owns it.")]
+    public static HttpClient NewHttpClientFrom(IPAddress local) => new(new SocketsHttpHandler
+    {
+        AllowAutoRedirect = false,
+        UseProxy = false,
+        ConnectCallback = async (context, ct) =>
+        {
+            var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                socket.Bind(new IPEndPoint(local, 0));
+                await socket.ConnectAsync(context.DnsEndPoint, ct);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        },
+    }) { Timeout = TimeSpan.FromSeconds(60) };
+
     public static HttpClient NewHttpClient() => new(new SocketsHttpHandler
     {
         AllowAutoRedirect = false,

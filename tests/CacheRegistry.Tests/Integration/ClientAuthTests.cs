@@ -12,7 +12,7 @@ namespace CacheRegistry.Tests.Integration;
 /// with a 403 naming the rule, and the file re-read when it changes.
 /// </summary>
 [Collection(IntegrationCollection.Name)]
-public sealed class ClientAuthTests(UpstreamFixture fx)
+public sealed class ClientAuthTests(UpstreamFixture fx, Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
 
@@ -133,6 +133,45 @@ public sealed class ClientAuthTests(UpstreamFixture fx)
         Assert.Equal(HttpStatusCode.OK, alice.StatusCode);
         foreach (var refused in await Task.WhenAll(mallory).WaitAsync(Bound))
             using (refused) Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_flood_of_wrong_logins_is_told_to_back_off_and_cannot_starve_a_real_users_login()
+    {
+        // Cost 10, as operators often choose: every wrong guess the cache verifies costs a core about 60 ms.
+        var file = Path.Combine(Net.TempDir("htpasswd"), "htpasswd");
+        await ProcessRunner.RunCheckedAsync(ProcessRunner.Require("htpasswd"), ["-cbB", "-C", "10", file, "alice", "alice-pw"]);
+        await ProcessRunner.RunCheckedAsync(ProcessRunner.Require("htpasswd"), ["-bB", "-C", "10", file, "admin", "admin-pw"]);
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, ["--Registry:Auth:Htpasswd=" + file]);
+        using var attacker = Net.NewHttpClientFrom(IPAddress.Parse("127.0.0.2"));
+        using var http = Net.NewHttpClient();
+
+        // 50 connections guessing passwords, of a real user and of names that do not exist.
+        using var stop = new CancellationTokenSource();
+        var answers = new System.Collections.Concurrent.ConcurrentBag<(HttpStatusCode Status, bool RetryAfter)>();
+        var flood = Enumerable.Range(0, 50).Select(i => Task.Run(async () =>
+        {
+            for (var n = 0; !stop.IsCancellationRequested; n++)
+            {
+                using var answer = await GetAsync(attacker, cache.Url + "/v2/", Basic(i % 2 == 0 ? "admin" : $"user{i}-{n}", $"guess-{i}-{n}"));
+                answers.Add((answer.StatusCode, answer.Headers.RetryAfter is not null));
+            }
+        })).ToList();
+        await Net.WaitUntilAsync(() => Task.FromResult(answers.Any(a => a.Status == HttpStatusCode.TooManyRequests)), Bound, "the flood told to back off");
+
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        using (var login = await GetAsync(http, cache.Url + "/v2/", Basic("alice", "alice-pw"))) Assert.Equal(HttpStatusCode.OK, login.StatusCode);
+        output.WriteLine($"alice's first login took {System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms under the flood");
+        await stop.CancelAsync();
+        await Task.WhenAll(flood);
+
+        Assert.All(answers, a => Assert.True(a.Status == HttpStatusCode.Unauthorized || a.Status == HttpStatusCode.TooManyRequests && a.RetryAfter, a.ToString()));
+        // Only the first few guesses cost a verification; the rest were turned away before bcrypt.
+        var metrics = await Exposition.ScrapeAsync(cache.Url);
+        var verifiedWrong = metrics.Sum("cacheregistry_logins_total", ("result", "wrong"));
+        output.WriteLine($"{answers.Count} guesses, {verifiedWrong} verified");
+        Assert.InRange(verifiedWrong, 1, 100);
+        Assert.True(answers.Count > 10 * verifiedWrong, $"{answers.Count} guesses, {verifiedWrong} verified");
     }
 
     [Fact]

@@ -60,6 +60,35 @@ public sealed class LimitsTests(UpstreamFixture fx)
     }
 
     [Fact]
+    public async Task A_download_that_waits_longer_than_the_queue_wait_gets_503_with_retry_after_and_is_counted_once()
+    {
+        await using var upstream = await FaultyUpstream.StartAsync();
+        await using var cache = await CacheServer.StartAsync(upstream.Url, "--Registry:Upstreams:docker.io:MaxConcurrentFills=1",
+            "--Registry:Upstreams:docker.io:FillQueueWait=00:00:02");
+        using var http = Net.NewHttpClient();
+        using (var manifest = await http.GetAsync($"{cache.Url}/v2/faulty/manifests/latest")) manifest.EnsureSuccessStatusCode();
+        upstream.Fault = BlobFault.Gated;
+
+        var first = http.GetByteArrayAsync($"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}"); // holds the only slot
+        await Net.WaitUntilAsync(() => Task.FromResult(upstream.BlobGets == 1), TimeSpan.FromSeconds(10), "the first download under way");
+        var second = http.GetAsync($"{cache.Url}/v2/faulty/blobs/{upstream.ExtraDigest}");
+        await Net.WaitUntilAsync(async () => (await Exposition.ScrapeAsync(cache.Url)).Sum("cacheregistry_fills_queued") == 1, TimeSpan.FromSeconds(10), "the second download queued");
+        // Queued is not running: the one download with a slot is the only one in flight.
+        Assert.Equal(1, (await Exposition.ScrapeAsync(cache.Url)).Sum("cacheregistry_fills_in_flight"));
+
+        using (var refused = await second)
+        {
+            await ApiTests.AssertErrorAsync(refused, HttpStatusCode.ServiceUnavailable, "UNAVAILABLE");
+            Assert.Contains("MaxConcurrentFills", await refused.Content.ReadAsStringAsync());
+            Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+        }
+        Assert.Equal(0, upstream.ExtraGets);
+        upstream.Gate.SetResult();
+        Assert.Equal(upstream.Layer, await first);
+        Assert.Equal(upstream.Extra, await http.GetByteArrayAsync($"{cache.Url}/v2/faulty/blobs/{upstream.ExtraDigest}")); // a slot is free now
+    }
+
+    [Fact]
     public async Task A_spent_quota_serves_what_is_cached_and_refuses_misses_until_the_period_turns()
     {
         await using var upstream = await FaultyUpstream.StartAsync();
