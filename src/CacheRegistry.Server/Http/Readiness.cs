@@ -5,7 +5,8 @@ namespace CacheRegistry.Server.Http;
 /// <summary>
 /// /readyz: whether this process should be sent pulls. A store that is down does not stop pulls
 /// (they are served from the upstream, verified, unstored), so it is 200 "ready, degraded" naming
-/// the store; draining at shutdown is 503, so a load balancer stops sending new clients. With
+/// the store. Draining at shutdown, Kestrel takes no new connections (so a probe fails) and a
+/// request on a connection it still serves gets 503, so a load balancer stops sending clients. With
 /// <c>?strict</c> a store that is down is 503 too (for scripts that wait for the whole stack).
 /// </summary>
 internal static class Readiness

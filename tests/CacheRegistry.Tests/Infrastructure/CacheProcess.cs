@@ -37,6 +37,8 @@ public sealed class CacheProcess : IAsyncDisposable
 
     public Task KillAsync() => _process.KillAsync();
 
+    public bool IsRunning => _process.IsRunning;
+
     /// <summary>SIGTERM, as Kubernetes stops a pod; the exit code once it has exited.</summary>
     public Task<int> TerminateAsync(TimeSpan within) => _process.TerminateAsync(within);
 

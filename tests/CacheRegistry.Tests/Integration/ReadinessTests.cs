@@ -58,11 +58,32 @@ public sealed class ReadinessTests
 
         using var download = await http.GetAsync($"{cache.Url}/v2/library/faulty/blobs/{upstream.LayerDigest}", HttpCompletionOption.ResponseHeadersRead);
         var stopped = cache.TerminateAsync(TimeSpan.FromSeconds(30));
-        await Net.WaitUntilAsync(async () =>
+        // As the kubelet probes: a new connection each time. Draining, the server takes none (or answers 503).
+        var seen = new List<string>();
+        try
         {
-            using var probe = await http.GetAsync(cache.Url + path);
-            return probe.StatusCode == HttpStatusCode.ServiceUnavailable && (await probe.Content.ReadAsStringAsync()).Contains("draining", StringComparison.Ordinal);
-        }, TimeSpan.FromSeconds(10), "readiness 503 while draining");
+            await Net.WaitUntilAsync(async () =>
+            {
+                using var probe = Net.NewHttpClient();
+                try
+                {
+                    using var answer = await probe.GetAsync(cache.Url + path);
+                    var body = await answer.Content.ReadAsStringAsync();
+                    seen.Add($"{(int)answer.StatusCode} {body.Trim()}");
+                    return answer.StatusCode == HttpStatusCode.ServiceUnavailable && body.Contains("draining", StringComparison.Ordinal);
+                }
+                catch (HttpRequestException e) when (e.InnerException is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused })
+                {
+                    seen.Add("refused");
+                    return true;
+                }
+            }, TimeSpan.FromSeconds(20), "readiness failing while draining");
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}; answers: {string.Join(" | ", seen.Distinct())}\n{cache.Log}", e);
+        }
+        Assert.True(cache.IsRunning, "the process drains its running download before it exits");
 
         upstream.Gate.SetResult();
         Assert.Equal(upstream.Layer, await download.Content.ReadAsByteArrayAsync());
