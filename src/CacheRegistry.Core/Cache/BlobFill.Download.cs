@@ -24,12 +24,45 @@ public sealed partial class BlobFill
         }
         try
         {
-            return await DownloadInSlotAsync(lease, storeLookup, ct);
+            using var reservation = await ReserveQuotaAsync(ct);
+            return await DownloadInSlotAsync(lease, storeLookup, reservation, ct);
         }
         finally
         {
             slots?.Release();
         }
+    }
+
+    /// <summary>
+    /// With a quota (Registry:Upstreams:&lt;host&gt;:Quota) the blob's size is reserved before any
+    /// body byte is asked for; a blob that does not fit in what is left is refused (429), whatever
+    /// range its client wanted, since a fill takes the whole blob. The size is the manifest's, or a
+    /// HEAD's (not a pull for Docker Hub's rate limit).
+    /// </summary>
+    private async Task<UpstreamQuota.Reservation?> ReserveQuotaAsync(CancellationToken ct)
+    {
+        if (Repository.Upstream.Quota is not { } quota) return null;
+        var size = declaredSize;
+        if (size is null)
+        {
+            try
+            {
+                using var head = await Repository.Upstream.HeadBlobAsync(Repository.Name, Digest, ct);
+                size = head.ContentLength;
+            }
+            catch (UpstreamException e) when (e.Failure is not UpstreamFailure.QuotaSpent)
+            {
+                // No size from a HEAD: the GET that follows says what is wrong, or counts as it goes.
+            }
+        }
+        if (size is not long total) return null; // nothing to reserve against: the download counts as it goes
+        var need = Math.Max(0, total - _written);
+        return quota.TryReserve(need) ?? throw new UpstreamException(UpstreamFailure.QuotaSpent,
+            $"upstream {Repository.Upstream.Name}'s quota of {Common.ByteSize.Format(quota.Limit)} per {quota.Period} has {Common.ByteSize.Format(Math.Max(0, quota.Remaining))} left, "
+            + $"and {Digest} needs {Common.ByteSize.Format(need)} (Registry:Upstreams:{Repository.Upstream.Name}:Quota): only what the cache holds is served until {quota.ResetsAt:u}")
+        {
+            RetryAfterSeconds = (int)Math.Ceiling((quota.ResetsAt - context.Time.GetUtcNow()).TotalSeconds),
+        };
     }
 
     /// <summary>Waits up to FillQueueWait for a slot; a queued fill counts as queued, not as running.</summary>
@@ -47,7 +80,7 @@ public sealed partial class BlobFill
         }
     }
 
-    private async Task<bool> DownloadInSlotAsync(IHeldLease? lease, Task<long?>? storeLookup, CancellationToken ct)
+    private async Task<bool> DownloadInSlotAsync(IHeldLease? lease, Task<long?>? storeLookup, UpstreamQuota.Reservation? reservation, CancellationToken ct)
     {
         var spool = OpenSpool();
         IBlobWriter? writer = null;
@@ -63,7 +96,7 @@ public sealed partial class BlobFill
                 NotStored = true;
                 Log.StreamingWithoutStore(context.Log, Digest.ToString(), e.Message);
             }
-            var (inStore, expected) = await CopyWithResumeAsync(writer, storeLookup, ct);
+            var (inStore, expected) = await CopyWithResumeAsync(writer, storeLookup, reservation, ct);
             if (inStore) return false;
             Verify(expected, $"upstream {Repository.Upstream.Name} endpoint {Endpoint}");
             if (writer is not null) await CommitAsync(writer, lease, ct);
@@ -113,7 +146,7 @@ public sealed partial class BlobFill
     /// <summary>Copies the upstream body into the spool, resuming from the received offset when the connection drops.</summary>
     /// <returns>The blob size, if the upstream or a manifest gave it; or InStore when the store answered first that it holds the blob.</returns>
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "Each response is a using declaration; the analyzer loses it across the await in the retry loop.")]
-    private async Task<(bool InStore, long? Expected)> CopyWithResumeAsync(IBlobWriter? writer, Task<long?>? storeLookup, CancellationToken ct)
+    private async Task<(bool InStore, long? Expected)> CopyWithResumeAsync(IBlobWriter? writer, Task<long?>? storeLookup, UpstreamQuota.Reservation? reservation, CancellationToken ct)
     {
         long? expected = declaredSize;
         var buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
@@ -142,6 +175,7 @@ public sealed partial class BlobFill
                     int n;
                     while ((n = await body.ReadAsync(buffer.AsMemory(0, ChunkSize), ct)) > 0)
                     {
+                        reservation?.Received(n);
                         var chunk = buffer.AsMemory(0, n);
                         if (skip > 0)
                         {

@@ -5,7 +5,8 @@ namespace CacheRegistry.Upstream;
 /// <summary>
 /// Registry:Upstreams:&lt;host&gt;:Quota: the body bytes an upstream may send per UTC day or month.
 /// Once spent, nothing more is asked of it until the period turns: the cache serves what it
-/// holds and answers misses with 429. A download running when the quota runs out finishes.
+/// holds and answers misses with 429. A blob download reserves its size before it starts and is
+/// refused when that does not fit in what is left, so one download cannot overshoot the quota.
 /// With replicas (<see cref="ISharedState"/>) the bytes are counted cluster-wide: each replica adds
 /// what it received to one shared counter every <see cref="SyncInterval"/> and reads the total
 /// back, so the cluster spends the quota once, overshooting by at most what it downloads in one
@@ -22,6 +23,7 @@ public sealed class UpstreamQuota : IDisposable
     private readonly ITimer? _sync;
     private long _used;     // this period: the cluster's total as last read, plus what this replica added since
     private long _unshared; // added here and not yet added to the shared counter
+    private long _reserved; // sizes of downloads running here, less what they received so far
     private int _syncing;
     private DateTimeOffset _periodEnd = DateTimeOffset.MinValue;
 
@@ -48,6 +50,7 @@ public sealed class UpstreamQuota : IDisposable
         }
     }
 
+    /// <summary>What may still be asked for this period: negative when it was overshot (replicas between two syncs), never hidden.</summary>
     public long Remaining
     {
         get
@@ -55,12 +58,49 @@ public sealed class UpstreamQuota : IDisposable
             lock (_lock)
             {
                 Turn();
-                return Math.Max(0, Limit - _used);
+                return Limit - _used - _reserved;
             }
         }
     }
 
-    public bool IsSpent => Remaining == 0;
+    public bool IsSpent => Remaining <= 0;
+
+    /// <summary>
+    /// Reserves <paramref name="bytes"/> for a download about to start; null (nothing reserved) when
+    /// they do not fit in what is left. The download reports what it receives, and gives back the rest
+    /// when it ends.
+    /// </summary>
+    public Reservation? TryReserve(long bytes)
+    {
+        lock (_lock)
+        {
+            Turn();
+            if (Limit - _used - _reserved < bytes) return null;
+            _reserved += bytes;
+            return new Reservation(this, bytes);
+        }
+    }
+
+    private void Unreserve(long bytes)
+    {
+        lock (_lock) _reserved = Math.Max(0, _reserved - bytes);
+    }
+
+    /// <summary>One download's reserved bytes: what it receives is counted by <see cref="Add"/>, so it leaves the reservation.</summary>
+    public sealed class Reservation(UpstreamQuota quota, long bytes) : IDisposable
+    {
+        private long _left = bytes;
+
+        public void Received(long n)
+        {
+            var taken = Math.Min(n, Interlocked.Read(ref _left));
+            if (taken <= 0) return;
+            Interlocked.Add(ref _left, -taken);
+            quota.Unreserve(taken);
+        }
+
+        public void Dispose() => quota.Unreserve(Interlocked.Exchange(ref _left, 0));
+    }
 
     /// <summary>When the current period ends and the quota is whole again.</summary>
     public DateTimeOffset ResetsAt

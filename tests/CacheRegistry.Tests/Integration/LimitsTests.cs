@@ -89,24 +89,31 @@ public sealed class LimitsTests(UpstreamFixture fx)
     }
 
     [Fact]
-    public async Task A_spent_quota_serves_what_is_cached_and_refuses_misses_until_the_period_turns()
+    public async Task A_quota_admits_only_downloads_that_fit_whatever_range_is_asked_and_serves_what_is_cached()
     {
         await using var upstream = await FaultyUpstream.StartAsync();
         await using var cache = await CacheServer.StartAsync(upstream.Url, "--Registry:Upstreams:docker.io:Quota=100KiB");
         using var http = Net.NewHttpClient();
         using (var manifest = await http.GetAsync($"{cache.Url}/v2/faulty/manifests/latest")) manifest.EnsureSuccessStatusCode();
-        Assert.Equal(upstream.Layer, await http.GetByteArrayAsync($"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}")); // started within quota: finishes
+        var left = (await Exposition.ScrapeAsync(cache.Url)).Sum("cacheregistry_upstream_quota_remaining_bytes", ("registry", "docker.io"));
 
-        using (var refused = await http.GetAsync($"{cache.Url}/v2/faulty/blobs/{upstream.ExtraDigest}"))
+        // One byte of an uncached 512 KiB blob: the fill would take all of it, which does not fit.
+        using (var request = new HttpRequestMessage(HttpMethod.Get, $"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}") { Headers = { Range = new(0, 0) } })
+        using (var refused = await http.SendAsync(request))
         {
             await ApiTests.AssertErrorAsync(refused, HttpStatusCode.TooManyRequests, "TOOMANYREQUESTS");
-            Assert.Contains("quota of 100.0 KiB per day is spent", await refused.Content.ReadAsStringAsync());
+            Assert.Contains("needs 512.0 KiB", await refused.Content.ReadAsStringAsync());
             Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero);
         }
-        Assert.Equal(0, upstream.ExtraGets);
-        Assert.Equal(upstream.Layer, await http.GetByteArrayAsync($"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}"));
+        Assert.Equal(0, upstream.BlobGets); // its size came from a HEAD; no body was asked for
+        Assert.Equal(left, (await Exposition.ScrapeAsync(cache.Url)).Sum("cacheregistry_upstream_quota_remaining_bytes", ("registry", "docker.io")));
+
+        // A 64 KiB blob fits: served, then cached; the quota shows what it cost, no more, no less.
+        Assert.Equal(upstream.Extra, await http.GetByteArrayAsync($"{cache.Url}/v2/faulty/blobs/{upstream.ExtraDigest}"));
+        Assert.Equal(upstream.Extra, await http.GetByteArrayAsync($"{cache.Url}/v2/faulty/blobs/{upstream.ExtraDigest}"));
+        Assert.Equal(1, upstream.ExtraGets);
+        Assert.Equal(left - upstream.Extra.Length, (await Exposition.ScrapeAsync(cache.Url)).Sum("cacheregistry_upstream_quota_remaining_bytes", ("registry", "docker.io")));
         using (var cached = await http.GetAsync($"{cache.Url}/v2/faulty/manifests/latest")) Assert.Equal(HttpStatusCode.OK, cached.StatusCode);
-        Assert.Equal(0, (await Exposition.ScrapeAsync(cache.Url)).Sum("cacheregistry_upstream_quota_remaining_bytes", ("registry", "docker.io")));
     }
 
     private static async Task<List<HttpStatusCode>> SendAsync(HttpClient http, string url, int count, string forwardedFor)
