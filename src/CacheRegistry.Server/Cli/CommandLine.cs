@@ -83,22 +83,8 @@ internal static class CommandLine
         _ => e.Message,
     };
 
-    private static string Suggest(string word, RootCommand root)
-    {
-        var closest = root.Subcommands.Select(c => (c.Name, Distance: Levenshtein(word, c.Name))).OrderBy(x => x.Distance).First();
-        return closest.Distance <= 2 ? $" (did you mean '{closest.Name}'?)" : "";
-    }
-
-    private static int Levenshtein(string a, string b)
-    {
-        var d = new int[a.Length + 1, b.Length + 1];
-        for (var i = 0; i <= a.Length; i++) d[i, 0] = i;
-        for (var j = 0; j <= b.Length; j++) d[0, j] = j;
-        for (var i = 1; i <= a.Length; i++)
-            for (var j = 1; j <= b.Length; j++)
-                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-        return d[a.Length, b.Length];
-    }
+    private static string Suggest(string word, RootCommand root) =>
+        Spelling.Closest(word, root.Subcommands.Select(c => c.Name)) is { } closest ? $" (did you mean '{closest}'?)" : "";
 
     private static Option<string?> UrlsOption() => new("--urls") { Description = $"where to listen (default {CacheRegistryApp.DefaultUrl}); several separated by ';'" };
 

@@ -14,7 +14,7 @@ internal static class Configuration
             .AddEnvironmentVariables()
             .AddCommandLine(args);
         AddFile(builder, builder.Build(), args);
-        return builder.Build();
+        return Readable(builder.Build, args);
     }
 
     /// <summary>
@@ -26,10 +26,27 @@ internal static class Configuration
         if (current[FileKey] is not { Length: > 0 } path) return;
         var full = Path.GetFullPath(path);
         if (!File.Exists(full)) throw new ConfigurationException([$"--config {path}: there is no such file"]);
-        builder.AddJsonFile(full, optional: false, reloadOnChange: true);
+        // The web host's configuration reads a source as it is added: a syntax error surfaces here.
+        Readable(() => builder.AddJsonFile(full, optional: false, reloadOnChange: true), args);
         builder.AddEnvironmentVariables();
         builder.AddCommandLine(args);
     }
 
     public static RegistryOptions Load(string[] args) => RegistryOptionsLoader.Load(Build(args));
+
+    /// <summary>Runs <paramref name="read"/>; a JSON file that does not parse becomes a problem naming the file, line and column.</summary>
+    private static T Readable<T>(Func<T> read, string[] args)
+    {
+        try
+        {
+            return read();
+        }
+        catch (InvalidDataException e)
+        {
+            var json = e.InnerException?.InnerException as System.Text.Json.JsonException ?? e.InnerException as System.Text.Json.JsonException;
+            var where = json is { LineNumber: long line } ? $": line {line + 1}, column {(json.BytePositionInLine ?? 0) + 1}" : "";
+            var file = e.Message.Split('\'') is [_, var name, ..] ? name : "the configuration file";
+            throw new ConfigurationException([$"{file}{where}: not valid JSON ({json?.Message.Split([" Path:", " LineNumber:"], StringSplitOptions.None)[0] ?? e.InnerException?.Message ?? e.Message})"]);
+        }
+    }
 }

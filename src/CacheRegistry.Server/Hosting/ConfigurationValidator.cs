@@ -15,19 +15,43 @@ internal static class ConfigurationValidator
 {
     private const int MinS3PartBytes = 5 * 1024 * 1024;
 
-    /// <summary>Unknown keys and values that do not convert to their key's type.</summary>
-    public static List<string> KeyProblems(IConfiguration configuration)
+    /// <summary>The configuration sections the server reads (a top-level key near one of these is a typo).</summary>
+    private static readonly string[] Sections = [RegistryOptions.Section, "Logging", "Serilog", "Kestrel"];
+
+    /// <summary>Unknown keys, values that do not convert to their key's type, misspelt sections and bad logging values.</summary>
+    public static List<string> KeyProblems(IConfiguration configuration) => KeyProblems(configuration, []);
+
+    /// <param name="unbindable">Filled with the keys whose values do not convert (binding must leave them out).</param>
+    public static List<string> KeyProblems(IConfiguration configuration, HashSet<string> unbindable)
     {
         var problems = new List<string>();
         foreach (var (key, value) in configuration.GetSection(RegistryOptions.Section).AsEnumerable(makePathsRelative: false))
         {
             if (value is null || (value.Length == 0 && ConfigurationKeys.IsCollection(key))) continue;
             if (ConfigurationKeys.TypeOf(key) is not { } type)
-                problems.Add($"{key}: not a key CacheRegistry reads; check its spelling (README, configuration reference)");
+                problems.Add(ConfigurationKeys.IsCollection(key)
+                    ? $"{key} = '{value}': expected a list ({key}:0=…, or a JSON array), not one value"
+                    : $"{key}: not a key CacheRegistry reads; check its spelling (README, configuration reference)");
             else if (!Converts(value, type))
-                problems.Add($"{key} = '{value}': expected {Describe(type)}");
+            {
+                problems.Add($"{key} = '{value}': {Expected(type, value)}");
+                unbindable.Add(key);
+            }
         }
+        foreach (var section in configuration.GetChildren().Select(c => c.Key).Distinct(StringComparer.OrdinalIgnoreCase))
+            if (!Sections.Contains(section, StringComparer.OrdinalIgnoreCase) && Spelling.Closest(section, Sections) is { } meant)
+                problems.Add($"{section}: not a section CacheRegistry reads; did you mean {meant}?");
+        LoggingProblems(configuration, problems);
         return problems;
+    }
+
+    private static void LoggingProblems(IConfiguration configuration, List<string> problems)
+    {
+        if (configuration["Logging:Format"] is { } format && format is not ("text" or "json" or "Text" or "Json" or "TEXT" or "JSON"))
+            problems.Add($"Logging:Format = '{format}': expected text or json");
+        if (configuration[Telemetry.Logging.HitLogSampling.Key] is { } share
+            && !(double.TryParse(share, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var s) && s is >= 0 and <= 1))
+            problems.Add($"{Telemetry.Logging.HitLogSampling.Key} = '{share}': expected a share from 0 (no routine lines) to 1 (all)");
     }
 
     /// <summary>Values that are of the right kind but cannot work, alone or together.</summary>
@@ -231,10 +255,13 @@ internal static class ConfigurationValidator
         }
     }
 
+    private static string Expected(Type type, string value) =>
+        (Nullable.GetUnderlyingType(type) ?? type) == typeof(TimeSpan) ? Duration.Problem(value.Trim()) : "expected " + Describe(type);
+
     private static string Describe(Type type)
     {
         var t = Nullable.GetUnderlyingType(type) ?? type;
-        if (t == typeof(TimeSpan)) return "a duration as hh:mm:ss (00:05:00) or d.hh:mm:ss";
+        if (t == typeof(TimeSpan)) return Duration.Expected;
         if (t == typeof(bool)) return "true or false";
         if (t == typeof(int) || t == typeof(long)) return "a whole number";
         if (t == typeof(double)) return "a number such as 0.8";

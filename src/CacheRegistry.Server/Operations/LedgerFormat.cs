@@ -53,11 +53,7 @@ internal static class LedgerFormat
     {
         if (string.IsNullOrWhiteSpace(text)) return null;
         if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at)) return at;
-        if (text.Length > 1 && double.TryParse(text[..^1], NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && n >= 0)
-        {
-            var unit = text[^1] switch { 'm' => TimeSpan.FromMinutes(1), 'h' => TimeSpan.FromHours(1), 'd' => TimeSpan.FromDays(1), _ => TimeSpan.Zero };
-            if (unit > TimeSpan.Zero) return now - unit * n;
-        }
+        if (Duration.TryParse(text, out var age) && age >= TimeSpan.Zero) return now - age;
         throw new FormatException($"since '{text}': expected a date (2026-01-01, 2026-01-01T12:00:00Z) or an age (30m, 24h, 7d)");
     }
 }

@@ -15,7 +15,11 @@ public sealed class CliTests(UpstreamFixture fx)
     }
 
     [Theory]
-    [InlineData("--Registry:TagTtl=abc", "Registry:TagTtl = 'abc': expected a duration")]
+    [InlineData("--Registry:TagTtl=abc", "Registry:TagTtl = 'abc': expected a duration such as 30s, 10m, 1h, 2d or hh:mm:ss")]
+    [InlineData("--Registry:TagTtl=300", "Registry:TagTtl = '300': a bare number is not a duration: write 300s, 300m")]
+    [InlineData("--Registry:Upstreams:docker.io:Endpoints=https://mirror.example", "Registry:Upstreams:docker.io:Endpoints = 'https://mirror.example': expected a list")]
+    [InlineData("--Logging:Format=jsn", "Logging:Format = 'jsn': expected text or json")]
+    [InlineData("--Regsitry:TagTtl=5m", "Regsitry: not a section CacheRegistry reads; did you mean Registry?")]
     [InlineData("--Registry:Cache:MaxSize=12XB", "Registry:Cache:MaxSize = '12XB': expected a size")]
     [InlineData("--Registry:Cache:LowWatermark=0.95", "expected 0 < LowWatermark < HighWatermark <= 1")]
     [InlineData("--Registry:DefaultUpstream=nope.io", "Registry:DefaultUpstream = 'nope.io': no such registry is configured")]
@@ -36,6 +40,30 @@ public sealed class CliTests(UpstreamFixture fx)
         var run = await Cli.RunAsync(["serve", "--urls=http://127.0.0.1:" + Net.FreePort(), "--Registry:DataDir=" + dataDir, .. setting.Split(' ')]);
         AssertOneLineFailure(run, 2, expected);
         Assert.Empty(Directory.EnumerateFileSystemEntries(dataDir)); // nothing was started
+    }
+
+    [Fact]
+    public async Task A_config_file_is_read_with_durations_as_written_and_every_problem_reported_at_once()
+    {
+        var dir = Net.TempDir("conffile");
+        var good = Path.Combine(dir, "good.json");
+        await File.WriteAllTextAsync(good, """{ "Registry": { "TagTtl": "10m", "NegativeTtl": "30s", "Timeouts": { "Fill": "2h", "Idle": "00:01:30" } } }""");
+        var accepted = await Cli.RunAsync("client-config", "--address", "mirror:5000", "--only", "kubeadm", "--config", good);
+        Assert.True(accepted.ExitCode == 0, accepted.Output);
+
+        // Three problems in one file, all reported by one start.
+        var bad = Path.Combine(dir, "bad.json");
+        await File.WriteAllTextAsync(bad, """{ "Registry": { "TagTtl": 300, "Cache": { "LowWatermark": 0.95 } }, "Logging": { "Format": "jsn" } }""");
+        var refused = await Cli.RunAsync("client-config", "--address", "mirror:5000", "--config", bad);
+        AssertOneLineFailure(refused, 2, "Registry:TagTtl = '300': a bare number is not a duration");
+        Assert.Contains("Logging:Format = 'jsn'", refused.Output);
+        Assert.Contains("LowWatermark", refused.Output);
+
+        // A syntax error names the file, the line and the column.
+        var broken = Path.Combine(dir, "broken.json");
+        await File.WriteAllTextAsync(broken, "{\n  \"Registry\": {\n    \"TagTtl\": \"10m\"\n    \"NegativeTtl\": \"1m\"\n  }\n}\n");
+        var unparsed = await Cli.RunAsync("client-config", "--address", "mirror:5000", "--config", broken);
+        AssertOneLineFailure(unparsed, 2, $"{broken}: line 4, column 5: not valid JSON");
     }
 
     [Fact]

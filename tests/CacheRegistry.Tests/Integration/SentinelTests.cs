@@ -28,7 +28,7 @@ public sealed class SentinelTests(UpstreamFixture fx, BackendsFixture backends, 
         await using var cache = new CacheProcess(["--Registry:Upstreams:docker.io:Endpoints:0=" + fx.Upstream.Url,
             "--Registry:Metadata:Kind=Redis", "--Registry:Metadata:Configuration=" + redis.Configuration, "--Registry:Metadata:KeyPrefix=" + prefix,
             .. backends.S3.Args(prefix), "--Registry:Cache:GcGrace=00:00:00", "--Registry:Admin:Token=admin",
-            "--Registry:Timeouts:Store=00:00:01", "--Registry:Timeouts:StoreProbe=00:00:01"]);
+            "--Registry:Timeouts:Store=00:00:03", "--Registry:Timeouts:StoreProbe=00:00:01"]);
         await cache.StartAsync();
         using var http = Net.NewHttpClient();
         // Connected to the master the sentinels name (ready), so the first pull is recorded, not served degraded.

@@ -15,7 +15,7 @@ namespace CacheRegistry.Tests.Integration;
 public sealed class StoreOutageTests(UpstreamFixture fx, BackendsFixture backends, Xunit.Abstractions.ITestOutputHelper output)
 {
     // Small deadlines so that each outage costs a second, not the production five.
-    private static readonly string[] QuickStores = ["--Registry:Timeouts:Store=00:00:01", "--Registry:Timeouts:StoreProbe=00:00:01", "--Registry:Admin:Token=admin"];
+    private static readonly string[] QuickStores = ["--Registry:Timeouts:Store=00:00:03", "--Registry:Timeouts:StoreProbe=00:00:01", "--Registry:Admin:Token=admin"];
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(45);
 
     private string Upstream => "--Registry:Upstreams:docker.io:Endpoints:0=" + fx.Upstream.Url;
