@@ -11,22 +11,35 @@ public sealed record EvictionResult(long BytesBefore, long BytesAfter, int Evict
 /// Keeps stored blobs under <c>Registry:Cache:MaxSize</c>: above the high watermark, least recently
 /// used blobs are removed until usage is below the low watermark; on a local disk, also until
 /// <c>Registry:Cache:MinFreeSpace</c> is free. Blobs of pinned repositories and blobs being filled
-/// are kept. A pull that needs an evicted blob fetches it again.
+/// are kept. A pull that needs an evicted blob fetches it again. Replicas sharing a store evict one
+/// at a time (<see cref="IMaintenanceLock"/>), each after recording its access times in the shared
+/// index, so the cluster frees what the limit asks, once, least recently used by any replica first.
 /// </summary>
 public sealed partial class Evictor(IBlobIndex index, IBlobInventory inventory, AccessTracker accesses, RunningFills fills,
-    RegistryOptions options, ILogger<Evictor> log, Telemetry.CacheMetrics? metrics = null)
+    RegistryOptions options, ILogger<Evictor> log, Telemetry.CacheMetrics? metrics = null, IMaintenanceLock? maintenanceLock = null)
 {
     private const int Batch = 200;
+    // Longer than any eviction run; a holder that dies frees the lock after it.
+    private static readonly TimeSpan LockTtl = TimeSpan.FromMinutes(10);
+    private readonly IMaintenanceLock _lock = maintenanceLock ?? new LocalMaintenanceLock();
 
     public async Task<EvictionResult?> RunAsync(CancellationToken ct)
     {
         var touched = accesses.Drain();
         if (touched.Count > 0) await index.TouchBlobsAsync(touched, ct);
         if (ByteSize.Parse(options.Cache.MaxSize) is not long max) return null;
-
         var (_, bytes) = await index.TotalsAsync(ct);
-        var before = bytes;
         var toFree = Math.Max(0, (ByteSize.Parse(options.Cache.MinFreeSpace) ?? 0) - FreeSpace());
+        if (bytes <= max * options.Cache.HighWatermark && toFree == 0) return new EvictionResult(bytes, bytes, 0, 0);
+        await using var held = await _lock.TryAcquireAsync("evict", LockTtl, ct);
+        if (held is null)
+        {
+            Log.OtherEvicting(log);
+            return null;
+        }
+        // Read again under the lock: the replica that held it may have freed enough already.
+        (_, bytes) = await index.TotalsAsync(ct);
+        var before = bytes;
         if (bytes <= max * options.Cache.HighWatermark && toFree == 0) return new EvictionResult(before, bytes, 0, 0);
         var target = Math.Min((long)(max * options.Cache.LowWatermark), bytes - toFree);
         int evicted = 0, kept = 0, skip = 0;
@@ -68,5 +81,8 @@ public sealed partial class Evictor(IBlobIndex index, IBlobInventory inventory, 
         [LoggerMessage(EventId = 600, Level = LogLevel.Information,
             Message = "size limit: evicted {Count} blobs, {Before} -> {After} (limit {Max}, {ToFree} to free on disk); kept {Kept} pinned or in-flight")]
         public static partial void Evicted(ILogger logger, int count, string before, string after, string max, string toFree, int kept);
+
+        [LoggerMessage(EventId = 601, Level = LogLevel.Information, Message = "size limit: another replica is evicting; this one skips this round")]
+        public static partial void OtherEvicting(ILogger logger);
     }
 }

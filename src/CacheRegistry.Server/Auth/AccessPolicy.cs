@@ -16,7 +16,7 @@ internal sealed class AccessPolicy(RegistryOptions options)
     /// <summary>Null when <paramref name="user"/> may pull <paramref name="repository"/>; otherwise why not.</summary>
     public string? Refusal(string user, string repository)
     {
-        if (_auth.Rules.Count == 0) return null;
+        if (_auth.Rules.Count == 0 || user == InternalCaller.User) return null;
         for (var i = 0; i < _auth.Rules.Count; i++)
         {
             var rule = _auth.Rules[i];

@@ -8,7 +8,7 @@ namespace CacheRegistry.Server.Auth;
 /// registry's standard challenge (<c>WWW-Authenticate: Basic realm=…</c>), which is what makes
 /// <c>docker login</c>, skopeo and containerd send them.
 /// </summary>
-internal sealed class ClientAuthGate(AccessPolicy policy, IServiceProvider services, RegistryOptions options)
+internal sealed class ClientAuthGate(AccessPolicy policy, IServiceProvider services, RegistryOptions options, InternalCaller internalCaller)
 {
     private const string UserKey = "cacheregistry.user";
 
@@ -28,6 +28,7 @@ internal sealed class ClientAuthGate(AccessPolicy policy, IServiceProvider servi
     private async Task<LoginResult> LoginAsync(HttpContext ctx)
     {
         if (!policy.IsOn) return default;
+        if (internalCaller.Accepts(ctx)) return new(InternalCaller.User);
         var header = ctx.Request.Headers.Authorization.ToString();
         if (IsNone(header)) return new(options.Auth.Anonymous ? ClientAuthenticator.Anonymous : null);
         // The client's address as the forwarded-headers rules established it (the proxy's own when it is not trusted).

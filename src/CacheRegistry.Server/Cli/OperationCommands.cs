@@ -17,6 +17,36 @@ internal static class OperationCommands
         Description = "the cache to pull through", DefaultValueFactory = _ => "http://127.0.0.1:5000",
     };
 
+    /// <summary>The cache's login (Registry:Auth), as skopeo spells it; for scripts, a file or the environment instead of the command line.</summary>
+    private static (Option<string?> Creds, Option<FileInfo?> File) CredsOptions() =>
+    (
+        new("--creds") { Description = $"USER:PASSWORD of the cache's login, when it has one (or the {CredsVariable} environment variable)" },
+        new("--creds-file") { Description = "a file holding USER:PASSWORD on its first line (kept out of the process list and shell history)" }
+    );
+
+    private const string CredsVariable = "CACHEREGISTRY_CREDS";
+
+    /// <summary>A client for the cache that sends the login given, if any.</summary>
+    private static HttpClient CacheClient(ParseResult parse, (Option<string?> Creds, Option<FileInfo?> File) options)
+    {
+        var creds = parse.GetValue(options.Creds);
+        if (parse.GetValue(options.File) is { } file)
+        {
+            if (!file.Exists) throw new UsageException($"--creds-file {file.FullName}: no such file");
+            creds = File.ReadLines(file.FullName).FirstOrDefault()?.Trim();
+        }
+        creds ??= Environment.GetEnvironmentVariable(CredsVariable);
+        var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        if (string.IsNullOrEmpty(creds)) return http;
+        if (!creds.Contains(':', StringComparison.Ordinal))
+        {
+            http.Dispose();
+            throw new UsageException("--creds: expected USER:PASSWORD");
+        }
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(creds)));
+        return http;
+    }
+
     private static Option<string?> PlatformOption() => new("--platform") { Description = "only this platform, e.g. linux/amd64 (default: all)" };
 
     private static Option<bool> NoReferrersOption() => new("--no-referrers")
@@ -55,11 +85,12 @@ internal static class OperationCommands
         var file = ListOption();
         var images = ImagesArgument();
         var noReferrers = NoReferrersOption();
-        var command = new Command("warm", "Pull images through a running cache so later pulls are hits.") { images, file, platform, noReferrers, server };
+        var creds = CredsOptions();
+        var command = new Command("warm", "Pull images through a running cache so later pulls are hits.") { images, file, platform, noReferrers, server, creds.Creds, creds.File };
         command.SetAction(async (parse, ct) =>
         {
             var refs = Images(parse, images, file);
-            using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+            using var http = CacheClient(parse, creds);
             var warmer = new Warmer(new ImageWalker(http, ServerUrl(parse, server)) { Referrers = !parse.GetValue(noReferrers) });
             var results = new List<WarmResult>();
             for (var i = 0; i < refs.Count; i++)
@@ -85,9 +116,10 @@ internal static class OperationCommands
         var images = ImagesArgument();
         var output = new Option<FileInfo>("--out", "-o") { Description = "the OCI layout tar to write", Required = true };
         var noReferrers = NoReferrersOption();
+        var creds = CredsOptions();
         var command = new Command("export", "Write images, pulled through a running cache, as one OCI image layout tar for an air-gapped site.")
         {
-            images, file, output, platform, noReferrers, server,
+            images, file, output, platform, noReferrers, server, creds.Creds, creds.File,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -95,7 +127,7 @@ internal static class OperationCommands
             var target = parse.GetValue(output)!;
             if (target.Directory is { Exists: false } dir) throw new UsageException($"--out {target.FullName}: directory {dir.FullName} does not exist");
             var partial = target.FullName + ".partial";
-            using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+            using var http = CacheClient(parse, creds);
             try
             {
                 await using (var stream = File.Create(partial))

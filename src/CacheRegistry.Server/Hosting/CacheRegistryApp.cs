@@ -153,6 +153,7 @@ internal static class CacheRegistryApp
         services.AddSingleton<Auth.AccessPolicy>();
         services.AddSingleton<PassthroughAccess>();
         services.AddSingleton<Auth.ClientAuthGate>();
+        services.AddSingleton<Auth.InternalCaller>();
         services.AddSingleton<Auth.ClientAuthenticator>();
         services.AddSingleton<AccessTracker>();
         services.AddSingleton<PullTracker>();

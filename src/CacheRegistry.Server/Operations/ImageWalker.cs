@@ -146,6 +146,8 @@ internal sealed class ImageWalker(HttpClient http, Uri cache)
     {
         if (response.IsSuccessStatusCode) return;
         var body = await response.Content.ReadAsStringAsync(ct);
-        throw new InvalidOperationException($"{what}: the cache answered {(int)response.StatusCode}: {body.Trim()}");
+        var hint = response.StatusCode == System.Net.HttpStatusCode.Unauthorized
+            ? " (the cache has a login: pass --creds USER:PASSWORD, --creds-file FILE or CACHEREGISTRY_CREDS)" : "";
+        throw new InvalidOperationException($"{what}: the cache answered {(int)response.StatusCode}: {body.Trim()}{hint}");
     }
 }

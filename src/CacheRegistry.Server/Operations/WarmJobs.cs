@@ -7,7 +7,7 @@ namespace CacheRegistry.Server.Operations;
 /// Warm runs started from the admin API, each in the background (stopped at shutdown), with
 /// progress to look at. Finished jobs are kept for an hour, and at most <see cref="MaxKept"/>.
 /// </summary>
-internal sealed partial class WarmJobs(SelfAddress self, BackgroundWork work, TimeProvider time, ILogger<WarmJobs> log)
+internal sealed partial class WarmJobs(SelfAddress self, Auth.InternalCaller caller, BackgroundWork work, TimeProvider time, ILogger<WarmJobs> log) : IDisposable
 {
     public const int MaxKept = 100;
     private static readonly TimeSpan KeptFor = TimeSpan.FromHours(1);
@@ -23,7 +23,7 @@ internal sealed partial class WarmJobs(SelfAddress self, BackgroundWork work, Ti
     }
 
     private readonly ConcurrentDictionary<string, Job> _jobs = new();
-    private static readonly HttpClient Http = new() { Timeout = Timeout.InfiniteTimeSpan };
+    private readonly HttpClient _http = caller.CreateClient();
 
     public Job Start(IReadOnlyList<ImageReference> images, string? platform, bool referrers)
     {
@@ -32,7 +32,7 @@ internal sealed partial class WarmJobs(SelfAddress self, BackgroundWork work, Ti
         _jobs[job.Id] = job;
         _ = Task.Run(async () =>
         {
-            var warmer = new Warmer(new ImageWalker(Http, self.Get()) { Referrers = referrers });
+            var warmer = new Warmer(new ImageWalker(_http, self.Get()) { Referrers = referrers });
             try
             {
                 foreach (var image in images)
@@ -60,6 +60,8 @@ internal sealed partial class WarmJobs(SelfAddress self, BackgroundWork work, Ti
         foreach (var job in finished.Where((j, i) => i >= MaxKept || time.GetUtcNow() - j.Finished > KeptFor))
             _jobs.TryRemove(job.Id, out _);
     }
+
+    public void Dispose() => _http.Dispose();
 
     private static partial class Log
     {

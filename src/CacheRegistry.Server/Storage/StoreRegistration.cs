@@ -29,6 +29,7 @@ internal static class StoreRegistration
             default: throw new InvalidOperationException($"invalid configuration: Registry:Metadata:Kind = '{metadata.Kind}'; use Sqlite or Redis");
         }
         services.TryAddSingleton<IFillLease, LocalFillLease>();
+        services.TryAddSingleton<CacheRegistry.Maintenance.IMaintenanceLock, CacheRegistry.Maintenance.LocalMaintenanceLock>();
         services.AddStore(sp => new SpoolDirectory(options.DataDir, sp.GetRequiredService<StoreHealth>(), clear: server));
     }
 

@@ -175,6 +175,49 @@ public sealed class ClientAuthTests(UpstreamFixture fx, Xunit.Abstractions.ITest
     }
 
     [Fact]
+    public async Task Warm_export_admin_warm_and_sync_work_on_a_cache_with_login()
+    {
+        var htpasswd = await HtpasswdFile.CreateAsync(("alice", "alice-pw"));
+        var synced = $"{fx.DockerList.Repository}:{fx.DockerList.Tag}";
+        // The rules let alice pull the library only; the server's own jobs pull what they were told.
+        await using var cache = new CacheProcess(["--Registry:Upstreams:docker.io:Endpoints:0=" + fx.Upstream.Url, .. Rules(htpasswd), "--Registry:Admin:Token=t0ken",
+            "--Registry:Sync:0:Image=" + synced, "--Registry:Sync:0:Interval=1h"]);
+        await cache.StartAsync();
+
+        var refused = await Cli.RunAsync("warm", "small:1", "--server", cache.Url);
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("pass --creds USER:PASSWORD", refused.Output);
+        var warmed = await Cli.RunAsync("warm", "small:1", "--server", cache.Url, "--creds", "alice:alice-pw");
+        Assert.True(warmed.ExitCode == 0, warmed.Output);
+
+        // For scripts: a file, or the environment, keeps the password off the command line.
+        var dir = Net.TempDir("creds");
+        var credsFile = Path.Combine(dir, "creds");
+        await File.WriteAllTextAsync(credsFile, "alice:alice-pw\n");
+        var exported = await Cli.RunAsync("export", "small:1", "--out", Path.Combine(dir, "out.tar"), "--server", cache.Url, "--creds-file", credsFile);
+        Assert.True(exported.ExitCode == 0, exported.Output);
+        var fromEnv = await ProcessRunner.RunAsync(Path.Combine(AppContext.BaseDirectory, "cacheregistry"), ["warm", "small:1", "--server", cache.Url],
+            TimeSpan.FromMinutes(3), new Dictionary<string, string> { ["CACHEREGISTRY_CREDS"] = "alice:alice-pw" });
+        Assert.True(fromEnv.ExitCode == 0, fromEnv.Output);
+
+        // The admin API's warm run and the scheduled sync go through the cache's own /v2 as the server itself.
+        using var http = Net.NewHttpClient();
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "t0ken");
+        using var warm = await http.PostAsync($"{cache.Url}/admin/warm",
+            new StringContent($"{{\"images\":[\"{fx.OciIndex.Repository}:{fx.OciIndex.Tag}\"]}}", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.Accepted, warm.StatusCode);
+        var job = warm.Headers.Location!.ToString();
+        await Net.WaitUntilAsync(async () => (await http.GetStringAsync(cache.Url + job)).Contains("\"done\"", StringComparison.Ordinal), Bound, "the warm job");
+        using (var result = JsonDocument.Parse(await http.GetStringAsync(cache.Url + job)))
+            Assert.All(result.RootElement.GetProperty("results").EnumerateArray(), r => Assert.Equal(JsonValueKind.Null, r.GetProperty("error").ValueKind));
+        await Net.WaitUntilAsync(() => Task.FromResult(cache.Log.Contains($"sync docker.io/{synced}: ok", StringComparison.Ordinal)
+            || cache.Log.Contains($"sync {synced}: ok", StringComparison.Ordinal)), Bound, "the scheduled sync");
+        // Nobody else can be the server: its header from outside, or without the secret, is nothing.
+        using var forged = new HttpRequestMessage(HttpMethod.Get, $"{cache.Url}/v2/library/small/manifests/1") { Headers = { { "X-CacheRegistry-Internal", "guess" } } };
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.SendAsync(forged)).StatusCode);
+    }
+
+    [Fact]
     public async Task Anonymous_pulls_follow_the_rules_for_anonymous_when_allowed()
     {
         var htpasswd = await HtpasswdFile.CreateAsync(("alice", "alice-pw"));

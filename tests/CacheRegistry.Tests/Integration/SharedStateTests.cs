@@ -93,6 +93,42 @@ public sealed class SharedStateTests(UpstreamFixture fx, BackendsFixture backend
 
     private static long SizeOf(TestImage image, string blob) => new FileInfo(TestImage.BlobPath(image.LayoutDir, blob)).Length;
 
+    [Fact]
+    public async Task Replicas_sharing_a_bucket_evict_one_at_a_time_so_the_limit_is_met_once()
+    {
+        var prefix = $"evict{Guid.NewGuid():N}:";
+        TestImage[] images = [fx.ForContainerd, fx.ForDocker];
+        var sizes = images.SelectMany(i => i.AllBlobs.Select(b => (Blob: b, Size: SizeOf(i, b)))).DistinctBy(b => b.Blob).ToList();
+        var total = sizes.Sum(b => b.Size);
+        var max = (long)(total / 1.25); // both images are over the high watermark (90 %)
+        var target = (long)(max * 0.8);  // eviction stops at the low one
+        string[] args = [.. OnRedis(prefix, fx.Upstream.Url), .. backends.S3.Args(prefix), $"--Registry:Cache:MaxSize={max}", "--Registry:Cache:MaintenanceInterval=00:00:01"];
+
+        // Another replica holds the eviction lock while both pull.
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(backends.Redis.Configuration);
+        var lockKey = prefix + "maintenance:evict";
+        Assert.True(await redis.GetDatabase().StringSetAsync(lockKey, "another replica", TimeSpan.FromMinutes(2)));
+        await using var a = new CacheProcess(args);
+        await using var b = new CacheProcess(args);
+        await Task.WhenAll(a.StartAsync(), b.StartAsync());
+        Assert.Equal(images[0].Digest, await Skopeo.PullAsync(a.Address, $"{images[0].Repository}:{images[0].Tag}"));
+        Assert.Equal(images[1].Digest, await Skopeo.PullAsync(b.Address, $"{images[1].Repository}:{images[1].Tag}"));
+        await Net.WaitUntilAsync(async () => (await Exposition.ScrapeAsync(a.Url)).Sum("cacheregistry_store_bytes") >= total, Bound, "both images stored");
+
+        // Over the limit, both replicas' evictors see the lock taken and free nothing.
+        const string skipped = "another replica is evicting";
+        await Net.WaitUntilAsync(() => Task.FromResult(a.Log.Contains(skipped, StringComparison.Ordinal) && b.Log.Contains(skipped, StringComparison.Ordinal)), Bound, "both evictors waiting");
+        Assert.True((await Exposition.ScrapeAsync(a.Url)).Sum("cacheregistry_store_bytes") >= total);
+
+        // Released: one replica evicts down to the low watermark, the other finds nothing left to do.
+        await redis.GetDatabase().KeyDeleteAsync(lockKey);
+        await Net.WaitUntilAsync(() => Task.FromResult(a.Log.Contains("size limit: evicted", StringComparison.Ordinal) || b.Log.Contains("size limit: evicted", StringComparison.Ordinal)),
+            Bound, "an eviction");
+        var after = (await Exposition.ScrapeAsync(a.Url)).Sum("cacheregistry_store_bytes");
+        Assert.InRange(after, target - sizes.Max(s => s.Size), target);
+        Assert.Single(new[] { a.Log, b.Log }, l => l.Contains("size limit: evicted", StringComparison.Ordinal));
+    }
+
     private static string Largest(TestImage image) =>
         image.Platforms["linux/amd64"].Blobs.OrderByDescending(b => new FileInfo(TestImage.BlobPath(image.LayoutDir, b)).Length).First();
 }
