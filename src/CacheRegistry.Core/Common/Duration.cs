@@ -37,6 +37,15 @@ public static partial class Duration
         return true;
     }
 
+    /// <summary>For messages: 1 h, 30 min, 45 s, 2 d.</summary>
+    public static string Format(TimeSpan d) => d switch
+    {
+        _ when d.TotalDays >= 1 && d.TotalDays == Math.Floor(d.TotalDays) => $"{d.TotalDays:0} d",
+        _ when d.TotalHours >= 1 && d.TotalHours == Math.Floor(d.TotalHours) => $"{d.TotalHours:0} h",
+        _ when d.TotalMinutes >= 1 && d.TotalMinutes == Math.Floor(d.TotalMinutes) => $"{d.TotalMinutes:0} min",
+        _ => $"{d.TotalSeconds:0.#} s",
+    };
+
     /// <summary>Why <paramref name="text"/> is not a duration, for an error line.</summary>
     public static string Problem(string text) => double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out _)
         ? $"a bare number is not a duration: write {text}s, {text}m… or hh:mm:ss"

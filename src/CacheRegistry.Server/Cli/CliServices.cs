@@ -8,14 +8,16 @@ namespace CacheRegistry.Server.Cli;
 internal static class CliServices
 {
     /// <param name="create">Whether the command may start an empty cache where there is none.</param>
-    public static ServiceProvider Build(string[] configArgs, bool create = false)
+    /// <param name="createsOnRequest">Whether the command has a --create option to name in the error.</param>
+    public static ServiceProvider Build(string[] configArgs, bool create = false, bool createsOnRequest = false)
     {
         var configuration = Configuration.Build(configArgs);
         var options = RegistryOptionsLoader.Load(configuration);
         var metadata = MetadataOptions.Of(configuration);
         // A command run from the wrong directory must not quietly make an empty cache there.
         if (!create && metadata.Kind.Equals("Sqlite", StringComparison.OrdinalIgnoreCase) && !File.Exists(Path.Combine(options.DataDir, "metadata.db")))
-            throw new UsageException($"there is no cache in {options.DataDir} (no metadata.db); run in the server's directory or pass --Registry:DataDir=<its data dir>");
+            throw new UsageException($"there is no cache in {options.DataDir} (no metadata.db); run in the server's directory or pass --Registry:DataDir=<its data dir>"
+                + (createsOnRequest ? ", or --create to start a new cache there" : ""));
         var services = new ServiceCollection();
         services.AddLogging(l => l.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
         CacheRegistryApp.AddCacheRegistry(services, options);

@@ -68,6 +68,12 @@ internal static class OperationCommands
             list.AddRange(Warmer.ReadList(reader));
         }
         if (list.Count == 0) throw new UsageException("no images given: name them or pass --file");
+        // A misspelt option lands among the images (--plaform): say so rather than "not a valid repository name".
+        if (list.FirstOrDefault(i => i.StartsWith('-')) is { } option)
+        {
+            var known = parse.CommandResult.Command.Options.SelectMany(o => o.Aliases.Append(o.Name));
+            throw new UsageException($"unknown option '{option}'" + (Hosting.Spelling.Closest(option, known) is { } meant ? $" (did you mean '{meant}'?)" : ""));
+        }
         return list.Select(ImageReference.Parse).ToList();
     }
 
@@ -159,7 +165,7 @@ internal static class OperationCommands
         {
             var file = parse.GetValue(bundle)!;
             if (!file.Exists) throw new UsageException($"{file.FullName}: no such file{(Directory.Exists(file.FullName) ? " (it is a directory; give the bundle's .tar)" : "")}");
-            await using var services = CliServices.Build([.. parse.UnmatchedTokens], create: parse.GetValue(create));
+            await using var services = CliServices.Build([.. parse.UnmatchedTokens], create: parse.GetValue(create), createsOnRequest: true);
             await using var stream = file.OpenRead();
             var result = await services.GetRequiredService<BundleImporter>().ImportAsync(stream, file.Name,
                 new ImportOptions(parse.GetValue(allowPartial), parse.GetValue(force)), m => Console.Error.WriteLine(m), ct);

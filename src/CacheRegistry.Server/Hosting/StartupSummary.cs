@@ -13,7 +13,8 @@ internal sealed partial class StartupSummary(RegistryOptions options, UpstreamSe
         Log.Stores(log, string.Join("; ", stores.Select(s => s.Name)));
         foreach (var u in upstreams.All.OrderBy(u => u.Name))
             Log.Upstream(log, u.Name, string.Join(", ", u.Endpoints.Select(e => e.BaseUri)), string.Join(", ", upstreams.AliasesOf(u)),
-                u.Proxy?.Address ?? "direct", u.TagsFromOriginOnly ? "origin only" : "any endpoint");
+                u.Proxy?.Address ?? "direct", u.TagsFromOriginOnly ? "origin only" : "any endpoint", u.IsOffline ? "; OFFLINE: never asked, only what is cached is served" : "");
+        if (options.Offline) Log.Offline(log);
         return Task.CompletedTask;
     }
 
@@ -28,7 +29,10 @@ internal sealed partial class StartupSummary(RegistryOptions options, UpstreamSe
         [LoggerMessage(EventId = 13, Level = LogLevel.Information, Message = "stores: {Stores}")]
         public static partial void Stores(ILogger logger, string stores);
 
-        [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "upstream {Upstream}: endpoints [{Endpoints}] aliases [{Aliases}] proxy {Proxy}, tags from {Tags}")]
-        public static partial void Upstream(ILogger logger, string upstream, string endpoints, string aliases, string proxy, string tags);
+        [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "upstream {Upstream}: endpoints [{Endpoints}] aliases [{Aliases}] proxy {Proxy}, tags from {Tags}{Offline}")]
+        public static partial void Upstream(ILogger logger, string upstream, string endpoints, string aliases, string proxy, string tags, string offline);
+
+        [LoggerMessage(EventId = 14, Level = LogLevel.Warning, Message = "Registry:Offline is on: no upstream is asked anything; only what the cache holds is served, misses get 503")]
+        public static partial void Offline(ILogger logger);
     }
 }

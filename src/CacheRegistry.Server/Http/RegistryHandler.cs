@@ -32,6 +32,8 @@ internal sealed partial class RegistryHandler(UpstreamRouter router, ManifestCac
             RequestKind.Blob => "blob",
             RequestKind.TagsList => "tags",
             RequestKind.Referrers => "referrers",
+            RequestKind.Base => "ping",
+            RequestKind.Catalog => "catalog",
             _ => "other",
         };
         CheckQuery(path.Kind, request.Query);

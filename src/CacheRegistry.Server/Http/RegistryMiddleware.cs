@@ -21,6 +21,8 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
         ctx.Response.Headers["Docker-Distribution-API-Version"] = "registry/2.0";
         ctx.Response.Headers.XContentTypeOptions = "nosniff"; // bytes from upstreams are never to be read as a page
         var outcome = RequestOutcome.Of(ctx);
+        // Admin calls, refused ones too, are counted apart from registry traffic.
+        if (ctx.Request.Path.StartsWithSegments("/admin")) outcome.Kind = "admin";
         try
         {
             RejectHostileTarget(ctx);
@@ -102,7 +104,7 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
         if (options.Ui.Enabled && outcome.Repository is { } shown)
         {
             dashboard.Requested(shown, outcome.Bytes);
-            if (kind == "manifest" && outcome.Error != "CLIENT_GONE")
+            if (kind == "manifest" && outcome.Error != "CLIENT_GONE" && !(status == 404 && IsArtifactTagProbe(outcome.Reference)))
                 dashboard.Pulled(new Dashboard.RecentPull(DateTimeOffset.UtcNow, shown + (outcome.Reference is { } r && r.StartsWith("sha256:", StringComparison.Ordinal) ? "@" : ":") + outcome.Reference, result, status, outcome.Error,
                     Math.Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds, 1)));
         }
@@ -111,6 +113,14 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
             && outcome.Reference is { } tag && !Digest.TryParse(tag, out _))
             pulls.Pulled(repository, tag);
     }
+
+    /// <summary>
+    /// cosign's signature, attestation and SBOM tags (<c>sha256-&lt;hex&gt;.sig</c>…) asked for and not
+    /// there: warm runs and cosign probe them for every image, so a 404 is an answer, not a failed pull.
+    /// </summary>
+    private static bool IsArtifactTagProbe(string? reference) =>
+        reference is { Length: 75 or 76 } r && r.StartsWith("sha256-", StringComparison.Ordinal)
+        && (r.EndsWith(".sig", StringComparison.Ordinal) || r.EndsWith(".att", StringComparison.Ordinal) || r.EndsWith(".sbom", StringComparison.Ordinal));
 
     /// <summary>Answered from the cache, or a ping, probe or scrape that went well: the lines <c>Logging:HitSampling</c> thins out.</summary>
     private static bool IsRoutine(HttpContext ctx, RequestOutcome outcome) =>

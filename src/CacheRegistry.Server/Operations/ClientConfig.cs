@@ -63,10 +63,17 @@ internal static class ClientConfig
         }
         if (only is null or "kubeadm")
         {
-            sb.AppendLine("# kubeadm: ClusterConfiguration (kubeadm init --config …); images come through the cache's path prefix.");
-            sb.AppendLine("apiVersion: kubeadm.k8s.io/v1beta3");
-            sb.AppendLine("kind: ClusterConfiguration");
-            sb.AppendLine($"imageRepository: {address}/registry.k8s.io");
+            if (upstreams.Find("registry.k8s.io") is null)
+            {
+                sb.AppendLine("# kubeadm: this cache does not serve registry.k8s.io (add it under Registry:Upstreams), so there is no imageRepository to give.");
+            }
+            else
+            {
+                sb.AppendLine("# kubeadm: ClusterConfiguration (kubeadm init --config …); images come through the cache's path prefix.");
+                sb.AppendLine("apiVersion: kubeadm.k8s.io/v1beta3");
+                sb.AppendLine("kind: ClusterConfiguration");
+                sb.AppendLine($"imageRepository: {address}/registry.k8s.io");
+            }
         }
         return sb.ToString();
     }

@@ -69,8 +69,9 @@ internal sealed class StateGauges
     /// <summary>"metadata (sqlite /data/metadata.db)" is "metadata": a label says which store, the log says where.</summary>
     private static string Label(string storeName)
     {
+        // A label value without spaces: blobs, metadata, local_disk.
         var paren = storeName.IndexOf(" (", StringComparison.Ordinal);
-        return paren < 0 ? storeName : storeName[..paren];
+        return (paren < 0 ? storeName : storeName[..paren]).Replace(' ', '_');
     }
 
     private static IEnumerable<Measurement<long>> Value(long? value) => value is long v ? [new Measurement<long>(v)] : [];

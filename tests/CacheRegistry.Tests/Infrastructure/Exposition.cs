@@ -46,5 +46,9 @@ public sealed class Exposition
 
     public bool Has(string name) => _samples.Any(s => s.Name == name);
 
+    /// <summary>Every label value of the cache's own series (<c>cacheregistry_*</c>).</summary>
+    public IEnumerable<string> CacheLabelValues() =>
+        _samples.Where(s => s.Name.StartsWith("cacheregistry_", StringComparison.Ordinal)).SelectMany(s => s.Labels.Values).Distinct();
+
     public IEnumerable<Dictionary<string, string>> LabelsOf(string name) => _samples.Where(s => s.Name == name).Select(s => s.Labels);
 }

@@ -85,7 +85,24 @@ public sealed class CliTests(UpstreamFixture fx)
             var run = await Cli.RunAsync(command, "--Registry:DataDir=" + Path.Combine(dir, "data"));
             AssertOneLineFailure(run, 2, "there is no cache in");
         }
+        var bundle = Path.Combine(Net.TempDir("nobundle"), "b.tar");
+        await File.WriteAllBytesAsync(bundle, []);
+        AssertOneLineFailure(await Cli.RunAsync("import", bundle, "--Registry:DataDir=" + Path.Combine(dir, "data")), 2, "or --create to start a new cache there");
         Assert.False(Directory.Exists(Path.Combine(dir, "data")));
+    }
+
+    [Fact]
+    public async Task Client_config_gives_kubeadm_an_image_repository_only_for_a_registry_it_serves_and_a_misspelt_option_is_named()
+    {
+        var served = await Cli.RunAsync("client-config", "--address", "mirror:5000", "--only", "kubeadm");
+        Assert.Contains("imageRepository: mirror:5000/registry.k8s.io", served.Output);
+        var notServed = await Cli.RunAsync("client-config", "--address", "mirror:5000", "--only", "kubeadm",
+            "--Registry:BuiltInUpstreams=false", "--Registry:Upstreams:docker.io:Endpoints:0=https://mirror.example");
+        Assert.True(notServed.ExitCode == 0, notServed.Output);
+        Assert.DoesNotContain("imageRepository:", notServed.Output);
+        Assert.Contains("does not serve registry.k8s.io", notServed.Output);
+
+        AssertOneLineFailure(await Cli.RunAsync("warm", "--plaform", "linux/amd64", "small:1"), 2, "unknown option '--plaform' (did you mean '--platform'?)");
     }
 
     [Fact]

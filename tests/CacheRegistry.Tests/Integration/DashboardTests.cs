@@ -90,6 +90,21 @@ public sealed class DashboardTests
         Assert.Equal(HttpStatusCode.NotFound, data.StatusCode);
     }
 
+    [Fact]
+    public async Task Signature_tags_probed_and_not_found_are_not_listed_as_failed_pulls()
+    {
+        await using var upstream = await FaultyUpstream.StartAsync();
+        await using var cache = await CacheServer.StartAsync(upstream.Url, "--Registry:Ui:Enabled=true");
+        upstream.ManifestStatus = 404;
+        using var http = Net.NewHttpClient();
+        var probe = $"sha256-{upstream.ManifestDigest[7..]}.sig"; // what warm and cosign ask for beside every image
+        using (var missing = await http.GetAsync($"{cache.Url}/v2/faulty/manifests/{probe}")) Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        using (var missing = await http.GetAsync($"{cache.Url}/v2/faulty/manifests/no-such-tag")) Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        var pulls = JsonDocument.Parse(await http.GetStringAsync($"{cache.Url}/ui/api/overview")).RootElement.GetProperty("recentPulls").ToString();
+        Assert.DoesNotContain(".sig", pulls);
+        Assert.Contains("no-such-tag", pulls); // a tag a client wanted is still shown
+    }
+
     [Theory]
     [InlineData(null, HttpStatusCode.Forbidden)] // the proxy on this machine names no client: not the operator
     [InlineData("192.0.2.10", HttpStatusCode.Forbidden)]

@@ -31,7 +31,9 @@ public sealed class MetricsTests(UpstreamFixture fx)
         Assert.True(cold.Sum("cacheregistry_store_bytes") >= layerBytes);
         Assert.Equal(1024d * 1024 * 1024, cold.Sum("cacheregistry_store_limit_bytes"));
         Assert.Equal(1, cold.Sum("cacheregistry_upstream_endpoint_up", ("registry", "docker.io")));
-        Assert.All(cold.LabelsOf("cacheregistry_store_up"), l => Assert.Contains(l["store"], new[] { "blobs", "metadata", "local disk" }));
+        Assert.All(cold.LabelsOf("cacheregistry_store_up"), l => Assert.Contains(l["store"], new[] { "blobs", "metadata", "local_disk" }));
+        // The cache's own label values are words, not phrases (queries and relabelling rules spell them).
+        Assert.All(cold.CacheLabelValues(), v => Assert.DoesNotContain(' ', v));
         Assert.True(cold.Has("http_server_request_duration_seconds_bucket") && cold.Has("dotnet_gc_collections_total"), "runtime and ASP.NET Core meters");
 
         // Warm: everything from the cache, nothing more from the upstream.
@@ -45,7 +47,12 @@ public sealed class MetricsTests(UpstreamFixture fx)
         using var http = Net.NewHttpClient();
         using (var missing = await http.GetAsync($"{cache.Url}/v2/library/big/manifests/no-such-tag"))
             Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        // Pings and admin calls (refused ones too) have kinds of their own.
+        using (var ping = await http.GetAsync($"{cache.Url}/v2/")) ping.EnsureSuccessStatusCode();
+        using (var admin = await http.GetAsync($"{cache.Url}/admin/stats")) Assert.False(admin.IsSuccessStatusCode);
         var after = await Exposition.ScrapeAsync(cache.Url);
+        Assert.True(Delta(warm, after, "cacheregistry_requests_total", ("kind", "ping")) >= 1);
+        Assert.Equal(1, Delta(warm, after, "cacheregistry_requests_total", ("kind", "admin")));
         Assert.Equal(0, Delta(warm, after, "cacheregistry_pulls_total", ("result", "failure")));
         Assert.Equal(1, Delta(warm, after, "cacheregistry_requests_total", ("kind", "manifest"), ("result", "not_found")));
 

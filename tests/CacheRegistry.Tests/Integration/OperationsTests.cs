@@ -67,6 +67,23 @@ public sealed class OperationsTests(UpstreamFixture fx)
     }
 
     [Fact]
+    public async Task Gc_says_what_its_grace_period_kept()
+    {
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, "--Registry:Admin:Token=t0ken"); // GcGrace 1 h
+        Assert.Equal(fx.DockerList.Digest, await Skopeo.PullAsync(cache.Address, $"{fx.DockerList.Repository}:1"));
+        using var http = Net.NewHttpClient();
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "t0ken");
+        (await http.PostAsync($"{cache.Url}/admin/purge?image=dlist:1", null)).EnsureSuccessStatusCode();
+
+        var reports = new List<string>();
+        var result = await cache.Service<GarbageCollector>().RunAsync(new Progress<string>(reports.Add), default);
+        Assert.Equal(0, result.BlobsRemoved);
+        Assert.Equal(fx.DockerList.AllBlobs.Count(), result.BlobsKeptYoung);
+        await Net.WaitUntilAsync(() => Task.FromResult(reports.Count >= 2), TimeSpan.FromSeconds(5), "gc's report");
+        Assert.Contains($"{result.BlobsKeptYoung} blobs kept: unreferenced for less than 1 h (Registry:Cache:GcGrace)", reports.Last());
+    }
+
+    [Fact]
     public async Task Warm_from_a_kubeadm_style_list_then_pulls_are_hits()
     {
         await using var k8s = new UpstreamRegistry();
