@@ -14,7 +14,10 @@ namespace CacheRegistry.Upstream;
 public sealed partial class UpstreamClient
 {
     private const int MaxRedirects = 5;
-    private readonly HttpClient _http;
+    private HttpClient _http;
+    // Makes a fresh connection pool (see RenewConnections); null: the one given is kept.
+    private readonly Func<HttpClient>? _newHttp;
+    private long _renewedAt;
     private readonly TokenCache _tokens;
     private readonly UpstreamOptions _options;
     private readonly TimeoutOptions _timeouts;
@@ -31,8 +34,9 @@ public sealed partial class UpstreamClient
     /// <param name="resolve">Name resolution for the redirect and realm checks (the system's DNS unless a test gives its own).</param>
     public UpstreamClient(string name, UpstreamOptions options, HttpClient http, TimeoutOptions timeouts, TimeProvider time, ILogger log,
         EgressProxy? proxy = null, Func<string, CancellationToken, Task<IReadOnlyList<System.Net.IPAddress>>>? resolve = null,
-        Cluster.ISharedState? shared = null)
+        Cluster.ISharedState? shared = null, Func<HttpClient>? newHttp = null)
     {
+        _newHttp = newHttp;
         _resolve = resolve ?? TargetPolicy.ResolveAsync;
         Name = name;
         _options = options;
@@ -150,6 +154,7 @@ public sealed partial class UpstreamClient
             catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
             {
                 last = new UpstreamException(UpstreamFailure.Timeout, $"upstream {Name} endpoint {endpoint.Authority} did not answer in time{Via(url)}", e);
+                RenewConnections();
             }
             span.Fail(last);
             if (last.Failure is UpstreamFailure.Unavailable or UpstreamFailure.Timeout && last.InnerException is not null)
@@ -158,6 +163,22 @@ public sealed partial class UpstreamClient
             Log.EndpointFailed(_log, Name, endpoint.Authority, last.Message);
         }
         throw last!;
+    }
+
+    /// <summary>
+    /// After a request got no answer in time, the next ones go out on a fresh pool: connections that
+    /// a partition left open but silent (a middlebox that dropped their state) would otherwise fail
+    /// one request each once the upstream is back. At most once per FirstByte period; the old pool
+    /// is not disposed, so downloads running on it go on, and its idle connections expire.
+    /// </summary>
+    private void RenewConnections()
+    {
+        if (_newHttp is null) return;
+        var now = _time.GetUtcNow().UtcTicks;
+        var last = Interlocked.Read(ref _renewedAt);
+        if (now - last < _timeouts.FirstByte.Ticks || Interlocked.CompareExchange(ref _renewedAt, now, last) != last) return;
+        Volatile.Write(ref _http, _newHttp());
+        Log.ConnectionsRenewed(_log, Name);
     }
 
     private void CountBytes(int n)
@@ -208,6 +229,9 @@ public sealed partial class UpstreamClient
         [LoggerMessage(EventId = 100, Level = LogLevel.Information,
             Message = "upstream {Upstream} {Method} {Url} -> {Status} in {ElapsedMs:F1} ms{RateLimit}")]
         public static partial void UpstreamCall(ILogger logger, string upstream, string method, string url, int status, double elapsedMs, string rateLimit);
+
+        [LoggerMessage(EventId = 109, Level = LogLevel.Information, Message = "upstream {Upstream}: a request got no answer in time; new requests go out on fresh connections")]
+        public static partial void ConnectionsRenewed(ILogger logger, string upstream);
 
         [LoggerMessage(EventId = 101, Level = LogLevel.Warning, Message = "upstream {Upstream} endpoint {Endpoint} failed: {Reason}")]
         public static partial void EndpointFailed(ILogger logger, string upstream, string endpoint, string reason);

@@ -31,7 +31,8 @@ public sealed class UpstreamSet : IDisposable
             var http = CreateHttpClient(options.Timeouts, proxy);
             _clients.Add(http);
             var name = host.ToLowerInvariant();
-            _byHost[host] = new UpstreamClient(name, o, http, options.Timeouts, time, log, proxy, shared: shared) {
+            _byHost[host] = new UpstreamClient(name, o, http, options.Timeouts, time, log, proxy, shared: shared,
+                newHttp: () => CreateHttpClient(options.Timeouts, proxy)) {
                 IsOffline = options.Offline || o.Offline,
                 Metrics = metrics ?? CacheMetrics.Unobserved,
                 Quota = ByteSize.Parse(o.Quota) is long quota ? new UpstreamQuota(quota, o.QuotaPeriod, time, name, shared) : null,

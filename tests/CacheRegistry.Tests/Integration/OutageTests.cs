@@ -122,6 +122,30 @@ public sealed class OutageTests
         Assert.Contains(relay.Address, await miss.Content.ReadAsStringAsync());
     }
 
+    [Fact]
+    public async Task After_an_upstream_partition_the_connections_it_left_silent_are_not_used_again()
+    {
+        var (upstream, image) = await SeededUpstreamAsync();
+        await using var _ = upstream;
+        await using var relay = new FaultRelay(upstream.Port);
+        await using var cache = await CacheServer.StartAsync(relay.Url, "--Registry:Timeouts:FirstByte=00:00:02", "--Registry:Timeouts:Connect=00:00:02");
+        using var http = Net.NewHttpClient();
+        // Several connections to the upstream at once, then idle in the cache's pool.
+        await Task.WhenAll(image.AllBlobs.Select(b => http.GetByteArrayAsync($"{cache.Url}/v2/library/outage/blobs/{b}")));
+
+        relay.Mode = RelayMode.Partition;
+        using (var miss = await http.GetAsync($"{cache.Url}/v2/library/other/manifests/1"))
+            await ApiTests.AssertErrorAsync(miss, HttpStatusCode.GatewayTimeout, "UNAVAILABLE");
+        relay.Mode = RelayMode.Pass; // connections open during the partition stay silent, as after a middlebox lost them
+
+        // Every request after it is answered by the upstream (here: not found), none waits on a dead connection.
+        for (var i = 0; i < 4; i++)
+        {
+            using var answer = await http.GetAsync($"{cache.Url}/v2/library/absent{i}/manifests/1");
+            Assert.Equal(HttpStatusCode.NotFound, answer.StatusCode);
+        }
+    }
+
     [Theory]
     [InlineData(429, HttpStatusCode.TooManyRequests, "TOOMANYREQUESTS")]
     [InlineData(503, HttpStatusCode.BadGateway, "UNAVAILABLE")]
