@@ -82,7 +82,8 @@ class Relay:
                 for client, server, _ in self._conns:
                     for s in (client, server):
                         try:
-                            s.close()
+                            if s is not None:
+                                s.close()
                         except OSError:
                             pass
                 self._conns.clear()
@@ -95,6 +96,11 @@ class Relay:
                 if before == "hang":
                     for c in self._conns:
                         c[2][0] = False  # a hang that ends: they go on
+                    # Connections taken during the hang reach the server now, as after a network recovers.
+                    waiting = [c for c in self._conns if c[1] is None]
+                    self._conns = [c for c in self._conns if c[1] is not None]
+                    for client, _, _ in waiting:
+                        threading.Thread(target=self._connect, args=(client,), daemon=True).start()
                 # after a partition, the connections that were open stay silent
 
     def _accept_loop(self):
@@ -114,15 +120,18 @@ class Relay:
                 with self._lock:
                     self._conns.append((client, None, [True]))
                 continue
-            try:
-                server = socket.create_connection(("127.0.0.1", self.target), timeout=5)
-            except OSError:
-                client.close()
-                continue
-            frozen = [False]
-            with self._lock:
-                self._conns.append((client, server, frozen))
-            threading.Thread(target=self._pump, args=(client, server, frozen), daemon=True).start()
+            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
+
+    def _connect(self, client):
+        try:
+            server = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+        except OSError:
+            client.close()
+            return
+        frozen = [False]
+        with self._lock:
+            self._conns.append((client, server, frozen))
+        self._pump(client, server, frozen)
 
     def _pump(self, client, server, frozen):
         try:
