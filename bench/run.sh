@@ -8,13 +8,6 @@
 # BENCH_KEEP=1 keeps the work directory (every server's log) in /tmp/crbench-*.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-missing=()
-for p in docker-registry skopeo wrk nginx-light iproute2 curl redis-server; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-command -v s3rver >/dev/null || npm install -g --no-fund --no-audit s3rver@3.7.1 >/dev/null
+bash scripts/install-packages.sh docker-registry skopeo wrk nginx-light iproute2 curl redis-server
 dotnet publish src/CacheRegistry.Server -c Release -o bench/.out/cacheregistry --nologo -v quiet >/dev/null
 exec python3 bench/bench.py "$@"

@@ -7,21 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(docker-registry skopeo containerd docker.io redis-server squid microsocks wrk nginx-light iproute2 curl prometheus chromium apache2-utils
           golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev debootstrap docker-compose)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "installing: ${missing[*]}"
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-
-if ! command -v s3rver >/dev/null; then
-  echo "installing: s3rver (npm)"
-  npm install -g --no-fund --no-audit s3rver@3.7.1 >/dev/null
-fi
+bash scripts/install-packages.sh "${packages[@]}"
 
 # The chart's checkers install their npm packages (kubernetes-models, ajv) once, before the tests run.
 echo "" | bash tools/k8s-validate/k8s-validate.sh >/dev/null
