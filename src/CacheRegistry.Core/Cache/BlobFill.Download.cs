@@ -20,7 +20,7 @@ public sealed partial class BlobFill
             throw new Oci.RegistryError(503, "UNAVAILABLE",
                 $"{Repository.Upstream.MaxConcurrentFills} downloads from {Repository.Upstream.Name} are running (Registry:Upstreams:{Repository.Upstream.Name}:MaxConcurrentFills) "
                 + $"and this one waited {wait.TotalSeconds:0.#} s for a slot (FillQueueWait); retry shortly")
-            { RetryAfterSeconds = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)) };
+            { RetryAfterSeconds = Oci.RegistryError.SecondsToRetry(wait) };
         }
         try
         {
@@ -57,12 +57,8 @@ public sealed partial class BlobFill
         }
         if (size is not long total) return null; // nothing to reserve against: the download counts as it goes
         var need = Math.Max(0, total - _written);
-        return quota.TryReserve(need) ?? throw new UpstreamException(UpstreamFailure.QuotaSpent,
-            $"upstream {Repository.Upstream.Name}'s quota of {Common.ByteSize.Format(quota.Limit)} per {quota.Period} has {Common.ByteSize.Format(Math.Max(0, quota.Remaining))} left, "
-            + $"and {Digest} needs {Common.ByteSize.Format(need)} (Registry:Upstreams:{Repository.Upstream.Name}:Quota): only what the cache holds is served until {quota.ResetsAt:u}")
-        {
-            RetryAfterSeconds = (int)Math.Ceiling((quota.ResetsAt - context.Time.GetUtcNow()).TotalSeconds),
-        };
+        return quota.TryReserve(need) ?? throw Repository.Upstream.QuotaRefusal(quota,
+            $"has {Common.ByteSize.Format(Math.Max(0, quota.Remaining))} left, and {Digest} needs {Common.ByteSize.Format(need)}");
     }
 
     /// <summary>Waits up to FillQueueWait for a slot; a queued fill counts as queued, not as running.</summary>

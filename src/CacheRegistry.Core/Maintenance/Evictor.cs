@@ -30,7 +30,8 @@ public sealed partial class Evictor(IBlobIndex index, IBlobInventory inventory, 
         if (ByteSize.Parse(options.Cache.MaxSize) is not long max) return null;
         var (_, bytes) = await index.TotalsAsync(ct);
         var toFree = Math.Max(0, (ByteSize.Parse(options.Cache.MinFreeSpace) ?? 0) - FreeSpace());
-        if (bytes <= max * options.Cache.HighWatermark && toFree == 0) return new EvictionResult(bytes, bytes, 0, 0);
+        bool Within(long stored) => stored <= max * options.Cache.HighWatermark && toFree == 0;
+        if (Within(bytes)) return new EvictionResult(bytes, bytes, 0, 0);
         await using var held = await _lock.TryAcquireAsync("evict", LockTtl, ct);
         if (held is null)
         {
@@ -40,7 +41,7 @@ public sealed partial class Evictor(IBlobIndex index, IBlobInventory inventory, 
         // Read again under the lock: the replica that held it may have freed enough already.
         (_, bytes) = await index.TotalsAsync(ct);
         var before = bytes;
-        if (bytes <= max * options.Cache.HighWatermark && toFree == 0) return new EvictionResult(before, bytes, 0, 0);
+        if (Within(bytes)) return new EvictionResult(before, bytes, 0, 0);
         var target = Math.Min((long)(max * options.Cache.LowWatermark), bytes - toFree);
         int evicted = 0, kept = 0, skip = 0;
         while (bytes > target)

@@ -10,6 +10,9 @@ public sealed class RegistryError(int status, string code, string message, objec
     /// <summary>Seconds to put in Retry-After, for 429 and 503.</summary>
     public int? RetryAfterSeconds { get; init; }
 
+    /// <summary>A wait as Retry-After seconds: whole, and at least one.</summary>
+    public static int SecondsToRetry(TimeSpan wait) => Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds));
+
     public static RegistryError NameInvalid(string message) => new(400, "NAME_INVALID", message);
     public static RegistryError DigestInvalid(string message) => new(400, "DIGEST_INVALID", message);
     public static RegistryError NameUnknown(string message) => new(404, "NAME_UNKNOWN", message);

@@ -116,11 +116,7 @@ public sealed partial class UpstreamClient
         {
             if (Interlocked.Exchange(ref _quotaReportedUntil, quota.ResetsAt.UtcTicks) != quota.ResetsAt.UtcTicks)
                 Log.QuotaSpent(_log, Name, ByteSize.Format(quota.Limit), quota.Period, quota.ResetsAt);
-            throw new UpstreamException(UpstreamFailure.QuotaSpent,
-                $"upstream {Name}'s quota of {ByteSize.Format(quota.Limit)} per {quota.Period} is spent (Registry:Upstreams:{Name}:Quota): only what the cache holds is served until {quota.ResetsAt:u}")
-            {
-                RetryAfterSeconds = (int)Math.Ceiling((quota.ResetsAt - _time.GetUtcNow()).TotalSeconds),
-            };
+            throw QuotaRefusal(quota, "is spent");
         }
         var scope = $"repository:{request.Name}:pull";
         UpstreamException? last = null;
@@ -180,6 +176,13 @@ public sealed partial class UpstreamClient
         Volatile.Write(ref _http, _newHttp());
         Log.ConnectionsRenewed(_log, Name);
     }
+
+    /// <summary>A miss refused by the quota: <paramref name="situation"/> says why (is spent, has too little left).</summary>
+    internal UpstreamException QuotaRefusal(UpstreamQuota quota, string situation) => new(UpstreamFailure.QuotaSpent,
+        $"upstream {Name}'s quota of {ByteSize.Format(quota.Limit)} per {quota.Period} {situation} (Registry:Upstreams:{Name}:Quota): only what the cache holds is served until {quota.ResetsAt:u}")
+    {
+        RetryAfterSeconds = (int)Math.Ceiling((quota.ResetsAt - _time.GetUtcNow()).TotalSeconds),
+    };
 
     private void CountBytes(int n)
     {

@@ -42,7 +42,7 @@ internal sealed class ClientAuthGate(AccessPolicy policy, IServiceProvider servi
         if (login.User is { } user) return user;
         if (login.RetryAfter is { } wait)
         {
-            var seconds = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds));
+            var seconds = RegistryError.SecondsToRetry(wait);
             throw new RegistryError(429, "TOOMANYREQUESTS", $"{login.Why}; retry in {seconds} s") { RetryAfterSeconds = seconds };
         }
         throw new RegistryError(401, "UNAUTHORIZED", IsNone(ctx.Request.Headers.Authorization.ToString())

@@ -49,8 +49,7 @@ internal static class ConfigurationValidator
     {
         if (configuration["Logging:Format"] is { } format && format is not ("text" or "json" or "Text" or "Json" or "TEXT" or "JSON"))
             problems.Add($"Logging:Format = '{format}': expected text or json");
-        if (configuration[Telemetry.Logging.HitLogSampling.Key] is { } share
-            && !(double.TryParse(share, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var s) && s is >= 0 and <= 1))
+        if (configuration[Telemetry.Logging.HitLogSampling.Key] is { } share && !Telemetry.Logging.HitLogSampling.TryParse(share, out _))
             problems.Add($"{Telemetry.Logging.HitLogSampling.Key} = '{share}': expected a share from 0 (no routine lines) to 1 (all)");
     }
 

@@ -115,12 +115,11 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
     }
 
     /// <summary>
-    /// cosign's signature, attestation and SBOM tags (<c>sha256-&lt;hex&gt;.sig</c>…) asked for and not
-    /// there: warm runs and cosign probe them for every image, so a 404 is an answer, not a failed pull.
+    /// The fallback and cosign tags of another manifest (<c>sha256-&lt;hex&gt;</c>, <c>.sig</c>…) asked
+    /// for and not there: warm runs and cosign probe them for every image, so a 404 is an answer, not
+    /// a failed pull.
     /// </summary>
-    private static bool IsArtifactTagProbe(string? reference) =>
-        reference is { Length: 75 or 76 } r && r.StartsWith("sha256-", StringComparison.Ordinal)
-        && (r.EndsWith(".sig", StringComparison.Ordinal) || r.EndsWith(".att", StringComparison.Ordinal) || r.EndsWith(".sbom", StringComparison.Ordinal));
+    private static bool IsArtifactTagProbe(string? reference) => reference is not null && Referrer.IsSubjectTag(reference);
 
     /// <summary>Answered from the cache, or a ping, probe or scrape that went well: the lines <c>Logging:HitSampling</c> thins out.</summary>
     private static bool IsRoutine(HttpContext ctx, RequestOutcome outcome) =>

@@ -37,7 +37,7 @@ internal static class RequestLimits
                 : RateLimitPartition.GetNoLimiter("unlimited"));
             o.OnRejected = (context, _) =>
             {
-                var retry = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? Math.Max(1, (int)Math.Ceiling(after.TotalSeconds))
+                var retry = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? RegistryError.SecondsToRetry(after)
                     : (int)Math.Ceiling(bucket.ReplenishmentPeriod.TotalSeconds);
                 var who = context.HttpContext.Connection.RemoteIpAddress;
                 throw new RegistryError(429, "TOOMANYREQUESTS",

@@ -44,13 +44,9 @@ public sealed class LimitsTests(UpstreamFixture fx)
         await using var upstream = await FaultyUpstream.StartAsync();
         await using var cache = await CacheServer.StartAsync(upstream.Url, "--Registry:Upstreams:docker.io:MaxConcurrentFills=1");
         using var http = Net.NewHttpClient();
-        using (var manifest = await http.GetAsync($"{cache.Url}/v2/faulty/manifests/latest")) manifest.EnsureSuccessStatusCode();
-        upstream.Fault = BlobFault.Gated;
-
-        var first = http.GetByteArrayAsync($"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}"); // holds its slot halfway
-        await Net.WaitUntilAsync(() => Task.FromResult(upstream.BlobGets == 1), TimeSpan.FromSeconds(10), "the first download under way");
+        var first = await HoldTheOnlySlotAsync(upstream, cache, http);
         var second = http.GetByteArrayAsync($"{cache.Url}/v2/faulty/blobs/{upstream.ExtraDigest}");
-        await Net.WaitUntilAsync(async () => (await Exposition.ScrapeAsync(cache.Url)).Sum("cacheregistry_fills_queued") == 1, TimeSpan.FromSeconds(10), "the second download queued");
+        await WaitUntilQueuedAsync(cache);
         Assert.Equal(0, upstream.ExtraGets); // queued before its first request upstream
 
         upstream.Gate.SetResult();
@@ -66,13 +62,9 @@ public sealed class LimitsTests(UpstreamFixture fx)
         await using var cache = await CacheServer.StartAsync(upstream.Url, "--Registry:Upstreams:docker.io:MaxConcurrentFills=1",
             "--Registry:Upstreams:docker.io:FillQueueWait=00:00:02");
         using var http = Net.NewHttpClient();
-        using (var manifest = await http.GetAsync($"{cache.Url}/v2/faulty/manifests/latest")) manifest.EnsureSuccessStatusCode();
-        upstream.Fault = BlobFault.Gated;
-
-        var first = http.GetByteArrayAsync($"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}"); // holds the only slot
-        await Net.WaitUntilAsync(() => Task.FromResult(upstream.BlobGets == 1), TimeSpan.FromSeconds(10), "the first download under way");
+        var first = await HoldTheOnlySlotAsync(upstream, cache, http);
         var second = http.GetAsync($"{cache.Url}/v2/faulty/blobs/{upstream.ExtraDigest}");
-        await Net.WaitUntilAsync(async () => (await Exposition.ScrapeAsync(cache.Url)).Sum("cacheregistry_fills_queued") == 1, TimeSpan.FromSeconds(10), "the second download queued");
+        await WaitUntilQueuedAsync(cache);
         // Queued is not running: the one download with a slot is the only one in flight.
         Assert.Equal(1, (await Exposition.ScrapeAsync(cache.Url)).Sum("cacheregistry_fills_in_flight"));
 
@@ -87,6 +79,19 @@ public sealed class LimitsTests(UpstreamFixture fx)
         Assert.Equal(upstream.Layer, await first);
         Assert.Equal(upstream.Extra, await http.GetByteArrayAsync($"{cache.Url}/v2/faulty/blobs/{upstream.ExtraDigest}")); // a slot is free now
     }
+
+    /// <summary>The layer's download, started and held halfway (gated), so it keeps the only download slot.</summary>
+    private static async Task<Task<byte[]>> HoldTheOnlySlotAsync(FaultyUpstream upstream, CacheServer cache, HttpClient http)
+    {
+        using (var manifest = await http.GetAsync($"{cache.Url}/v2/faulty/manifests/latest")) manifest.EnsureSuccessStatusCode();
+        upstream.Fault = BlobFault.Gated;
+        var first = http.GetByteArrayAsync($"{cache.Url}/v2/faulty/blobs/{upstream.LayerDigest}");
+        await Net.WaitUntilAsync(() => Task.FromResult(upstream.BlobGets == 1), TimeSpan.FromSeconds(10), "the first download under way");
+        return first;
+    }
+
+    private static Task WaitUntilQueuedAsync(CacheServer cache) =>
+        Net.WaitUntilAsync(async () => (await Exposition.ScrapeAsync(cache.Url)).Sum("cacheregistry_fills_queued") == 1, TimeSpan.FromSeconds(10), "the second download queued");
 
     [Fact]
     public async Task A_quota_admits_only_downloads_that_fit_whatever_range_is_asked_and_serves_what_is_cached()

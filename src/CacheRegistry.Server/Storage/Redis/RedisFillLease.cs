@@ -14,8 +14,7 @@ namespace CacheRegistry.Server.Storage.Redis;
 internal sealed partial class RedisFillLease(RedisMetadataStore redis, RegistryOptions options, ILogger<RedisFillLease> log) : IFillLease
 {
     private readonly string? _url = AdvertisedUrl(options);
-    private readonly string _owner = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}"
-        + (AdvertisedUrl(options) is { } url ? " " + url : "");
+    private readonly string _owner = redis.ReplicaName + (AdvertisedUrl(options) is { } url ? " " + url : "");
 
     private static string? AdvertisedUrl(RegistryOptions options) =>
         options.Cluster.StreamsFromPeers ? options.Cluster.AdvertiseUrl!.TrimEnd('/') : null;

@@ -6,13 +6,11 @@ namespace CacheRegistry.Server.Storage.Redis;
 /// <summary>A maintenance lock in Redis (StackExchange.Redis's LockTake: SET NX PX with this replica's name), released at the end of the run.</summary>
 internal sealed class RedisMaintenanceLock(RedisMetadataStore redis) : IMaintenanceLock
 {
-    private readonly string _owner = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
-
     public async Task<IAsyncDisposable?> TryAcquireAsync(string name, TimeSpan ttl, CancellationToken ct)
     {
         var key = (RedisKey)(redis.KeyPrefix + "maintenance:" + name);
         var db = redis.Connection.GetDatabase();
-        return await redis.Guard(() => db.LockTakeAsync(key, _owner, ttl)) ? new Held(redis, key, _owner) : null;
+        return await redis.Guard(() => db.LockTakeAsync(key, redis.ReplicaName, ttl)) ? new Held(redis, key, redis.ReplicaName) : null;
     }
 
     private sealed class Held(RedisMetadataStore redis, RedisKey key, string owner) : IAsyncDisposable

@@ -79,6 +79,9 @@ internal sealed partial class RedisMetadataStore : IMetadataStore, IHealthProbe,
     public IConnectionMultiplexer Connection => _redis;
     public string KeyPrefix => _prefix;
 
+    /// <summary>This replica as the owner of the leases and locks it takes in Redis: host, process, and an id of this store.</summary>
+    public string ReplicaName { get; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
+
     /// <summary>One Redis call under the store's deadline and circuit.</summary>
     internal Task<T> Guard<T>(Func<Task<T>> operation, TimeSpan? timeout = null) => _circuit.RunAsync(_ => operation(), CancellationToken.None, timeout);
 

@@ -36,10 +36,13 @@ internal sealed class HitLogSampling : IDisposable
     private void Read(IConfiguration configuration)
     {
         var text = configuration[Key];
-        var share = text is null ? DefaultShare
-            : double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var s) && s is >= 0 and <= 1 ? s : 1;
+        var share = text is null ? DefaultShare : TryParse(text, out var s) ? s : 1;
         Volatile.Write(ref _share, share);
     }
+
+    /// <summary>A share from 0 to 1, as the key holds it.</summary>
+    public static bool TryParse(string text, out double share) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out share) && share is >= 0 and <= 1;
 
     public void Dispose() => _subscription.Dispose();
 }
