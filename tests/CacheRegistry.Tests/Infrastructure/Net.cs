@@ -29,18 +29,19 @@ public static class Net
         throw new TimeoutException($"{what} not ready after {timeout.TotalSeconds} s");
     }
 
-    /// <summary>A client whose connections come from <paramref name="local"/> (another loopback address, e.g. 127.0.0.2: another client as the server sees it).</summary>
+    /// <param name="from">Where its connections come from, when not the default: another loopback address (127.0.0.2) is another client as the server sees it.</param>
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "The socket goes to the returned stream, which owns it.")]
-    public static HttpClient NewHttpClientFrom(IPAddress local) => new(new SocketsHttpHandler
+    public static HttpClient NewHttpClient(IPAddress? from = null) => new(new SocketsHttpHandler
     {
         AllowAutoRedirect = false,
+        AutomaticDecompression = DecompressionMethods.None,
         UseProxy = false,
-        ConnectCallback = async (context, ct) =>
+        ConnectCallback = from is null ? null : async (context, ct) =>
         {
             var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
             try
             {
-                socket.Bind(new IPEndPoint(local, 0));
+                socket.Bind(new IPEndPoint(from, 0));
                 await socket.ConnectAsync(context.DnsEndPoint, ct);
                 return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
             }
@@ -50,13 +51,6 @@ public static class Net
                 throw;
             }
         },
-    }) { Timeout = TimeSpan.FromSeconds(60) };
-
-    public static HttpClient NewHttpClient() => new(new SocketsHttpHandler
-    {
-        AllowAutoRedirect = false,
-        AutomaticDecompression = DecompressionMethods.None,
-        UseProxy = false,
     }) { Timeout = TimeSpan.FromSeconds(60) };
 
     /// <summary>

@@ -143,7 +143,7 @@ public sealed class ClientAuthTests(UpstreamFixture fx, Xunit.Abstractions.ITest
         await ProcessRunner.RunCheckedAsync(ProcessRunner.Require("htpasswd"), ["-cbB", "-C", "10", file, "alice", "alice-pw"]);
         await ProcessRunner.RunCheckedAsync(ProcessRunner.Require("htpasswd"), ["-bB", "-C", "10", file, "admin", "admin-pw"]);
         await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, ["--Registry:Auth:Htpasswd=" + file]);
-        using var attacker = Net.NewHttpClientFrom(IPAddress.Parse("127.0.0.2"));
+        using var attacker = Net.NewHttpClient(from: IPAddress.Parse("127.0.0.2"));
         using var http = Net.NewHttpClient();
 
         // 50 connections guessing passwords, of a real user and of names that do not exist.
