@@ -245,6 +245,14 @@ class Tally:
                     setattr(self, k, getattr(self, k) + v)
 
 
+def error_message(body):
+    """The OCI error's message, which names what failed and why."""
+    try:
+        return "(" + json.loads(body)["errors"][0]["message"][:200] + ")"
+    except (ValueError, KeyError, IndexError, TypeError):
+        return ""
+
+
 def client_loop(stop, replicas, images, tally, upstream_out):
     while not stop.is_set():
         image = random.choice(images)
@@ -262,13 +270,13 @@ def client_loop(stop, replicas, images, tally, upstream_out):
                 r = c.getresponse()
                 tally.add(requests=1)
                 if r.status != 200:
-                    r.read()
+                    body = r.read()
                     if r.status == 404:
                         tally.add(not_found=f"{replica.name} {path}")
                     elif outage or upstream_out[0]:
                         tally.add(failures_in_outage=1)
                     else:
-                        tally.add(failures_outside=(time.time(), f"{replica.name} {r.status} {path}"))
+                        tally.add(failures_outside=(time.time(), f"{replica.name} {r.status} {path} {error_message(body)}"))
                     break
                 h, n = hashlib.sha256(), 0
                 while True:
@@ -331,6 +339,8 @@ def main():
     ap.add_argument("--outage", type=float, default=12, help="seconds each fault lasts")
     ap.add_argument("--calm", type=float, default=12, help="seconds between faults")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"), help="'-' prints the table only")
+    ap.add_argument("--faults", default="", help="only these faults, e.g. redis:partition,s3:partition (default: all in turn)")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (the replicas' logs) and print its path")
     a = ap.parse_args()
 
     images = [bench.build_image(f"soak{i}", [random.randint(256, 3072) << 10, random.randint(64, 1024) << 10]) for i in range(a.images)]
@@ -372,6 +382,8 @@ def main():
     started = time.time()
     end = started + a.minutes * 60
     faults = [(dep, mode) for mode in ("refuse", "hang", "partition") for dep in ("upstream", "redis", "s3")] + [("replica", "kill")]
+    if a.faults:
+        faults = [tuple(f.split(":")) for f in a.faults.split(",")]
     outages = []
     next_sample = 0
     i = 0
@@ -458,7 +470,10 @@ def main():
     print(report)
     if a.out != "-":
         write_section(a.out, report)
-    shutil.rmtree(WORK, ignore_errors=True)
+    if a.keep:
+        print(f"logs kept in {WORK}", file=sys.stderr)
+    else:
+        shutil.rmtree(WORK, ignore_errors=True)
     bad = tally.wrong_bytes + len(tally.not_found) + len(tally.failures_outside) + len(final_failures)
     sys.exit(1 if bad else 0)
 

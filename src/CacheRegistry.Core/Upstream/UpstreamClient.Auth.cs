@@ -10,6 +10,8 @@ public sealed partial class UpstreamClient
 {
     /// <summary>Set on requests to hosts other than the endpoint's: the connect-time check of the addresses (against DNS rebinding).</summary>
     public static readonly HttpRequestOptionsKey<AddressReach> EndpointReachKey = new("cacheregistry.endpoint-reach");
+    /// <summary>Set on a request by the connect callback when the request made a new connection (rather than taking a pooled one).</summary>
+    public static readonly HttpRequestOptionsKey<bool> NewConnectionKey = new("cacheregistry.new-connection");
 
     private async Task<HttpResponseMessage> SendToEndpointAsync(UpstreamEndpoint endpoint, UpstreamRequest request, Uri url, string scope, CancellationToken ct)
     {
@@ -69,7 +71,15 @@ public sealed partial class UpstreamClient
             using var firstByte = CancellationTokenSource.CreateLinkedTokenSource(ct);
             firstByte.CancelAfter(_timeouts.FirstByte);
             var started = Stopwatch.GetTimestamp();
-            var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, firstByte.Token);
+            HttpResponseMessage response;
+            try
+            {
+                response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, firstByte.Token);
+            }
+            catch (OperationCanceledException e) when (!ct.IsCancellationRequested && !request.Options.TryGetValue(NewConnectionKey, out _))
+            {
+                throw new PooledConnectionSilentException(e);
+            }
             var remaining = Header(response, "ratelimit-remaining");
             endpoint.RecordRateLimit(remaining, Header(response, "ratelimit-limit"));
             Log.UpstreamCall(_log, Name, upstreamRequest.Method.Method, url.GetLeftPart(UriPartial.Path), (int)response.StatusCode,

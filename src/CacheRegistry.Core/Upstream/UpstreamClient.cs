@@ -120,8 +120,11 @@ public sealed partial class UpstreamClient
         }
         var scope = $"repository:{request.Name}:pull";
         UpstreamException? last = null;
-        foreach (var endpoint in Order(request.OriginOnly))
+        var order = Order(request.OriginOnly).ToList();
+        var askedAgain = false;
+        for (var i = 0; i < order.Count; i++)
         {
+            var endpoint = order[i];
             var url = new Uri(endpoint.BaseUri, $"v2/{request.Name}/{request.Path}");
             // One span per endpoint asked (its HTTP requests, with redirects and auth, are HttpClient's spans
             // under it), ending with the response headers; the fill's span carries the body.
@@ -149,8 +152,19 @@ public sealed partial class UpstreamClient
             }
             catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
             {
-                last = new UpstreamException(UpstreamFailure.Timeout, $"upstream {Name} endpoint {endpoint.Authority} did not answer in time{Via(url)}", e);
                 RenewConnections();
+                // A pooled connection that went silent while idle (a partition or a middlebox that
+                // dropped it) says nothing of the endpoint: with no other endpoint left to ask, this
+                // one is asked again, once, on a fresh connection.
+                if (e is PooledConnectionSilentException && i == order.Count - 1 && !askedAgain)
+                {
+                    askedAgain = true;
+                    Log.AskingAgain(_log, Name, endpoint.Authority);
+                    span.Fail(e);
+                    i--;
+                    continue;
+                }
+                last = new UpstreamException(UpstreamFailure.Timeout, $"upstream {Name} endpoint {endpoint.Authority} did not answer in time{Via(url)}", e);
             }
             span.Fail(last);
             if (last.Failure is UpstreamFailure.Unavailable or UpstreamFailure.Timeout && last.InnerException is not null)
@@ -235,6 +249,10 @@ public sealed partial class UpstreamClient
 
         [LoggerMessage(EventId = 109, Level = LogLevel.Information, Message = "upstream {Upstream}: a request got no answer in time; new requests go out on fresh connections")]
         public static partial void ConnectionsRenewed(ILogger logger, string upstream);
+
+        [LoggerMessage(EventId = 110, Level = LogLevel.Information,
+            Message = "upstream {Upstream} endpoint {Endpoint}: a pooled connection gave no answer in time (gone silent while idle?); asking again on a fresh connection")]
+        public static partial void AskingAgain(ILogger logger, string upstream, string endpoint);
 
         [LoggerMessage(EventId = 101, Level = LogLevel.Warning, Message = "upstream {Upstream} endpoint {Endpoint} failed: {Reason}")]
         public static partial void EndpointFailed(ILogger logger, string upstream, string endpoint, string reason);

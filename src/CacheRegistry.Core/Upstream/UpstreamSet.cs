@@ -96,6 +96,7 @@ public sealed class UpstreamSet : IDisposable
         var host = context.DnsEndPoint.Host;
         var addresses = await TargetPolicy.ResolveAsync(host, ct);
         var request = context.InitialRequestMessage;
+        request.Options.Set(UpstreamClient.NewConnectionKey, true);
         if (request.Options.TryGetValue(UpstreamClient.EndpointReachKey, out var reach)
             && string.Equals(request.RequestUri?.IdnHost, host, StringComparison.OrdinalIgnoreCase)
             && TargetPolicy.Refusal(addresses, reach) is { } why)

@@ -3,10 +3,24 @@ namespace CacheRegistry.Tests.Infrastructure;
 /// <summary>A real three-master Redis Cluster on loopback (redis-server nodes joined by redis-cli).</summary>
 public sealed class RedisCluster : IAsyncDisposable
 {
-    public IReadOnlyList<RedisServer> Nodes { get; } = [new(cluster: true), new(cluster: true), new(cluster: true)];
+    /// <param name="behindRelays">Each node behind a <see cref="FaultRelay"/> that it announces as its address, so every client connection goes through one.</param>
+    public RedisCluster(bool behindRelays = false)
+    {
+        if (!behindRelays)
+        {
+            Nodes = [new(cluster: true), new(cluster: true), new(cluster: true)];
+            return;
+        }
+        var ports = new[] { Net.FreePort(), Net.FreePort(), Net.FreePort() };
+        Relays = [.. ports.Select(p => new FaultRelay(p))];
+        Nodes = [.. ports.Select((p, i) => new RedisServer(cluster: true, port: p, announcePort: Relays[i].Port))];
+    }
 
-    /// <summary>Every node, as a StackExchange.Redis connection string.</summary>
-    public string Configuration => string.Join(",", Nodes.Select(n => n.Configuration));
+    public IReadOnlyList<RedisServer> Nodes { get; }
+    public IReadOnlyList<FaultRelay> Relays { get; } = [];
+
+    /// <summary>Every node (through its relay, if any), as a StackExchange.Redis connection string.</summary>
+    public string Configuration => Relays.Count > 0 ? string.Join(",", Relays.Select(r => r.Address)) : string.Join(",", Nodes.Select(n => n.Configuration));
 
     public async Task StartAsync()
     {
@@ -21,5 +35,6 @@ public sealed class RedisCluster : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         foreach (var node in Nodes) await node.DisposeAsync();
+        foreach (var relay in Relays) await relay.DisposeAsync();
     }
 }

@@ -12,14 +12,21 @@ public sealed class RedisSentinels : IAsyncDisposable
     private readonly string _dir = Net.TempDir("sentinel");
     private readonly List<ServerProcess> _sentinels = [];
 
-    public RedisSentinels()
+    /// <param name="masterBehindRelay">
+    /// The sentinels name the master at a <see cref="FaultRelay"/> in front of it (<see cref="MasterRelay"/>),
+    /// so clients reach it through the relay; they wait a minute before calling it down, so a short
+    /// fault there is not a failover.
+    /// </param>
+    public RedisSentinels(bool masterBehindRelay = false)
     {
         Master = new RedisServer();
         Replica = new RedisServer(replicaOf: Master.Port);
         SentinelPorts = [Net.FreePort(), Net.FreePort(), Net.FreePort()];
+        if (masterBehindRelay) MasterRelay = new FaultRelay(Master.Port);
     }
 
     public RedisServer Master { get; }
+    public FaultRelay? MasterRelay { get; }
     public RedisServer Replica { get; }
     public IReadOnlyList<int> SentinelPorts { get; }
 
@@ -36,11 +43,11 @@ public sealed class RedisSentinels : IAsyncDisposable
             var file = Path.Combine(_dir, $"sentinel-{port}.conf");
             await File.WriteAllTextAsync(file, string.Join('\n',
                 $"port {port}", "bind 127.0.0.1", $"dir {_dir}",
-                $"sentinel monitor {ServiceName} 127.0.0.1 {Master.Port} 2",
+                $"sentinel monitor {ServiceName} 127.0.0.1 {MasterRelay?.Port ?? Master.Port} 2",
                 // Known from the start, as Sentinel writes it into its own file: discovery through the
                 // master's INFO (every 10 s) took over 40 s once under the full suite's load.
                 $"sentinel known-replica {ServiceName} 127.0.0.1 {Replica.Port}",
-                $"sentinel down-after-milliseconds {ServiceName} 1000",
+                $"sentinel down-after-milliseconds {ServiceName} {(MasterRelay is null ? 1000 : 60000)}",
                 $"sentinel failover-timeout {ServiceName} 10000", ""));
             var sentinel = new ServerProcess(ProcessRunner.Require("redis-server"), [file, "--sentinel"]);
             sentinel.Start();
@@ -68,6 +75,7 @@ public sealed class RedisSentinels : IAsyncDisposable
         foreach (var s in _sentinels) await s.DisposeAsync();
         await Replica.DisposeAsync();
         await Master.DisposeAsync();
+        if (MasterRelay is not null) await MasterRelay.DisposeAsync();
         try
         {
             Directory.Delete(_dir, recursive: true);

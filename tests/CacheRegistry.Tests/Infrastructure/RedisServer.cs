@@ -12,14 +12,20 @@ public sealed class RedisServer : IAsyncDisposable
 
     /// <param name="cluster">Start as a Redis Cluster node (its cluster is made with <see cref="RedisCluster"/>).</param>
     /// <param name="replicaOf">Start as a replica of the server on this loopback port (see <see cref="RedisSentinels"/>).</param>
-    public RedisServer(bool cluster = false, int? replicaOf = null)
+    /// <param name="port">Listen on this port (a relay made before the server forwards to it); a free one when null.</param>
+    /// <param name="announcePort">A cluster node that tells clients to reach it on this port (a relay in front of it).</param>
+    public RedisServer(bool cluster = false, int? replicaOf = null, int? port = null, int? announcePort = null)
     {
-        Port = Net.FreePort();
+        Port = port ?? Net.FreePort();
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
         _process = new ServerProcess(ProcessRunner.Require("redis-server"),
         [
-            "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--port", Port.ToString(invariant), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--dir", _dir, .. cluster ? new[] { "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000" } : [],
-            .. replicaOf is { } master ? new[] { "--replicaof", "127.0.0.1", master.ToString(System.Globalization.CultureInfo.InvariantCulture) } : [],
+            .. replicaOf is { } master ? new[] { "--replicaof", "127.0.0.1", master.ToString(invariant) } : [],
+            // The bus stays direct (its default port), so only clients go through the relay.
+            .. announcePort is { } announced ? new[] { "--cluster-announce-ip", "127.0.0.1", "--cluster-announce-port", announced.ToString(invariant),
+                "--cluster-announce-bus-port", (Port + 10000).ToString(invariant) } : [],
         ]);
     }
 

@@ -146,6 +146,31 @@ public sealed class OutageTests
         }
     }
 
+    [Fact]
+    public async Task Pooled_connections_a_partition_silenced_while_idle_cost_no_request()
+    {
+        var (upstream, image) = await SeededUpstreamAsync();
+        await using var _ = upstream;
+        await using var relay = new FaultRelay(upstream.Port);
+        await using var cache = new CacheProcess(["--Registry:Upstreams:docker.io:Endpoints:0=" + relay.Url, "--Registry:Timeouts:FirstByte=00:00:02", "--Registry:Timeouts:Connect=00:00:02"]);
+        await cache.StartAsync();
+        using var http = Net.NewHttpClient();
+        // Connections to the upstream, then idle in the cache's pool.
+        await Task.WhenAll(image.AllBlobs.Select(b => http.GetByteArrayAsync($"{cache.Url}/v2/library/outage/blobs/{b}")));
+
+        // A partition while nobody asks: the idle connections stay silent after it, as after a middlebox lost them.
+        relay.Mode = RelayMode.Partition;
+        relay.Mode = RelayMode.Pass;
+
+        // The next request goes out on one of them, and is still answered by the upstream (here: not found); so is every one after it.
+        for (var i = 0; i < 3; i++)
+        {
+            using var answer = await http.GetAsync($"{cache.Url}/v2/library/absent{i}/manifests/1");
+            Assert.Equal(HttpStatusCode.NotFound, answer.StatusCode);
+        }
+        Assert.Contains("asking again on a fresh connection", cache.Log);
+    }
+
     [Theory]
     [InlineData(429, HttpStatusCode.TooManyRequests, "TOOMANYREQUESTS")]
     [InlineData(503, HttpStatusCode.BadGateway, "UNAVAILABLE")]

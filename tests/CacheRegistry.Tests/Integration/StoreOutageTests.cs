@@ -93,14 +93,14 @@ public sealed class StoreOutageTests(UpstreamFixture fx, BackendsFixture backend
     // even when the connections it had went silent for good (a middlebox dropped their state).
     private static readonly TimeSpan RecoveryBound = TimeSpan.FromSeconds(30);
 
-    /// <summary>Partitions the store behind <paramref name="relay"/> until the cache marks it down, heals it, and returns how long the cache took to be ready again.</summary>
-    private async Task<TimeSpan> PartitionAndHealAsync(FaultRelay relay, CacheProcess cache, string storeName)
+    /// <summary>Partitions the store behind <paramref name="relays"/> until the cache marks it down, heals it, and returns how long the cache took to be ready again.</summary>
+    private async Task<TimeSpan> PartitionAndHealAsync(IReadOnlyList<FaultRelay> relays, CacheProcess cache, string storeName)
     {
         using var http = Net.NewHttpClient();
-        relay.Mode = RelayMode.Partition;
+        foreach (var relay in relays) relay.Mode = RelayMode.Partition;
         Assert.Equal(fx.DockerList.Digest, await Skopeo.PullAsync(cache.Address, $"{fx.DockerList.Repository}:1", timeout: Bound));
         await Net.WaitUntilAsync(async () => (await ReadyAsync(http, cache.Url)).Body.Contains(storeName, StringComparison.Ordinal), Bound, $"{storeName} marked down");
-        relay.Mode = RelayMode.Pass;
+        foreach (var relay in relays) relay.Mode = RelayMode.Pass;
         var healed = System.Diagnostics.Stopwatch.StartNew();
         await Net.WaitUntilAsync(async () => (await ReadyAsync(http, cache.Url, strict: true)).Status == HttpStatusCode.OK, RecoveryBound, $"{storeName} used again after the partition healed");
         return healed.Elapsed;
@@ -112,18 +112,45 @@ public sealed class StoreOutageTests(UpstreamFixture fx, BackendsFixture backend
         await using var redis = new RedisServer();
         await redis.StartAsync();
         await using var relay = new FaultRelay(redis.Port);
+        await RedisPartitionAsync(relay.Address, [relay], redis.Configuration);
+    }
+
+    [Fact]
+    public async Task Redis_behind_sentinels_whose_master_connections_went_silent_for_good_is_used_again_soon_after_the_partition_heals()
+    {
+        await using var redis = new RedisSentinels(masterBehindRelay: true);
+        await redis.StartAsync();
+        await RedisPartitionAsync(redis.Configuration, [redis.MasterRelay!], redis.Master.Configuration);
+    }
+
+    [Fact]
+    public async Task A_redis_cluster_whose_connections_went_silent_for_good_is_used_again_soon_after_the_partition_heals()
+    {
+        await using var cluster = new RedisCluster(behindRelays: true);
+        await cluster.StartAsync();
+        await RedisPartitionAsync(cluster.Configuration, cluster.Relays, cluster.Configuration);
+    }
+
+    /// <summary>
+    /// A cache on the Redis at <paramref name="configuration"/> pulls, every connection it has to
+    /// Redis (through <paramref name="relays"/>) goes silent for good, the network heals: Redis is
+    /// used again within the bound, and a tag pulled after that is in Redis (read at <paramref name="direct"/>).
+    /// </summary>
+    private async Task RedisPartitionAsync(string configuration, IReadOnlyList<FaultRelay> relays, string direct)
+    {
         var prefix = $"partition{Guid.NewGuid():N}:";
-        await using var cache = new CacheProcess([Upstream, "--Registry:Metadata:Kind=Redis", "--Registry:Metadata:Configuration=" + relay.Address,
+        await using var cache = new CacheProcess([Upstream, "--Registry:Metadata:Kind=Redis", "--Registry:Metadata:Configuration=" + configuration,
             "--Registry:Metadata:KeyPrefix=" + prefix, .. QuickStores]);
         await cache.StartAsync();
+        using (var http = Net.NewHttpClient()) await WaitReadyAsync(http, cache.Url);
         Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1"));
 
-        var took = await PartitionAndHealAsync(relay, cache, $"redis {relay.Address}");
+        var took = await PartitionAndHealAsync(relays, cache, "redis ");
         output.WriteLine($"redis used again {took.TotalSeconds:0.0} s after the partition healed");
         // Writes land again: a tag pulled now is recorded.
         Assert.Equal(fx.OciIndex.Digest, await Skopeo.PullAsync(cache.Address, $"{fx.OciIndex.Repository}:{fx.OciIndex.Tag}"));
-        await using var direct = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.Configuration);
-        Assert.True(await direct.GetDatabase().HashExistsAsync(prefix + "tags:docker.io/" + fx.OciIndex.Repository, fx.OciIndex.Tag));
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(direct);
+        Assert.True(await redis.GetDatabase().HashExistsAsync(prefix + "tags:docker.io/" + fx.OciIndex.Repository, fx.OciIndex.Tag));
     }
 
     [Fact]
@@ -138,7 +165,7 @@ public sealed class StoreOutageTests(UpstreamFixture fx, BackendsFixture backend
         Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1"));
         await Net.WaitUntilAsync(() => Task.FromResult(FillsCommitted(cache, fx.Small.Repository) == fx.Small.AllBlobs.Count()), Bound, "stored blobs");
 
-        var took = await PartitionAndHealAsync(relay, cache, $"s3 {relay.Url}");
+        var took = await PartitionAndHealAsync([relay], cache, $"s3 {relay.Url}");
         output.WriteLine($"s3 used again {took.TotalSeconds:0.0} s after the partition healed");
         var mark = await fx.Upstream.MarkAsync();
         Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1", timeout: Bound));
