@@ -34,10 +34,11 @@ internal sealed class FillReader(BlobFill fill, long offset, long? end, FillRead
             // Verified before Written: once verified, Written is final.
             var verified = fill.Verified;
             var written = fill.Written;
-            var state = fill.State;
+            var outcome = fill.Outcome;
+            var done = outcome is not (FillOutcome.Running or FillOutcome.Failed);
             if (_spool is null)
             {
-                if (verified && state == FillState.Committed && !fill.ReadFromSpool)
+                if (verified && done && !fill.ReadFromSpool)
                 {
                     _other = await fill.OpenCommittedAsync(_position, end is long last ? last - _position : null, cancellationToken);
                     Release();
@@ -57,13 +58,13 @@ internal sealed class FillReader(BlobFill fill, long offset, long? end, FillRead
                 }
                 if (verified && _position >= stop) return 0;
             }
-            if (state == FillState.Failed)
+            if (outcome == FillOutcome.Failed)
             {
-                if (!fill.SpoolFailed) throw new IOException($"upstream fill of {fill.Digest} failed: {fill.Failure?.Message}", fill.Failure);
+                if (!fill.SpoolFailed) throw new IOException($"fill of {fill.Digest} failed: {fill.Failure?.Message}", fill.Failure);
                 _other = await passThrough(_position, _spool is null ? null : CheckSentAsync, cancellationToken);
                 continue;
             }
-            if (state == FillState.Committed && _spool is null && fill.ReadFromSpool)
+            if (done && _spool is null && fill.ReadFromSpool)
                 throw new IOException($"blob {fill.Digest} was not stored by this fill and its spool is gone");
             await wake.WaitAsync(cancellationToken);
         }

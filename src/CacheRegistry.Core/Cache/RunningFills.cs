@@ -83,14 +83,16 @@ public sealed partial class RunningFills(IBlobStore store, IMetadataStore metada
         try
         {
             await fill.RunAsync(cts.Token);
-            if (fill.NotStored) outcome = "not stored";
-            else if (fill.StoredElsewhere)
+            string result;
+            (outcome, result) = fill.Outcome switch
             {
-                outcome = "from replica";
-                _metrics.FillFromReplica();
-            }
-            Log.FillDone(log, fill.Repository.Key, fill.Digest.ToString(), fill.Written, fill.Endpoint, fill.Resumes,
-                fill.NotStored ? "not stored (blob store down)" : fill.StoredElsewhere ? "streamed (stored by another replica)" : "committed");
+                FillOutcome.NotStored => ("not stored", "not stored (blob store down)"),
+                FillOutcome.FromReplica => ("from replica", "streamed (stored by another replica)"),
+                FillOutcome.FoundInStore => ("found in store", "found in the blob store"),
+                _ => ("committed", "committed"),
+            };
+            if (fill.Outcome == FillOutcome.FromReplica) _metrics.FillFromReplica();
+            Log.FillDone(log, fill.Repository.Key, fill.Digest.ToString(), fill.Written, fill.Endpoint, fill.Resumes, result);
         }
         #pragma warning disable CA1031 // a fill's failure is logged and handed to its readers; nothing may escape into the thread pool
         catch (Exception e)

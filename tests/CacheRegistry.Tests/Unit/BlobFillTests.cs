@@ -204,7 +204,7 @@ public sealed class BlobFillTests : IAsyncLifetime
         }).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.IsAssignableFrom<IOException>(failure);
         Assert.Equal(content[1000..1999], received.ToArray());
-        Assert.Equal(FillState.Failed, fill.State);
+        Assert.Equal(FillOutcome.Failed, fill.Outcome);
         fill.Release();
     }
 
@@ -311,7 +311,7 @@ public sealed class BlobFillTests : IAsyncLifetime
         await StoreElsewhereAsync(fs, content);
         gate.SetResult();
         await using (var reader = Reader(fill)) Assert.Equal(content, await ReadAllAsync(reader));
-        await Infrastructure.Net.WaitUntilAsync(() => Task.FromResult(fill.State == FillState.Committed), TimeSpan.FromSeconds(10), "the fill's end");
+        await Infrastructure.Net.WaitUntilAsync(() => Task.FromResult(fill.Outcome == FillOutcome.Committed), TimeSpan.FromSeconds(10), "the fill's end");
         Assert.Equal(0, store.Commits);
         fill.Release();
     }

@@ -1,0 +1,144 @@
+using CacheRegistry.Oci;
+using CacheRegistry.Routing;
+using CacheRegistry.Telemetry;
+using CacheRegistry.Upstream;
+
+namespace CacheRegistry.Cache;
+
+/// <summary>
+/// The repository's upstream as a fill's origin: the blob from an offset (a Range request), in a
+/// turn that holds one of the upstream's fill slots (MaxConcurrentFills) and the quota's
+/// reservation of the blob's size.
+/// </summary>
+internal sealed class UpstreamOrigin(RepositoryRef repository, Digest digest, CacheMetrics metrics, TimeProvider time) : IFillOrigin
+{
+    private UpstreamQuota.Reservation? _reservation;
+
+    private UpstreamClient Upstream => repository.Upstream;
+
+    public bool Resumable => true;
+
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "The response belongs to the returned body, which disposes it.")]
+    public async Task<OriginBody?> OpenAsync(long offset, CancellationToken ct)
+    {
+        var response = await Upstream.GetBlobAsync(repository.Name, digest, offset, ct);
+        try
+        {
+            var source = $"upstream {Upstream.Name} endpoint {response.Endpoint.Authority}";
+            var (from, total) = Extent(response, offset, source);
+            return new OriginBody(await response.OpenBodyAsync(ct), from, total, source, response.Endpoint.Authority, response)
+            {
+                ConfirmsLink = true,
+                Received = _reservation is { } r ? n => r.Received(n) : null,
+            };
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The blob's size from an upstream HEAD (not a pull for Docker Hub's rate limit); null when it gives none.</summary>
+    public async Task<long?> HeadSizeAsync(CancellationToken ct)
+    {
+        using var head = await Upstream.HeadBlobAsync(repository.Name, digest, ct);
+        return head.ContentLength;
+    }
+
+    /// <summary>
+    /// Waits for a fill slot (Registry:Upstreams:&lt;host&gt;:MaxConcurrentFills) before the first byte
+    /// is asked for, then reserves what is left of the blob against the quota. Disposing the turn
+    /// gives both back.
+    /// </summary>
+    public async Task<IDisposable> TakeTurnAsync(long? declaredSize, long written, CancellationToken ct)
+    {
+        var slots = Upstream.FillSlots;
+        if (slots is not null && !await WaitForSlotAsync(slots, ct))
+        {
+            var wait = Upstream.FillQueueWait;
+            throw new RegistryError(503, "UNAVAILABLE",
+                $"{Upstream.MaxConcurrentFills} downloads from {Upstream.Name} are running (Registry:Upstreams:{Upstream.Name}:MaxConcurrentFills) "
+                + $"and this one waited {wait.TotalSeconds:0.#} s for a slot (FillQueueWait); retry shortly")
+            { RetryAfterSeconds = RegistryError.SecondsToRetry(wait) };
+        }
+        try
+        {
+            _reservation = await ReserveQuotaAsync(declaredSize, written, ct);
+            return new Turn(this, slots);
+        }
+        catch
+        {
+            slots?.Release();
+            throw;
+        }
+    }
+
+    /// <summary>Waits up to FillQueueWait for a slot; a queued fill counts as queued, not as running.</summary>
+    private async Task<bool> WaitForSlotAsync(SemaphoreSlim slots, CancellationToken ct)
+    {
+        if (slots.Wait(0, CancellationToken.None)) return true;
+        metrics.FillQueued(1);
+        using var waited = new CancellationTokenSource(Upstream.FillQueueWait, time);
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(ct, waited.Token);
+        try
+        {
+            await slots.WaitAsync(either.Token);
+            return true;
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return false;
+        }
+        finally
+        {
+            metrics.FillQueued(-1);
+        }
+    }
+
+    /// <summary>
+    /// With a quota (Registry:Upstreams:&lt;host&gt;:Quota) the blob's size is reserved before any
+    /// body byte is asked for; a blob that does not fit in what is left is refused (429), whatever
+    /// range its client wanted, since a fill takes the whole blob. The size is the manifest's, or a HEAD's.
+    /// </summary>
+    private async Task<UpstreamQuota.Reservation?> ReserveQuotaAsync(long? declaredSize, long written, CancellationToken ct)
+    {
+        if (Upstream.Quota is not { } quota) return null;
+        var size = declaredSize;
+        if (size is null)
+        {
+            try
+            {
+                size = await HeadSizeAsync(ct);
+            }
+            catch (UpstreamException e) when (e.Failure is not UpstreamFailure.QuotaSpent)
+            {
+                // No size from a HEAD: the GET that follows says what is wrong, or counts as it goes.
+            }
+        }
+        if (size is not long total) return null; // nothing to reserve against: the download counts as it goes
+        var need = Math.Max(0, total - written);
+        return quota.TryReserve(need) ?? throw Upstream.QuotaRefusal(quota,
+            $"has {Common.ByteSize.Format(Math.Max(0, quota.Remaining))} left, and {digest} needs {Common.ByteSize.Format(need)}");
+    }
+
+    /// <summary>Where the response's bytes start in the blob, and the blob's total size when the response says.</summary>
+    private static (long From, long? Total) Extent(UpstreamResponse response, long offset, string source)
+    {
+        if (!response.IsPartial) return (0, response.ContentLength);
+        var range = response.Message.Content.Headers.ContentRange;
+        if (range?.From is not long from || from > offset)
+            throw new UpstreamException(UpstreamFailure.Corrupt, $"{source} answered a resume from byte {offset} with Content-Range '{range}'; nothing stored");
+        return (from, range.Length);
+    }
+
+    private sealed class Turn(UpstreamOrigin origin, SemaphoreSlim? slots) : IDisposable
+    {
+        public void Dispose()
+        {
+            origin._reservation?.Dispose();
+            origin._reservation = null;
+            slots?.Release();
+        }
+    }
+}
