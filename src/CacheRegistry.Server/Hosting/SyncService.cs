@@ -10,11 +10,16 @@ namespace CacheRegistry.Server.Hosting;
 /// pulled through this server every interval, so tags are revalidated and new layers fetched
 /// before anyone asks for them.
 /// </summary>
-internal sealed partial class SyncService(RegistryOptions options, SelfAddress self, Auth.InternalCaller caller, TimeProvider time, ILogger<SyncService> log) : BackgroundService
+internal sealed partial class SyncService(RegistryOptions options, SelfAddress self, Auth.InternalCaller caller, IHostApplicationLifetime life, TimeProvider time,
+    ILogger<SyncService> log) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (options.Sync.Count == 0) return;
+        // The first round pulls through this server: not before it listens (else it fails and waits a whole interval).
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (life.ApplicationStarted.Register(() => started.TrySetResult()))
+            await started.Task.WaitAsync(stoppingToken);
         using var http = caller.CreateClient();
         var due = options.Sync.Select(_ => DateTimeOffset.MinValue).ToArray();
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(10), time);
