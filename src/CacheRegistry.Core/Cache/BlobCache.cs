@@ -34,8 +34,9 @@ public sealed class BlobSource(long? size, CacheOutcome outcome, string? endpoin
 /// upstream confirmed it).
 /// </summary>
 public sealed partial class BlobCache(IBlobStore store, IMetadataStore metadata, IBlobIndex index, RunningFills fills, SpoolDirectory spools, HotCache hot,
-    AccessTracker accesses, NegativeCache missing, RegistryOptions options, ILogger<BlobCache>? log = null)
+    AccessTracker accesses, NegativeCache missing, RegistryOptions options, ILogger<BlobCache>? log = null, TimeProvider? time = null)
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ILogger _log = log ?? Microsoft.Extensions.Logging.Abstractions.NullLogger<BlobCache>.Instance;
 
     // Requests that arrive together for one blob ask the store once (an S3 HEAD is not free).
@@ -100,7 +101,7 @@ public sealed partial class BlobCache(IBlobStore store, IMetadataStore metadata,
         {
             try
             {
-                await Task.WhenAny(fill.Started, Task.Delay(sizeWait, ct));
+                await Task.WhenAny(fill.Started, Task.Delay(sizeWait, _time, ct));
                 if (!fill.Started.IsFaulted)
                 {
                     long? size = fill.Started.IsCompletedSuccessfully ? await fill.Started : null;

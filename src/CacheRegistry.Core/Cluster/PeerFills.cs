@@ -57,8 +57,7 @@ public sealed class PeerFillClient : IPeerFills, IDisposable
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, $"{peerUrl.TrimEnd('/')}/internal/fills/{digest}?from={from.ToString(CultureInfo.InvariantCulture)}");
         request.Headers.TryAddWithoutValidation("Authorization", PeerSignature.Header(_cluster.Secret!, digest, from, _time.GetUtcNow()));
-        using var headers = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        headers.CancelAfter(_cluster.PeerTimeout);
+        using var headers = new Common.Deadline(_cluster.PeerTimeout, _time, ct);
         HttpResponseMessage response;
         try
         {
@@ -74,7 +73,7 @@ public sealed class PeerFillClient : IPeerFills, IDisposable
             if (response.StatusCode != HttpStatusCode.OK) throw new HttpRequestException($"replica {peerUrl} answered {(int)response.StatusCode}");
             long? size = response.Headers.TryGetValues(SizeHeader, out var values)
                 && long.TryParse(values.FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var s) ? s : null;
-            var body = new IdleTimeoutStream(await response.Content.ReadAsStreamAsync(ct), _idle, source: "replica " + peerUrl);
+            var body = new IdleTimeoutStream(await response.Content.ReadAsStreamAsync(ct), _idle, _time, source: "replica " + peerUrl);
             return new PeerStream(response, body, size);
         }
         catch

@@ -5,19 +5,15 @@ namespace CacheRegistry.Common;
 /// shared by several requests, warm jobs. Each piece runs on a token that ends at its own bound or
 /// when the process stops (after running fills had their grace), whichever comes first.
 /// </summary>
-public sealed class BackgroundWork : IDisposable
+public sealed class BackgroundWork(TimeProvider? time = null) : IDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
 
     public CancellationToken Stopping => _stopping.Token;
 
     /// <summary>A token for one piece of work: cancelled after <paramref name="bound"/> or at stop.</summary>
-    public CancellationTokenSource Bounded(TimeSpan bound)
-    {
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-        cts.CancelAfter(bound);
-        return cts;
-    }
+    public Deadline Bounded(TimeSpan bound) => new(bound, _time, _stopping.Token);
 
     public Task StopAsync() => _stopping.CancelAsync();
 

@@ -36,6 +36,7 @@ public sealed partial class StoreCircuit
     public bool IsDown => _down is not null;
     public DateTimeOffset? DownSince => _down?.Since;
     public TimeSpan CallTimeout => _health.CallTimeout;
+    public TimeProvider Time => _health.Time;
 
     /// <summary>Raised (with the reason) when the store is marked down.</summary>
     public event EventHandler<string>? WentDown;
@@ -45,8 +46,7 @@ public sealed partial class StoreCircuit
     {
         ThrowIfDown();
         var limit = timeout ?? _health.CallTimeout;
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        deadline.CancelAfter(limit);
+        using var deadline = new Common.Deadline(limit, _health.Time, ct);
         try
         {
             // WaitAsync: StackExchange.Redis commands take no token (its documented way to bound them).
@@ -121,12 +121,12 @@ public sealed partial class StoreCircuit
 
     private async Task ProbeUntilUpAsync()
     {
-        while (_down is not null)
+        while (_down is not null && !_health.Stopping.IsCancellationRequested)
         {
-            await Task.Delay(_health.ProbeInterval, _health.Time);
             try
             {
-                using var deadline = new CancellationTokenSource(_health.CallTimeout);
+                await Task.Delay(_health.ProbeInterval, _health.Time, _health.Stopping);
+                using var deadline = new Common.Deadline(_health.CallTimeout, _health.Time, _health.Stopping);
                 await _probe(deadline.Token).WaitAsync(deadline.Token);
                 var since = _down?.Since;
                 _down = null;
@@ -140,7 +140,7 @@ public sealed partial class StoreCircuit
             #pragma warning restore CA1031
         }
         Volatile.Write(ref _probing, 0);
-        if (IsDown) StartProbing(); // marked down again, by another thread, between the last probe and now
+        if (IsDown && !_health.Stopping.IsCancellationRequested) StartProbing(); // marked down again, by another thread, between the last probe and now
     }
 
     private static partial class Log

@@ -9,8 +9,7 @@ public sealed class StoreReadStream(Stream inner, StoreCircuit circuit, IDisposa
 {
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        idle.CancelAfter(circuit.CallTimeout);
+        using var idle = new Common.Deadline(circuit.CallTimeout, circuit.Time, cancellationToken);
         try
         {
             return await inner.ReadAsync(buffer, idle.Token);

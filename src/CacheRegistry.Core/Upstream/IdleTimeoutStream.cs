@@ -1,15 +1,14 @@
 namespace CacheRegistry.Upstream;
 
 /// <summary>A read-only wrapper whose reads fail with TimeoutException after a period with no bytes; it counts what it reads.</summary>
-internal sealed class IdleTimeoutStream(Stream inner, TimeSpan idle, Action<int>? onBytes = null, string source = "upstream") : ReadOnlyStream
+internal sealed class IdleTimeoutStream(Stream inner, TimeSpan idle, TimeProvider time, Action<int>? onBytes = null, string source = "upstream") : ReadOnlyStream
 {
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
     {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        cts.CancelAfter(idle);
+        using var deadline = new Common.Deadline(idle, time, ct);
         try
         {
-            var n = await inner.ReadAsync(buffer, cts.Token);
+            var n = await inner.ReadAsync(buffer, deadline.Token);
             onBytes?.Invoke(n);
             return n;
         }

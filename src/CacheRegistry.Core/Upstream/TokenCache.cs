@@ -85,7 +85,7 @@ public sealed class TokenCache(HttpClient http, TimeProvider time, TimeoutOption
         if (endpointReach is { } reach) request.Options.Set(UpstreamClient.EndpointReachKey, reach);
         if (credentials is not null)
             request.Headers.Authorization = new AuthenticationHeaderValue("Basic", credentials.BasicValue);
-        using var cts = new CancellationTokenSource(timeouts.FirstByte + timeouts.Idle);
+        using var cts = new CancellationTokenSource(timeouts.FirstByte + timeouts.Idle, time);
         try
         {
             using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);

@@ -68,8 +68,7 @@ public sealed partial class UpstreamClient
             if (!ownOrigin && !AllowListed(url)) request.Options.Set(EndpointReachKey, await endpoint.ReachAsync(_resolve, ct));
             request.Headers.Authorization = AuthorizationFor(url, scope, credentials, staticToken);
 
-            using var firstByte = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            firstByte.CancelAfter(_timeouts.FirstByte);
+            using var firstByte = new Common.Deadline(_timeouts.FirstByte, _time, ct);
             var started = Stopwatch.GetTimestamp();
             HttpResponseMessage response;
             try

@@ -139,7 +139,7 @@ public sealed partial class UpstreamClient
                 var failure = await ClassifyAsync(response, endpoint, ct);
                 if (failure is not null) span.Fail(failure);
                 if (failure is null || !IsWorthNextEndpoint(failure.Failure)) endpoint.RecordSuccess(_time.GetUtcNow());
-                if (failure is null) return new UpstreamResponse(response, endpoint.BaseUri, _timeouts.Idle, CountBytes);
+                if (failure is null) return new UpstreamResponse(response, endpoint.BaseUri, _timeouts.Idle, _time, CountBytes);
                 response.Dispose();
                 last = failure;
                 // A mirror that lacks the image or wants credentials it was not given: ask the next one.
@@ -222,7 +222,7 @@ public sealed partial class UpstreamClient
         var status = (int)response.StatusCode;
         if (status is >= 200 and < 300) return null;
         var where = $"upstream {Name} endpoint {endpoint.Authority}";
-        var code = await UpstreamErrorBody.TryReadCodeAsync(response, ct);
+        var code = await UpstreamErrorBody.TryReadCodeAsync(response, _time, ct);
         return status switch
         {
             404 => new UpstreamException(UpstreamFailure.NotFound, $"{where} answered 404{Suffix(code)}") { UpstreamCode = code },

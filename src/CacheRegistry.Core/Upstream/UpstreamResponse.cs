@@ -1,7 +1,7 @@
 namespace CacheRegistry.Upstream;
 
 /// <summary>A successful upstream response whose body is still to be read, and the endpoint that gave it.</summary>
-public sealed class UpstreamResponse(HttpResponseMessage message, Uri endpoint, TimeSpan idleTimeout, Action<int>? onBytes = null) : IDisposable
+public sealed class UpstreamResponse(HttpResponseMessage message, Uri endpoint, TimeSpan idleTimeout, TimeProvider time, Action<int>? onBytes = null) : IDisposable
 {
     public HttpResponseMessage Message { get; } = message;
     public Uri Endpoint { get; } = endpoint;
@@ -13,7 +13,7 @@ public sealed class UpstreamResponse(HttpResponseMessage message, Uri endpoint, 
 
     /// <summary>The body, failing a read that waits longer than the idle timeout.</summary>
     public async Task<Stream> OpenBodyAsync(CancellationToken ct) =>
-        new IdleTimeoutStream(await Message.Content.ReadAsStreamAsync(ct), idleTimeout, onBytes);
+        new IdleTimeoutStream(await Message.Content.ReadAsStreamAsync(ct), idleTimeout, time, onBytes);
 
     /// <summary>Reads a small body whole, refusing one larger than <paramref name="max"/>.</summary>
     public async Task<byte[]> ReadSmallBodyAsync(int max, CancellationToken ct)

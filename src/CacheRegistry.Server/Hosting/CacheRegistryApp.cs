@@ -134,7 +134,8 @@ internal static class CacheRegistryApp
         services.AddSingleton(options);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<BackgroundWork>();
-        services.AddSingleton(sp => StoreHealth.From(options.Timeouts, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton(sp => StoreHealth.From(options.Timeouts, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(),
+            sp.GetRequiredService<BackgroundWork>().Stopping));
         services.AddSingleton(sp => new CacheRegistry.Telemetry.CacheMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton<Telemetry.StateGauges>();
         services.AddSingleton<Telemetry.Logging.HitLogSampling>();

@@ -11,13 +11,12 @@ namespace CacheRegistry.Server.Http;
 /// </summary>
 internal static class Readiness
 {
-    public static async Task<IResult> CheckAsync(IEnumerable<IHealthProbe> probes, IHostApplicationLifetime life, Auth.ClientAuthGate gate, Auth.AccessPolicy access, RegistryOptions options, HttpContext ctx, CancellationToken ct)
+    public static async Task<IResult> CheckAsync(IEnumerable<IHealthProbe> probes, IHostApplicationLifetime life, Auth.ClientAuthGate gate, Auth.AccessPolicy access, RegistryOptions options, TimeProvider time, HttpContext ctx, CancellationToken ct)
     {
         if (life.ApplicationStopping.IsCancellationRequested) return Results.Text("not ready: draining, shutting down\n", statusCode: 503);
         var strict = ctx.Request.Query.ContainsKey("strict");
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         // Below the chart's probe timeout (3 s); a store that has not answered by then counts as down.
-        timeout.CancelAfter(TimeSpan.FromSeconds(2));
+        using var timeout = new Common.Deadline(TimeSpan.FromSeconds(2), time, ct);
         var results = await Task.WhenAll(probes.Select(async p => (p.Name, Problem: await p.ProblemAsync(timeout.Token))));
         var failing = results.Where(r => r.Problem is not null).Select(r => $"{r.Name}: {r.Problem}").ToList();
         if (failing.Count == 0) return Results.Text("ready\n");

@@ -18,11 +18,14 @@ internal sealed class StateGauges
     private readonly IBlobIndex _index;
     private volatile Snapshot _last = new(null, null, []);
 
+    private readonly TimeProvider _time;
+
     private sealed record Snapshot(long? Blobs, long? Bytes, IReadOnlyList<(string Store, bool Up)> Stores);
 
     public StateGauges(CacheMetrics metrics, UpstreamSet upstreams, IEnumerable<IHealthProbe> stores, IBlobIndex index, RegistryOptions options,
-        Maintenance.AvailabilityChecker availability)
+        Maintenance.AvailabilityChecker availability, TimeProvider time)
     {
+        _time = time;
         _stores = stores.ToList();
         _index = index;
         var meter = metrics.Meter;
@@ -51,8 +54,7 @@ internal sealed class StateGauges
     /// <summary>Asks the stores for their totals and health, each bounded, before a scrape.</summary>
     public async Task RefreshAsync(CancellationToken ct)
     {
-        using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        bound.CancelAfter(ProbeBound);
+        using var bound = new Common.Deadline(ProbeBound, _time, ct);
         var probes = _stores.Select(async s => (Label(s.Name), Up: await s.ProblemAsync(bound.Token) is null)).ToList();
         (long Blobs, long Bytes)? totals = null;
         try

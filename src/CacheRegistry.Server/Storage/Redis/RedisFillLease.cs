@@ -11,7 +11,7 @@ namespace CacheRegistry.Server.Storage.Redis;
 /// (<see cref="IHeldLease.IsStillHeldAsync"/>) or at its next renewal, which logs the loss.
 /// The value is the replica's name, then its advertised URL when it streams fills to its peers.
 /// </summary>
-internal sealed partial class RedisFillLease(RedisMetadataStore redis, RegistryOptions options, ILogger<RedisFillLease> log) : IFillLease
+internal sealed partial class RedisFillLease(RedisMetadataStore redis, RegistryOptions options, TimeProvider time, ILogger<RedisFillLease> log) : IFillLease
 {
     private readonly string? _url = AdvertisedUrl(options);
     private readonly string _owner = redis.ReplicaName + (AdvertisedUrl(options) is { } url ? " " + url : "");
@@ -30,7 +30,7 @@ internal sealed partial class RedisFillLease(RedisMetadataStore redis, RegistryO
         var ttl = options.Fill.LeaseTtl;
         var db = redis.Connection.GetDatabase();
         var holder = (string?)await redis.Guard(() => db.ScriptEvaluateAsync(TakeOrQuery, [key], [_owner, (long)ttl.TotalMilliseconds]));
-        if (holder == _owner) return new FillLeaseResult(new Held(redis, key, _owner, ttl, log), null);
+        if (holder == _owner) return new FillLeaseResult(new Held(redis, key, _owner, ttl, time, log), null);
         if (holder is null) return new FillLeaseResult(null, "another replica");
         var space = holder.IndexOf(' ', StringComparison.Ordinal);
         if (space < 0) return new FillLeaseResult(null, holder);
@@ -48,17 +48,17 @@ internal sealed partial class RedisFillLease(RedisMetadataStore redis, RegistryO
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _renewal;
 
-        public Held(RedisMetadataStore redis, RedisKey key, string owner, TimeSpan ttl, ILogger log)
+        public Held(RedisMetadataStore redis, RedisKey key, string owner, TimeSpan ttl, TimeProvider time, ILogger log)
         {
             (_redis, _key, _owner, _log) = (redis, key, owner, log);
-            _renewal = Task.Run(() => RenewAsync(ttl));
+            _renewal = Task.Run(() => RenewAsync(ttl, time));
         }
 
         private IDatabase Db => _redis.Connection.GetDatabase();
 
-        private async Task RenewAsync(TimeSpan ttl)
+        private async Task RenewAsync(TimeSpan ttl, TimeProvider time)
         {
-            using var timer = new PeriodicTimer(ttl / 3);
+            using var timer = new PeriodicTimer(ttl / 3, time);
             try
             {
                 while (await timer.WaitForNextTickAsync(_stop.Token))

@@ -16,9 +16,11 @@ internal sealed partial class RedisSharedState : ISharedState, IDisposable
     private readonly RedisMetadataStore _redis;
     private readonly RedisCache _cache;
     private readonly ILogger<RedisSharedState> _log;
+    private readonly TimeProvider _time;
 
-    public RedisSharedState(RedisMetadataStore redis, ILogger<RedisSharedState> log)
+    public RedisSharedState(RedisMetadataStore redis, TimeProvider time, ILogger<RedisSharedState> log)
     {
+        _time = time;
         _redis = redis;
         _log = log;
         _cache = new RedisCache(new RedisCacheOptions
@@ -32,7 +34,7 @@ internal sealed partial class RedisSharedState : ISharedState, IDisposable
 
     public async Task SetAsync(string key, string value, DateTimeOffset expires, CancellationToken ct)
     {
-        if (expires <= DateTimeOffset.UtcNow) return;
+        if (expires <= _time.GetUtcNow()) return;
         await Quietly("write", key, async () =>
         {
             await _cache.SetStringAsync(key, value, new DistributedCacheEntryOptions { AbsoluteExpiration = expires }, ct);

@@ -135,7 +135,7 @@ internal sealed partial class S3BlobStore : IBlobStore, IBlobInventory, IBlobRed
     public Task<IBlobWriter> BeginWriteAsync(Digest digest, Spool spool, CancellationToken ct)
     {
         _circuit.ThrowIfDown();
-        return Task.FromResult<IBlobWriter>(new S3BlobWriter(_s3, _options, KeyOf(digest), spool, _circuit, _log));
+        return Task.FromResult<IBlobWriter>(new S3BlobWriter(_s3, _options, KeyOf(digest), spool, _circuit, _log, _time));
     }
 
     public Task<string?> CheckAsync(CancellationToken ct) => _circuit.CheckAsync(ct);

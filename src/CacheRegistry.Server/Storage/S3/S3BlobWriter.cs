@@ -10,7 +10,7 @@ namespace CacheRegistry.Server.Storage.S3;
 /// yet wait in the spool. Small blobs go up with one PUT at commit. Nothing is visible in the
 /// bucket before <see cref="CommitAsync"/>.
 /// </summary>
-internal sealed partial class S3BlobWriter(IAmazonS3 s3, S3Options options, string key, Spool spool, StoreCircuit circuit, ILogger log) : IBlobWriter
+internal sealed partial class S3BlobWriter(IAmazonS3 s3, S3Options options, string key, Spool spool, StoreCircuit circuit, ILogger log, TimeProvider time) : IBlobWriter
 {
     private const int MaxPartsInFlight = 2;
     private readonly Queue<Task<PartETag>> _inFlight = new();
@@ -97,7 +97,7 @@ internal sealed partial class S3BlobWriter(IAmazonS3 s3, S3Options options, stri
         {
             while (_inFlight.Count > 0) await _inFlight.Dequeue().ContinueWith(_ => { }, TaskScheduler.Default);
             var uploadId = await _uploadId;
-            using var cts = new CancellationTokenSource(options.RequestTimeout);
+            using var cts = new CancellationTokenSource(options.RequestTimeout, time);
             await s3.AbortMultipartUploadAsync(options.Bucket, key, uploadId, cts.Token);
         }
         #pragma warning disable CA1031 // aborting is best effort; the stale-upload sweep finishes it

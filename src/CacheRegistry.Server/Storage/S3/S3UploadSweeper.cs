@@ -5,11 +5,11 @@ namespace CacheRegistry.Server.Storage.S3;
 /// Aborts multipart uploads that crashed processes left behind: at start, then hourly. Runs in
 /// the background so an unreachable S3 never delays the start.
 /// </summary>
-internal sealed partial class S3UploadSweeper(S3BlobStore store, RegistryOptions options, ILogger<S3UploadSweeper> log) : BackgroundService
+internal sealed partial class S3UploadSweeper(S3BlobStore store, RegistryOptions options, TimeProvider time, ILogger<S3UploadSweeper> log) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(TimeSpan.FromHours(1));
+        using var timer = new PeriodicTimer(TimeSpan.FromHours(1), time);
         do
         {
             try
