@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
 using CacheRegistry.Oci;
-using CacheRegistry.Upstream;
 
 namespace CacheRegistry.Cluster;
 

@@ -1,3 +1,5 @@
+using CacheRegistry.Server.Http;
+
 namespace CacheRegistry.Server.Dashboard;
 
 /// <summary>Samples the counters for the dashboard's charts every 10 seconds while it is enabled.</summary>

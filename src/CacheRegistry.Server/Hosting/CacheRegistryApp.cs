@@ -164,6 +164,6 @@ internal static class CacheRegistryApp
         services.AddSingleton<Operations.BundleImporter>();
         services.AddSingleton<Operations.Purger>();
         services.AddSingleton<Operations.CacheStats>();
-        services.AddSingleton<Server.Dashboard.DashboardActivity>();
+        services.AddSingleton<Server.Http.DashboardActivity>();
     }
 }

@@ -13,7 +13,7 @@ namespace CacheRegistry.Server.Http;
 /// Kestrel's normalisation can hide them, OCI error JSON for failures, and one log line.
 /// </summary>
 internal sealed partial class RegistryMiddleware(RequestDelegate next, Operations.CacheStats stats, CacheMetrics metrics, Telemetry.Logging.RequestLog requestLog,
-    Serilog.IDiagnosticContext requestLine, PullTracker pulls, Dashboard.DashboardActivity dashboard, RegistryOptions options, ILogger<RegistryMiddleware> log)
+    Serilog.IDiagnosticContext requestLine, PullTracker pulls, DashboardActivity dashboard, RegistryOptions options, ILogger<RegistryMiddleware> log)
 {
     public async Task InvokeAsync(HttpContext ctx)
     {
@@ -105,7 +105,7 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
         {
             dashboard.Requested(shown, outcome.Bytes);
             if (kind == "manifest" && outcome.Error != "CLIENT_GONE" && !(status == 404 && IsArtifactTagProbe(outcome.Reference)))
-                dashboard.Pulled(new Dashboard.RecentPull(DateTimeOffset.UtcNow, shown + (outcome.Reference is { } r && r.StartsWith("sha256:", StringComparison.Ordinal) ? "@" : ":") + outcome.Reference, result, status, outcome.Error,
+                dashboard.Pulled(new RecentPull(DateTimeOffset.UtcNow, shown + (outcome.Reference is { } r && r.StartsWith("sha256:", StringComparison.Ordinal) ? "@" : ":") + outcome.Reference, result, status, outcome.Error,
                     Math.Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds, 1)));
         }
         // The tags clients use are the ones the availability check watches.

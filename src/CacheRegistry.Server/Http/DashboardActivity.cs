@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using CacheRegistry.Server.Operations;
 
-namespace CacheRegistry.Server.Dashboard;
+namespace CacheRegistry.Server.Http;
 
 /// <summary>One manifest request, as the dashboard's "recent pulls" lists it.</summary>
 internal sealed record RecentPull(DateTimeOffset Time, string Image, string Result, int Status, string? Error, double Milliseconds);

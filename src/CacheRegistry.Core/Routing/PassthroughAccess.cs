@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using CacheRegistry.Oci;
-using CacheRegistry.Routing;
+using CacheRegistry.Upstream;
 
-namespace CacheRegistry.Upstream;
+namespace CacheRegistry.Routing;
 
 /// <summary>
 /// For upstreams with ClientCredentials=Passthrough: before anything is served for a repository,

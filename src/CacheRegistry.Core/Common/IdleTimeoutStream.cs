@@ -1,11 +1,11 @@
-namespace CacheRegistry.Upstream;
+namespace CacheRegistry.Common;
 
 /// <summary>A read-only wrapper whose reads fail with TimeoutException after a period with no bytes; it counts what it reads.</summary>
 internal sealed class IdleTimeoutStream(Stream inner, TimeSpan idle, TimeProvider time, Action<int>? onBytes = null, string source = "upstream") : ReadOnlyStream
 {
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
     {
-        using var deadline = new Common.Deadline(idle, time, ct);
+        using var deadline = new Deadline(idle, time, ct);
         try
         {
             var n = await inner.ReadAsync(buffer, deadline.Token);
