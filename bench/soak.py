@@ -470,12 +470,22 @@ def main():
     print(report)
     if a.out != "-":
         write_section(a.out, report)
-    if a.keep:
+    slow = [r for r in rows if too_slow(r[3], r[4])]
+    bad = tally.wrong_bytes + len(tally.not_found) + len(tally.failures_outside) + len(final_failures) + len(slow)
+    if a.keep or bad:
         print(f"logs kept in {WORK}", file=sys.stderr)
     else:
         shutil.rmtree(WORK, ignore_errors=True)
-    bad = tally.wrong_bytes + len(tally.not_found) + len(tally.failures_outside) + len(final_failures)
     sys.exit(1 if bad else 0)
+
+
+# README, "When things fail": a store is used again within 30 s of its answering again.
+RECOVERY_BOUND = 30
+
+
+def too_slow(down, up):
+    """Marked down, and not used again within the bound after the outage ended."""
+    return down is not None and (up is None or up > RECOVERY_BOUND)
 
 
 def fmt(v):
@@ -496,6 +506,7 @@ def render(a, images, image_bytes, limit, t, final_failures, rows, replicas, ups
         f"| wrong bytes (must be 0) | {t.wrong_bytes} |",
         f"| 404 for content that exists (must be 0) | {len(t.not_found)} |",
         f"| failures outside upstream outages (must be 0) | {len(t.failures_outside)} |",
+        f"| store outages not recovered within {RECOVERY_BOUND} s (must be 0) | {sum(1 for r in rows if too_slow(r[3], r[4]))} |",
         f"| failures during upstream outages / reads cut mid-body (clients retry) | {t.failures_in_outage} / {t.cut_mid_body} |",
         f"| every image through every replica after healing | {'all whole and right' if not final_failures else f'{len(final_failures)} failed'} |",
         f"| upstream bytes ÷ bytes filled from it | {upstream_bytes / max(filled, 1):.3f} ({mb(upstream_bytes)} ÷ {mb(filled)}; {evicted} blobs evicted and refilled on demand) |",
@@ -506,7 +517,7 @@ def render(a, images, image_bytes, limit, t, final_failures, rows, replicas, ups
             fds = [s[2] for s in r.samples]
             lines.append(f"| {r.name}: RSS first / max / last, descriptors first / max / last | {mb(rss[0])} / {mb(max(rss))} / {mb(rss[-1])}, {fds[0]} / {max(fds)} / {fds[-1]} |")
     lines += ["", "| store outage | replica | marked down after | used again after it ended |", "|---|---|---|---|"]
-    lines += [f"| {dep} {mode} | {rep} | {fmt(d)} | {fmt(u)} |" for dep, mode, rep, d, u in rows]
+    lines += [f"| {dep} {mode} | {rep} | {fmt(d)} | {fmt(u)}{' (over the bound)' if too_slow(d, u) else ''} |" for dep, mode, rep, d, u in rows]
     def after_fault(at):
         ended = [(at - t1, f"{dep} {mode}") for dep, mode, t0, t1 in outages if t1 <= at]
         return f"{min(ended)[0]:.0f} s after the {min(ended)[1]} ended" if ended else "before any fault"
