@@ -3,7 +3,7 @@ using System.Diagnostics.Metrics;
 namespace CacheRegistry.Telemetry;
 
 /// <summary>
-/// The cache's own instruments, on one meter per running instance (so two caches in one process
+/// The cache's own instruments, all defined here, on one meter per running instance (so two caches in one process
 /// never mix their numbers). Names and units follow OpenTelemetry; the Prometheus exporter turns
 /// <c>cacheregistry.served</c> in bytes into <c>cacheregistry_served_bytes_total</c>. Label values
 /// are bounded: kinds, outcomes, configured registries and endpoints, status codes — never a
@@ -60,6 +60,26 @@ public sealed class CacheMetrics : IDisposable
     }
 
     public Meter Meter { get; }
+
+    /// <summary>The gauges of state the server keeps anyway, read at each scrape; called once, by the server.</summary>
+    public void ObserveState(StateReadings read)
+    {
+        Meter.CreateObservableGauge("cacheregistry.upstream.endpoint.up", read.EndpointsUp, null,
+            "1 while the endpoint answers, 0 after a failed request until one succeeds");
+        Meter.CreateObservableGauge("cacheregistry.upstream.ratelimit.remaining", read.RateLimitsRemaining, "{request}",
+            "Pulls left in the upstream's rate-limit window (Docker Hub's ratelimit-remaining), as last reported");
+        Meter.CreateObservableGauge("cacheregistry.upstream.quota.remaining", read.QuotasRemaining, "By",
+            "Bytes the upstream may still send in this quota period (Registry:Upstreams:<host>:Quota)");
+        Meter.CreateObservableCounter("cacheregistry.log.dropped", read.LogLinesDropped, "{line}", "Log lines dropped because the console could not keep up");
+        Meter.CreateObservableGauge("cacheregistry.store", read.StoreBytes, "By", "Bytes of blobs stored");
+        Meter.CreateObservableGauge("cacheregistry.store.blobs", read.StoreBlobs, "{blob}", "Blobs stored");
+        if (read.StoreLimit is long limit)
+            Meter.CreateObservableGauge("cacheregistry.store.limit", () => limit, "By", "The size limit (Registry:Cache:MaxSize)");
+        Meter.CreateObservableGauge("cacheregistry.store.up", read.StoresUp, null, "1 when the store answered its last probe, 0 when not");
+        if (read.ImageAvailability is { } availability)
+            Meter.CreateObservableGauge("cacheregistry.image.availability", availability, "{image}",
+                "Tags pulled within Registry:Availability:Window by the outcome of their last check upstream (as of the last round)");
+    }
 
     public void Request(string kind, string result, double seconds)
     {

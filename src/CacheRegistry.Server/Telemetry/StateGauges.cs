@@ -7,9 +7,9 @@ using CacheRegistry.Upstream;
 namespace CacheRegistry.Server.Telemetry;
 
 /// <summary>
-/// Gauges of state the cache already keeps: upstream endpoint health and Docker Hub's rate-limit
-/// budget (read at each scrape), and the stores' size and health (asked just before each scrape,
-/// bounded, since a store may hang).
+/// What the state gauges (defined in <see cref="CacheMetrics.ObserveState"/>) read: upstream
+/// endpoint health and Docker Hub's rate-limit budget (at each scrape), and the stores' size and
+/// health (asked just before each scrape, bounded, since a store may hang).
 /// </summary>
 internal sealed class StateGauges
 {
@@ -28,27 +28,19 @@ internal sealed class StateGauges
         _time = time;
         _stores = stores.ToList();
         _index = index;
-        var meter = metrics.Meter;
-        meter.CreateObservableGauge("cacheregistry.upstream.endpoint.up", () => Endpoints(upstreams), null,
-            "1 while the endpoint answers, 0 after a failed request until one succeeds");
-        meter.CreateObservableGauge("cacheregistry.upstream.ratelimit.remaining", () => RateLimits(upstreams), "{request}",
-            "Pulls left in the upstream's rate-limit window (Docker Hub's ratelimit-remaining), as last reported");
-        meter.CreateObservableGauge("cacheregistry.upstream.quota.remaining",
+        metrics.ObserveState(new StateReadings(
+            () => Endpoints(upstreams),
+            () => RateLimits(upstreams),
             () => upstreams.All.Where(u => u.Quota is not null).Select(u => new Measurement<long>(u.Quota!.Remaining, new KeyValuePair<string, object?>("registry", u.Name))),
-            "By", "Bytes the upstream may still send in this quota period (Registry:Upstreams:<host>:Quota)");
-        meter.CreateObservableCounter("cacheregistry.log.dropped", () => Logging.LogQueue.Instance.Dropped, "{line}",
-            "Log lines dropped because the console could not keep up");
-        meter.CreateObservableGauge("cacheregistry.store", () => Value(_last.Bytes), "By", "Bytes of blobs stored");
-        meter.CreateObservableGauge("cacheregistry.store.blobs", () => Value(_last.Blobs), "{blob}", "Blobs stored");
-        if (ByteSize.Parse(options.Cache.MaxSize) is long limit)
-            meter.CreateObservableGauge("cacheregistry.store.limit", () => limit, "By", "The size limit (Registry:Cache:MaxSize)");
-        meter.CreateObservableGauge("cacheregistry.store.up",
-            () => _last.Stores.Select(s => new Measurement<int>(s.Up ? 1 : 0, new KeyValuePair<string, object?>("store", s.Store))), null,
-            "1 when the store answered its last probe, 0 when not");
-        if (options.Availability.Enabled)
-            meter.CreateObservableGauge("cacheregistry.image.availability", () => availability.Counts.Select(c => new Measurement<int>(c.Value,
-                    new KeyValuePair<string, object?>("registry", c.Key.Registry), new KeyValuePair<string, object?>("outcome", c.Key.Outcome))), "{image}",
-                "Tags pulled within Registry:Availability:Window by the outcome of their last check upstream (as of the last round)");
+            () => Logging.LogQueue.Instance.Dropped,
+            () => Value(_last.Bytes),
+            () => Value(_last.Blobs),
+            () => _last.Stores.Select(s => new Measurement<int>(s.Up ? 1 : 0, new KeyValuePair<string, object?>("store", s.Store))))
+        {
+            StoreLimit = ByteSize.Parse(options.Cache.MaxSize),
+            ImageAvailability = !options.Availability.Enabled ? null : () => availability.Counts.Select(c => new Measurement<int>(c.Value,
+                new KeyValuePair<string, object?>("registry", c.Key.Registry), new KeyValuePair<string, object?>("outcome", c.Key.Outcome))),
+        });
     }
 
     /// <summary>Asks the stores for their totals and health, each bounded, before a scrape.</summary>
