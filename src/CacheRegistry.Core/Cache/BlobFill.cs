@@ -365,7 +365,7 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
     // Disk errors surface as StoreUnavailableException (the spool's), never as a dropped connection.
     private static bool IsResumable(Exception e) => e switch
     {
-        UpstreamException u => u.Failure is UpstreamFailure.Unavailable or UpstreamFailure.Timeout or UpstreamFailure.BadResponse or UpstreamFailure.RateLimited,
+        UpstreamException u => u.IsTransient,
         IOException or HttpRequestException or TimeoutException => true,
         _ => false,
     };

@@ -79,11 +79,10 @@ internal sealed class UpstreamOrigin(RepositoryRef repository, Digest digest, Ca
     {
         if (slots.Wait(0, CancellationToken.None)) return true;
         metrics.FillQueued(1);
-        using var waited = new CancellationTokenSource(Upstream.FillQueueWait, time);
-        using var either = CancellationTokenSource.CreateLinkedTokenSource(ct, waited.Token);
+        using var waited = new Deadline(Upstream.FillQueueWait, time, ct);
         try
         {
-            await slots.WaitAsync(either.Token);
+            await slots.WaitAsync(waited.Token);
             return true;
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)

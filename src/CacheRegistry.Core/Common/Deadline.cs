@@ -8,20 +8,15 @@ namespace CacheRegistry.Common;
 public sealed class Deadline : IDisposable
 {
     private readonly CancellationTokenSource _timer;
-    private readonly CancellationToken _caller;
     private readonly CancellationTokenRegistration _link;
 
     public Deadline(TimeSpan delay, TimeProvider time, CancellationToken caller = default)
     {
         _timer = new CancellationTokenSource(delay, time);
-        _caller = caller;
         _link = caller.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), _timer);
     }
 
     public CancellationToken Token => _timer.Token;
-
-    /// <summary>The delay ran out (rather than the caller giving up).</summary>
-    public bool Expired => _timer.IsCancellationRequested && !_caller.IsCancellationRequested;
 
     public void Dispose()
     {

@@ -138,13 +138,13 @@ public sealed partial class UpstreamClient
                 span?.SetTag("http.response.status_code", (int)response.StatusCode);
                 var failure = await ClassifyAsync(response, endpoint, ct);
                 if (failure is not null) span.Fail(failure);
-                if (failure is null || !IsWorthNextEndpoint(failure.Failure)) endpoint.RecordSuccess(_time.GetUtcNow());
+                if (failure is null || !failure.IsTransient) endpoint.RecordSuccess(_time.GetUtcNow());
                 if (failure is null) return new UpstreamResponse(response, endpoint.BaseUri, _timeouts.Idle, _time, CountBytes);
                 response.Dispose();
                 last = failure;
                 // A mirror that lacks the image or wants credentials it was not given: ask the next one.
                 if (!endpoint.IsOrigin && failure.Failure is UpstreamFailure.NotFound or UpstreamFailure.Unauthorized or UpstreamFailure.Denied) continue;
-                if (!IsWorthNextEndpoint(failure.Failure)) throw failure;
+                if (!failure.IsTransient) throw failure;
             }
             catch (Exception e) when (e is HttpRequestException or IOException or System.Net.Sockets.SocketException)
             {
@@ -213,9 +213,6 @@ public sealed partial class UpstreamClient
     }
 
     private string Via(Uri url) => Proxy?.GetProxy(url) is null ? "" : $" via egress proxy {Proxy.Address}";
-
-    private static bool IsWorthNextEndpoint(UpstreamFailure f) =>
-        f is UpstreamFailure.Unavailable or UpstreamFailure.Timeout or UpstreamFailure.BadResponse or UpstreamFailure.RateLimited;
 
     private async Task<UpstreamException?> ClassifyAsync(HttpResponseMessage response, UpstreamEndpoint endpoint, CancellationToken ct)
     {

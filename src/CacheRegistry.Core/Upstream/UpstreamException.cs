@@ -12,6 +12,8 @@ public sealed class UpstreamException(UpstreamFailure failure, string message, E
     public int? RetryAfterSeconds { get; init; }
     /// <summary>The upstream's own OCI error code, passed through when it sent one.</summary>
     public string? UpstreamCode { get; init; }
+    /// <summary>Another try may succeed: the next endpoint of the chain, or a resumed download.</summary>
+    public bool IsTransient => Failure is UpstreamFailure.Unavailable or UpstreamFailure.Timeout or UpstreamFailure.BadResponse or UpstreamFailure.RateLimited;
 
     /// <summary>The OCI error this failure becomes when nothing cached can be served instead.</summary>
     public RegistryError ToRegistryError(string notFoundCode = "MANIFEST_UNKNOWN") => Failure switch
