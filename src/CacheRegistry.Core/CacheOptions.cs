@@ -4,7 +4,7 @@ namespace CacheRegistry;
 public sealed class CacheOptions
 {
     /// <summary>Upper bound for stored blobs, e.g. <c>200GiB</c> or <c>500MB</c>; empty for none.</summary>
-    public string? MaxSize { get; set; }
+    public ByteSize? MaxSize { get; set; }
     /// <summary>Eviction starts above this fraction of MaxSize…</summary>
     public double HighWatermark { get; set; } = 0.90;
     /// <summary>…and stops below this one.</summary>
@@ -13,7 +13,7 @@ public sealed class CacheOptions
     /// With a size limit, eviction also keeps this much free on the disk that holds the blobs
     /// (filesystem store), and runs at once when the disk fills up.
     /// </summary>
-    public string MinFreeSpace { get; set; } = "1GiB";
+    public ByteSize MinFreeSpace { get; set; } = new(1L << 30);
     /// <summary>Repositories never evicted: <c>docker.io/library/nginx</c>, <c>registry.k8s.io/**</c>.</summary>
     public List<string> Pinned { get; set; } = [];
     /// <summary>How often last-access times are written and the size limit is checked.</summary>

@@ -46,19 +46,11 @@ public sealed class RegistryOptions
 
     public CacheOptions Cache { get; set; } = new();
 
-    public AdminOptions Admin { get; set; } = new();
-
     public TelemetryOptions Telemetry { get; set; } = new();
 
     public AvailabilityOptions Availability { get; set; } = new();
 
-    public UiOptions Ui { get; set; } = new();
-
     public AuthOptions Auth { get; set; } = new();
-
-    public TlsOptions Tls { get; set; } = new();
-
-    public LimitsOptions Limits { get; set; } = new();
 
     /// <summary>Images kept fresh on a schedule.</summary>
     public List<SyncEntry> Sync { get; set; } = [];
@@ -67,10 +59,10 @@ public sealed class RegistryOptions
     /// The largest blob the cache takes when neither a manifest nor the upstream gives its size
     /// (<c>100GiB</c>); a blob whose size is known is cut at that size whatever this says.
     /// </summary>
-    public string MaxBlobSize { get; set; } = "100GiB";
+    public ByteSize MaxBlobSize { get; set; } = new(100L << 30);
 
-    /// <summary><see cref="MaxBlobSize"/> in bytes (validated at start).</summary>
-    public long MaxBlobBytes => ByteSize.Parse(MaxBlobSize) ?? long.MaxValue;
+    /// <summary><see cref="MaxBlobSize"/> in bytes.</summary>
+    public long MaxBlobBytes => MaxBlobSize.Bytes;
 
     /// <summary>Manifests larger than this are refused (distribution uses 4 MiB too).</summary>
     public int MaxManifestBytes { get; set; } = 4 * 1024 * 1024;

@@ -27,7 +27,7 @@ public sealed class UpstreamOptions
     /// <summary>Serve only what is cached for this registry; never ask it anything (a metered or cut link).</summary>
     public bool Offline { get; set; }
     /// <summary>Body bytes this upstream may send per <see cref="QuotaPeriod"/> (<c>50GiB</c>); once spent, misses get 429 until the period turns.</summary>
-    public string? Quota { get; set; }
+    public ByteSize? Quota { get; set; }
     /// <summary><c>day</c> or <c>month</c> (UTC).</summary>
     public string QuotaPeriod { get; set; } = "day";
     /// <summary>At most this many blob downloads from this upstream at once; the rest queue (0: no limit).</summary>

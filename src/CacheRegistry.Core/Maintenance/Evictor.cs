@@ -27,9 +27,9 @@ public sealed partial class Evictor(IBlobIndex index, IBlobInventory inventory, 
     {
         var touched = accesses.Drain();
         if (touched.Count > 0) await index.TouchBlobsAsync(touched, ct);
-        if (ByteSize.Parse(options.Cache.MaxSize) is not long max) return null;
+        if (options.Cache.MaxSize is not { Bytes: var max }) return null;
         var (_, bytes) = await index.TotalsAsync(ct);
-        var toFree = Math.Max(0, (ByteSize.Parse(options.Cache.MinFreeSpace) ?? 0) - FreeSpace());
+        var toFree = Math.Max(0, options.Cache.MinFreeSpace.Bytes - FreeSpace());
         bool Within(long stored) => stored <= max * options.Cache.HighWatermark && toFree == 0;
         if (Within(bytes)) return new EvictionResult(bytes, bytes, 0, 0);
         await using var held = await _lock.TryAcquireAsync("evict", LockTtl, ct);

@@ -35,7 +35,7 @@ public sealed class UpstreamSet : IDisposable
                 newHttp: () => CreateHttpClient(options.Timeouts, proxy)) {
                 IsOffline = options.Offline || o.Offline,
                 Metrics = metrics ?? CacheMetrics.Unobserved,
-                Quota = ByteSize.Parse(o.Quota) is long quota ? new UpstreamQuota(quota, o.QuotaPeriod, time, name, shared) : null,
+                Quota = o.Quota is { Bytes: var quota } ? new UpstreamQuota(quota, o.QuotaPeriod, time, name, shared) : null,
                 FillSlots = o.MaxConcurrentFills > 0 ? new SemaphoreSlim(o.MaxConcurrentFills) : null,
                 MaxConcurrentFills = o.MaxConcurrentFills,
                 FillQueueWait = o.FillQueueWait,

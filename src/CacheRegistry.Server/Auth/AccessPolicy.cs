@@ -33,22 +33,25 @@ internal sealed class AccessPolicy(RegistryOptions options)
         throw new RegistryError(403, "DENIED", why);
     }
 
-    /// <summary>What is wrong with Registry:Auth, one line per problem.</summary>
-    public static void Problems(AuthOptions auth, List<string> problems)
+    /// <summary>The rules of <c>Registry:Auth</c>: one line per problem.</summary>
+    internal sealed class Rules : OptionRules<AuthOptions>
     {
-        if (string.IsNullOrEmpty(auth.Htpasswd))
+        protected override void Check(AuthOptions o, OptionProblems p)
         {
-            if (auth.Rules.Count > 0 || auth.Anonymous) problems.Add("Registry:Auth:Rules and Anonymous need Registry:Auth:Htpasswd (the users to apply them to)");
-            return;
-        }
-        if (!File.Exists(auth.Htpasswd)) problems.Add($"Registry:Auth:Htpasswd = '{auth.Htpasswd}': there is no such file (make one with htpasswd -B -c FILE USER)");
-        for (var i = 0; i < auth.Rules.Count; i++)
-        {
-            var rule = auth.Rules[i];
-            if (rule.Users.Count == 0 || rule.Repositories.Count == 0)
-                problems.Add($"Registry:Auth:Rules:{i}: expected Users and Repositories (e.g. Users:0=@ops, Repositories:0=docker.io/**)");
-            foreach (var group in rule.Users.Where(u => u.StartsWith('@') && !auth.Groups.ContainsKey(u[1..])))
-                problems.Add($"Registry:Auth:Rules:{i}: group {group} is not in Registry:Auth:Groups");
+            if (string.IsNullOrEmpty(o.Htpasswd))
+            {
+                if (o.Rules.Count > 0 || o.Anonymous) p.Add("Registry:Auth:Rules and Anonymous need Registry:Auth:Htpasswd (the users to apply them to)");
+                return;
+            }
+            if (!File.Exists(o.Htpasswd)) p.Add($"Registry:Auth:Htpasswd = '{o.Htpasswd}': there is no such file (make one with htpasswd -B -c FILE USER)");
+            for (var i = 0; i < o.Rules.Count; i++)
+            {
+                var rule = o.Rules[i];
+                if (rule.Users.Count == 0 || rule.Repositories.Count == 0)
+                    p.Add($"Registry:Auth:Rules:{i}: expected Users and Repositories (e.g. Users:0=@ops, Repositories:0=docker.io/**)");
+                foreach (var group in rule.Users.Where(u => u.StartsWith('@') && !o.Groups.ContainsKey(u[1..])))
+                    p.Add($"Registry:Auth:Rules:{i}: group {group} is not in Registry:Auth:Groups");
+            }
         }
     }
 

@@ -12,16 +12,16 @@ internal static class CliServices
     public static ServiceProvider Build(string[] configArgs, bool create = false, bool createsOnRequest = false)
     {
         var configuration = Configuration.Build(configArgs);
-        var options = RegistryOptionsLoader.Load(configuration);
-        var metadata = MetadataOptions.Of(configuration);
+        var settings = SettingsLoader.Load(configuration);
+        var options = settings.Registry;
         // A command run from the wrong directory must not quietly make an empty cache there.
-        if (!create && metadata.Kind.Equals("Sqlite", StringComparison.OrdinalIgnoreCase) && !File.Exists(Path.Combine(options.DataDir, "metadata.db")))
+        if (!create && settings.Metadata.Kind.Equals("Sqlite", StringComparison.OrdinalIgnoreCase) && !File.Exists(Path.Combine(options.DataDir, "metadata.db")))
             throw new UsageException($"there is no cache in {options.DataDir} (no metadata.db); run in the server's directory or pass --Registry:DataDir=<its data dir>"
                 + (createsOnRequest ? ", or --create to start a new cache there" : ""));
         var services = new ServiceCollection();
         services.AddLogging(l => l.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
-        CacheRegistryApp.AddCacheRegistry(services, options);
-        services.AddStores(configuration, options, server: false);
+        CacheRegistryApp.AddCacheRegistry(services, settings);
+        services.AddStores(settings.Stores(server: false));
         var provider = services.BuildServiceProvider();
         Console.Error.WriteLine($"cacheregistry: data dir {options.DataDir}; stores: {string.Join("; ", provider.GetServices<IHealthProbe>().Select(s => s.Name))}");
         return provider;

@@ -5,6 +5,7 @@ using CacheRegistry.Server.Http;
 using CacheRegistry.Server.Operations;
 using CacheRegistry.Storage;
 using CacheRegistry.Upstream;
+using Microsoft.Extensions.Options;
 
 namespace CacheRegistry.Server.Dashboard;
 
@@ -16,9 +17,10 @@ internal static class DashboardEndpoints
 {
     private static readonly string[] Assets = ["index.html", "dashboard.js", "dashboard.css"];
 
-    public static void MapDashboard(this WebApplication app, RegistryOptions options)
+    public static void MapDashboard(this WebApplication app)
     {
-        if (!options.Ui.Enabled) return;
+        if (!app.Services.GetRequiredService<IOptions<UiOptions>>().Value.Enabled) return;
+        var (admin, limits) = (app.Services.GetRequiredService<IOptions<AdminOptions>>().Value, app.Services.GetRequiredService<IOptions<LimitsOptions>>().Value);
         var ui = app.MapGroup("/ui").AddEndpointFilter((context, next) =>
         {
             // Only its own script and style, never framed: the page shows what upstreams and clients named.
@@ -32,18 +34,18 @@ internal static class DashboardEndpoints
         ui.MapGet("/{file}", (string file) => Assets.Contains(file) ? Asset(file) : Results.NotFound());
         ui.MapGet("/api/overview", OverviewAsync).AddEndpointFilter(async (context, next) =>
         {
-            Gate(context.HttpContext, options);
+            Gate(context.HttpContext, admin, limits);
             return await next(context);
         });
     }
 
     /// <summary>Loopback clients are the operator on the machine itself; everyone else shows the admin token.</summary>
-    public static void Gate(HttpContext ctx, RegistryOptions options)
+    public static void Gate(HttpContext ctx, AdminOptions admin, LimitsOptions limits)
     {
-        if (ctx.IsFromLoopback(options.Limits)) return;
-        if (string.IsNullOrEmpty(options.Admin.Token))
+        if (ctx.IsFromLoopback(limits)) return;
+        if (string.IsNullOrEmpty(admin.Token))
             throw new RegistryError(403, "DENIED", "the dashboard's data is served to loopback clients only unless Registry:Admin:Token is set");
-        AdminApi.DemandToken(ctx, options.Admin.Token, "dashboard: enter the admin token (Registry:Admin:Token)");
+        AdminApi.DemandToken(ctx, admin.Token, "dashboard: enter the admin token (Registry:Admin:Token)");
     }
 
     private static async Task<IResult> OverviewAsync(DashboardActivity activity, CacheStats stats, IBlobIndex index, RunningFills fills, UpstreamSet upstreams,
@@ -78,7 +80,7 @@ internal static class DashboardEndpoints
             totals = new { requests, fromCache, hitRatio = requests == 0 ? 0 : Math.Round((double)fromCache / requests, 4), bytesFromCache, bytesFromUpstream },
             // The samples, and now: the chart's last step is the interval running.
             history = activity.Samples().Append(new ActivitySample(now, fromCache, requests, bytesFromCache, bytesFromUpstream)),
-            storage = new { blobs = stored?.Count, bytes = stored?.Bytes, limit = ByteSize.Parse(options.Cache.MaxSize) },
+            storage = new { blobs = stored?.Count, bytes = stored?.Bytes, limit = options.Cache.MaxSize?.Bytes },
             upstreams = UpstreamStatus.Of(upstreams, now),
             fills = fills.Active.Select(f => new { repository = f.Repository.Key, digest = f.Digest.ToString(), written = f.Written, size = f.ExpectedSize, endpoint = f.Endpoint }),
             topRepositories = activity.TopRepositories(10),

@@ -29,13 +29,14 @@ internal static class CacheRegistryApp
 
         builder.AddServerLogging();
 
-        var options = RegistryOptionsLoader.Load(builder.Configuration);
+        var settings = SettingsLoader.Load(builder.Configuration);
+        var options = settings.Registry;
         TlsCertificate? tls = null; // made with the services, before Kestrel asks for it at start
-        Listen(builder, options);
+        Listen(builder, settings.Tls);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            if (!string.IsNullOrEmpty(options.Tls.Certificate))
+            if (!string.IsNullOrEmpty(settings.Tls.Certificate))
                 k.ConfigureHttpsDefaults(h =>
                 {
                     h.ServerCertificateSelector = (_, _) => tls!.Current;
@@ -47,8 +48,8 @@ internal static class CacheRegistryApp
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping);
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.Timeouts.Shutdown + TimeSpan.FromSeconds(5));
-        AddCacheRegistry(builder.Services, options);
-        builder.Services.AddStores(builder.Configuration, options);
+        AddCacheRegistry(builder.Services, settings);
+        builder.Services.AddStores(settings.Stores(server: true));
         builder.Services.AddHostedService<MaintenanceService>();
         builder.Services.AddHostedService<StartupSummary>();
         builder.Services.AddHostedService<FillDrain>();
@@ -61,13 +62,12 @@ internal static class CacheRegistryApp
         builder.Services.AddSingleton<Operations.WarmJobs>();
         builder.Services.AddServerTelemetry(options.Telemetry);
 
-        builder.Services.AddSingleton(options.Tls);
-        builder.Services.AddRequestLimits(options.Limits);
+        builder.Services.AddRequestLimits(settings.Limits);
         builder.Services.AddSingleton<TlsCertificate>();
 
         var app = builder.Build();
         tls = app.Services.GetRequiredService<TlsCertificate>();
-        if (options.Tls.HttpPort is int httpPort) app.Use(HttpsRedirect(httpPort));
+        if (settings.Tls.HttpPort is int httpPort) app.Use(HttpsRedirect(httpPort));
         // Listening before the first request, so no measurement is missed.
         app.Services.GetRequiredService<Telemetry.StateGauges>();
         app.UseSerilogRequestLogging(app.Services.GetRequiredService<Telemetry.Logging.RequestLog>().Configure);
@@ -75,18 +75,18 @@ internal static class CacheRegistryApp
         // Replicas' requests for each other's fills carry their own signature: no client login or limit applies.
         var replicas = app.Services.GetRequiredService<ReplicaEndpoint>();
         app.Use((ctx, next) => ctx.Request.Path.StartsWithSegments("/internal") ? replicas.HandleAsync(ctx) : next(ctx));
-        app.UseRequestLimits(options.Limits);
+        app.UseRequestLimits(settings.Limits);
         var auth = app.Services.GetRequiredService<Auth.ClientAuthGate>();
         if (options.Auth.Htpasswd is { Length: > 0 }) app.Services.GetRequiredService<Auth.ClientAuthenticator>(); // read the file now, and say so
         app.Use(auth.InvokeAsync);
-        app.UseWhen(ctx => ctx.Request.Path.StartsWithSegments("/admin"), admin => admin.Use((ctx, next) => AdminApi.GateAsync(ctx, next, options)));
+        app.UseWhen(ctx => ctx.Request.Path.StartsWithSegments("/admin"), admin => admin.Use((ctx, next) => AdminApi.GateAsync(ctx, next, settings.Admin)));
         // /v2 is answered before endpoint routing: the handler parses its paths itself (from the end).
         var handler = app.Services.GetRequiredService<RegistryHandler>();
         app.Use((ctx, next) => ctx.Request.Path.StartsWithSegments("/v2") ? handler.HandleAsync(ctx) : next(ctx));
         app.UseRouting();
         app.MapServiceEndpoints();
         app.MapAdmin();
-        app.MapDashboard(options);
+        app.MapDashboard();
         return app;
     }
 
@@ -94,12 +94,12 @@ internal static class CacheRegistryApp
     /// The listen addresses: --urls, else port 5000 (HTTPS when Registry:Tls is set), plus the
     /// plain-HTTP redirect port when asked for.
     /// </summary>
-    private static void Listen(WebApplicationBuilder builder, RegistryOptions options)
+    private static void Listen(WebApplicationBuilder builder, TlsOptions options)
     {
-        var tls = !string.IsNullOrEmpty(options.Tls.Certificate);
+        var tls = !string.IsNullOrEmpty(options.Certificate);
         var urls = builder.Configuration["urls"] is { Length: > 0 } given ? given.Split(';', StringSplitOptions.RemoveEmptyEntries)
             : !string.IsNullOrEmpty(builder.Configuration["http_ports"]) ? [] : [tls ? DefaultUrl.Replace("http:", "https:", StringComparison.Ordinal) : DefaultUrl];
-        if (options.Tls.HttpPort is int port) urls = [.. urls, $"http://0.0.0.0:{port}"];
+        if (options.HttpPort is int port) urls = [.. urls, $"http://0.0.0.0:{port}"];
         if (urls.Length > 0) builder.WebHost.UseUrls(urls);
     }
 
@@ -129,9 +129,10 @@ internal static class CacheRegistryApp
     }
 
     /// <summary>The cache's services, shared by the server and the commands that work on its stores.</summary>
-    public static void AddCacheRegistry(IServiceCollection services, RegistryOptions options)
+    public static void AddCacheRegistry(IServiceCollection services, Settings settings)
     {
-        services.AddSingleton(options);
+        var options = settings.Registry;
+        settings.Register(services);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<BackgroundWork>();
         services.AddSingleton(sp => StoreHealth.From(options.Timeouts, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(),

@@ -32,7 +32,7 @@ internal static class Configuration
         builder.AddCommandLine(args);
     }
 
-    public static RegistryOptions Load(string[] args) => RegistryOptionsLoader.Load(Build(args));
+    public static RegistryOptions Load(string[] args) => SettingsLoader.Load(Build(args)).Registry;
 
     /// <summary>Runs <paramref name="read"/>; a JSON file that does not parse becomes a problem naming the file, line and column.</summary>
     private static T Readable<T>(Func<T> read, string[] args)

@@ -1,6 +1,5 @@
 using System.Collections;
 using System.Reflection;
-using CacheRegistry.Server.Storage;
 
 namespace CacheRegistry.Server.Hosting;
 
@@ -13,12 +12,7 @@ internal static class ConfigurationKeys
 {
     /// <summary>Key patterns such as <c>Registry:Upstreams:*:Endpoints:*</c>, with the type a value must have.</summary>
     public static IReadOnlyList<(string Pattern, Type Type)> Known { get; } =
-    [
-        .. Walk(typeof(RegistryOptions), RegistryOptions.Section)
-            .Where(k => !k.Pattern.StartsWith("Registry:Storage", StringComparison.Ordinal) && !k.Pattern.StartsWith("Registry:Metadata", StringComparison.Ordinal)),
-        .. Walk(typeof(StorageOptions), StorageOptions.Section),
-        .. Walk(typeof(MetadataOptions), MetadataOptions.Section),
-    ];
+        [.. OptionSections.All.Where(s => s.IsBound).SelectMany(s => Walk(s.Type, s.Path))];
 
     public static bool IsKnown(string key) => TypeOf(key) is not null;
 
@@ -84,5 +78,5 @@ internal static class ConfigurationKeys
     private static bool IsDictionary(Type t) => t.IsGenericType && t.GetGenericTypeDefinition() == typeof(Dictionary<,>);
 
     private static bool IsLeaf(Type t) =>
-        t.IsPrimitive || t.IsEnum || t == typeof(string) || t == typeof(TimeSpan) || t == typeof(decimal) || Nullable.GetUnderlyingType(t) is not null;
+        t.IsPrimitive || t.IsEnum || t == typeof(string) || t == typeof(TimeSpan) || t == typeof(ByteSize) || t == typeof(decimal) || Nullable.GetUnderlyingType(t) is not null;
 }

@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Options;
 
 namespace CacheRegistry.Server.Hosting;
 
@@ -7,8 +8,9 @@ namespace CacheRegistry.Server.Hosting;
 /// (looked at no more than every five seconds, on a handshake): a rotated certificate is served
 /// without a restart, and a half-written pair keeps the previous one in service.
 /// </summary>
-internal sealed partial class TlsCertificate(TlsOptions options, TimeProvider time, ILogger<TlsCertificate> log)
+internal sealed partial class TlsCertificate(IOptions<TlsOptions> tls, TimeProvider time, ILogger<TlsCertificate> log)
 {
+    private readonly TlsOptions options = tls.Value;
     private static readonly TimeSpan LookEvery = TimeSpan.FromSeconds(5);
 
     /// <summary>
@@ -61,24 +63,28 @@ internal sealed partial class TlsCertificate(TlsOptions options, TimeProvider ti
     /// <summary>Reads the pair, for use and for the start-up check; throws with the reason when it cannot.</summary>
     public static X509Certificate2 Load(TlsOptions options) => X509Certificate2.CreateFromPemFile(options.Certificate!, options.Key);
 
-    public static void Problems(TlsOptions o, List<string> problems)
+    /// <summary>The rules of <c>Registry:Tls</c>: both files, readable, a key that fits.</summary>
+    internal sealed class Rules : OptionRules<TlsOptions>
     {
-        if (string.IsNullOrEmpty(o.Certificate) != string.IsNullOrEmpty(o.Key))
+        protected override void Check(TlsOptions o, OptionProblems p)
         {
-            problems.Add("Registry:Tls:Certificate and Registry:Tls:Key: set both (PEM files) or neither");
-            return;
+            if (string.IsNullOrEmpty(o.Certificate) != string.IsNullOrEmpty(o.Key))
+            {
+                p.Add("Registry:Tls:Certificate and Registry:Tls:Key: set both (PEM files) or neither");
+                return;
+            }
+            if (string.IsNullOrEmpty(o.Certificate)) return;
+            try
+            {
+                using var certificate = Load(o);
+                if (!certificate.HasPrivateKey) p.Add($"Registry:Tls:Key = '{o.Key}': no private key for the certificate");
+            }
+            catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException or ArgumentException or UnauthorizedAccessException)
+            {
+                p.Add($"Registry:Tls:Certificate = '{o.Certificate}', Key = '{o.Key}': cannot be read as a PEM certificate and key ({e.Message})");
+            }
+            if (o.HttpPort is < 1 or > 65535) p.Add($"Registry:Tls:HttpPort = {o.HttpPort}: expected a port number");
         }
-        if (string.IsNullOrEmpty(o.Certificate)) return;
-        try
-        {
-            using var certificate = Load(o);
-            if (!certificate.HasPrivateKey) problems.Add($"Registry:Tls:Key = '{o.Key}': no private key for the certificate");
-        }
-        catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException or ArgumentException or UnauthorizedAccessException)
-        {
-            problems.Add($"Registry:Tls:Certificate = '{o.Certificate}', Key = '{o.Key}': cannot be read as a PEM certificate and key ({e.Message})");
-        }
-        if (o.HttpPort is < 1 or > 65535) problems.Add($"Registry:Tls:HttpPort = {o.HttpPort}: expected a port number");
     }
 
     private static partial class Log

@@ -110,11 +110,11 @@ internal static class AdminApi
     /// past the bound is refused here in the registry's error format (the JSON binding would answer
     /// an empty 413): announced ones before they are read, chunked ones as they pass the bound.
     /// </summary>
-    public static async Task GateAsync(HttpContext ctx, RequestDelegate next, RegistryOptions options)
+    public static async Task GateAsync(HttpContext ctx, RequestDelegate next, AdminOptions admin)
     {
-        if (string.IsNullOrEmpty(options.Admin.Token))
+        if (string.IsNullOrEmpty(admin.Token))
             throw new RegistryError(404, "NOT_FOUND", "the admin API is off: set Registry:Admin:Token");
-        DemandToken(ctx, options.Admin.Token, "admin API: missing or wrong bearer token");
+        DemandToken(ctx, admin.Token, "admin API: missing or wrong bearer token");
         if (ctx.Request.ContentLength > MaxBodyBytes) throw TooLarge();
         if (ctx.Request.ContentLength is not null)
         {

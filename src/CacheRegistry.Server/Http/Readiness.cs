@@ -1,4 +1,5 @@
 using CacheRegistry.Storage;
+using Microsoft.Extensions.Options;
 
 namespace CacheRegistry.Server.Http;
 
@@ -11,7 +12,7 @@ namespace CacheRegistry.Server.Http;
 /// </summary>
 internal static class Readiness
 {
-    public static async Task<IResult> CheckAsync(IEnumerable<IHealthProbe> probes, IHostApplicationLifetime life, Auth.ClientAuthGate gate, Auth.AccessPolicy access, RegistryOptions options, TimeProvider time, HttpContext ctx, CancellationToken ct)
+    public static async Task<IResult> CheckAsync(IEnumerable<IHealthProbe> probes, IHostApplicationLifetime life, Auth.ClientAuthGate gate, Auth.AccessPolicy access, IOptions<LimitsOptions> limits, TimeProvider time, HttpContext ctx, CancellationToken ct)
     {
         if (life.ApplicationStopping.IsCancellationRequested) return Results.Text("not ready: draining, shutting down\n", statusCode: 503);
         var strict = ctx.Request.Query.ContainsKey("strict");
@@ -21,7 +22,7 @@ internal static class Readiness
         var failing = results.Where(r => r.Problem is not null).Select(r => $"{r.Name}: {r.Problem}").ToList();
         if (failing.Count == 0) return Results.Text("ready\n");
         // With client authentication on, only a user (or a loopback prober) reads which store failed and why.
-        var detailed = !access.IsOn || ctx.IsFromLoopback(options.Limits)
+        var detailed = !access.IsOn || ctx.IsFromLoopback(limits.Value)
             || await gate.TryUserAsync(ctx) is { } user && user != Auth.ClientAuthenticator.Anonymous;
         var detail = detailed ? ": " + string.Join("; ", failing) : "";
         return strict

@@ -5,6 +5,7 @@ using CacheRegistry.Cache;
 using CacheRegistry.Storage;
 using CacheRegistry.Telemetry;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
 
 namespace CacheRegistry.Server.Http;
 
@@ -13,7 +14,7 @@ namespace CacheRegistry.Server.Http;
 /// Kestrel's normalisation can hide them, OCI error JSON for failures, and one log line.
 /// </summary>
 internal sealed partial class RegistryMiddleware(RequestDelegate next, Operations.CacheStats stats, CacheMetrics metrics, Telemetry.Logging.RequestLog requestLog,
-    Serilog.IDiagnosticContext requestLine, PullTracker pulls, DashboardActivity dashboard, RegistryOptions options, ILogger<RegistryMiddleware> log)
+    Serilog.IDiagnosticContext requestLine, PullTracker pulls, DashboardActivity dashboard, RegistryOptions options, IOptions<UiOptions> ui, ILogger<RegistryMiddleware> log)
 {
     public async Task InvokeAsync(HttpContext ctx)
     {
@@ -101,7 +102,7 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
     private void Track(HttpContext ctx, RequestOutcome outcome, string result, long started)
     {
         var (kind, status) = (outcome.Kind, ctx.Response.StatusCode);
-        if (options.Ui.Enabled && outcome.Repository is { } shown)
+        if (ui.Value.Enabled && outcome.Repository is { } shown)
         {
             dashboard.Requested(shown, outcome.Bytes);
             if (kind == "manifest" && outcome.Error != "CLIENT_GONE" && !(status == 404 && IsArtifactTagProbe(outcome.Reference)))

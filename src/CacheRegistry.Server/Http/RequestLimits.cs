@@ -52,12 +52,16 @@ internal static class RequestLimits
         if (limits.RequestsPerMinute > 0) app.UseRateLimiter();
     }
 
-    public static void Problems(LimitsOptions o, List<string> problems)
+    /// <summary>The rules of <c>Registry:Limits</c>.</summary>
+    internal sealed class Rules : OptionRules<LimitsOptions>
     {
-        if (o.RequestsPerMinute < 0) problems.Add($"Registry:Limits:RequestsPerMinute = {o.RequestsPerMinute}: expected 0 (no limit) or more");
-        if (o.Burst is < 1) problems.Add($"Registry:Limits:Burst = {o.Burst}: expected 1 or more");
-        foreach (var proxy in o.TrustedProxies.Where(p => !TryNetwork(p, out _)))
-            problems.Add($"Registry:Limits:TrustedProxies: '{proxy}' is neither an IP address nor a network such as 10.0.0.0/8");
+        protected override void Check(LimitsOptions o, OptionProblems p)
+        {
+            if (o.RequestsPerMinute < 0) p.Add($"Registry:Limits:RequestsPerMinute = {o.RequestsPerMinute}: expected 0 (no limit) or more");
+            if (o.Burst is < 1) p.Add($"Registry:Limits:Burst = {o.Burst}: expected 1 or more");
+            foreach (var proxy in o.TrustedProxies.Where(p => !TryNetwork(p, out _)))
+                p.Add($"Registry:Limits:TrustedProxies: '{proxy}' is neither an IP address nor a network such as 10.0.0.0/8");
+        }
     }
 
     private static System.Net.IPNetwork Network(string text) => TryNetwork(text, out var network) ? network : throw new FormatException(text);

@@ -4,7 +4,7 @@ namespace CacheRegistry.Server.Storage;
 internal sealed class MetadataOptions
 {
     public const string Section = "Registry:Metadata";
-    /// <summary><c>Sqlite</c> (default) or <c>Redis</c>.</summary>
+    /// <summary>A metadata back end's Kind (<see cref="BackEnds.Metadata"/>): <c>Sqlite</c> (default) or <c>Redis</c>.</summary>
     public string Kind { get; set; } = "Sqlite";
     /// <summary>StackExchange.Redis connection string, e.g. <c>redis:6379,password=…</c>.</summary>
     public string Configuration { get; set; } = "localhost:6379";
@@ -12,5 +12,5 @@ internal sealed class MetadataOptions
     public string? Password { get; set; }
     public string KeyPrefix { get; set; } = "cacheregistry:";
 
-    public static MetadataOptions Of(IConfiguration configuration) => configuration.GetSection(Section).Get<MetadataOptions>() ?? new MetadataOptions();
+    public static OptionRules<MetadataOptions> Rules { get; } = new KindRules<MetadataOptions>(Section, BackEnds.Metadata, m => m.Kind);
 }

@@ -6,9 +6,9 @@ namespace CacheRegistry.Server.Storage;
 internal sealed class StorageOptions
 {
     public const string Section = "Registry:Storage";
-    /// <summary><c>FileSystem</c> (default) or <c>S3</c>.</summary>
+    /// <summary>A blob back end's Kind (<see cref="BackEnds.Blobs"/>): <c>FileSystem</c> (default) or <c>S3</c>.</summary>
     public string Kind { get; set; } = "FileSystem";
     public S3Options S3 { get; set; } = new();
 
-    public static StorageOptions Of(IConfiguration configuration) => configuration.GetSection(Section).Get<StorageOptions>() ?? new StorageOptions();
+    public static OptionRules<StorageOptions> Rules { get; } = new KindRules<StorageOptions>(Section, BackEnds.Blobs, s => s.Kind);
 }

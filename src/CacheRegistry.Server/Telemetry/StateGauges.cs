@@ -37,7 +37,7 @@ internal sealed class StateGauges
             () => Value(_last.Blobs),
             () => _last.Stores.Select(s => new Measurement<int>(s.Up ? 1 : 0, new KeyValuePair<string, object?>("store", s.Store))))
         {
-            StoreLimit = ByteSize.Parse(options.Cache.MaxSize),
+            StoreLimit = options.Cache.MaxSize?.Bytes,
             ImageAvailability = !options.Availability.Enabled ? null : () => availability.Counts.Select(c => new Measurement<int>(c.Value,
                 new KeyValuePair<string, object?>("registry", c.Key.Registry), new KeyValuePair<string, object?>("outcome", c.Key.Outcome))),
         });

@@ -65,16 +65,20 @@ internal static class TelemetrySetup
                 }));
     }
 
-    public static void Problems(TelemetryOptions o, List<string> problems)
+    /// <summary>The rules of <c>Registry:Telemetry</c>.</summary>
+    internal sealed class Rules : OptionRules<TelemetryOptions>
     {
-        if (!string.IsNullOrEmpty(o.OtlpEndpoint) && !(Uri.TryCreate(o.OtlpEndpoint, UriKind.Absolute, out var u) && u.Scheme is "http" or "https"))
-            problems.Add($"Registry:Telemetry:OtlpEndpoint = '{o.OtlpEndpoint}': expected an http(s) URL such as http://otel-collector:4318");
-        if (o.OtlpProtocol is not ("http/protobuf" or "grpc"))
-            problems.Add($"Registry:Telemetry:OtlpProtocol = '{o.OtlpProtocol}': expected http/protobuf or grpc");
-        if (o.SampleRatio is < 0 or > 1)
-            problems.Add($"Registry:Telemetry:SampleRatio = {o.SampleRatio}: expected 0 to 1");
-        if (o.ExportInterval <= TimeSpan.Zero)
-            problems.Add($"Registry:Telemetry:ExportInterval = {o.ExportInterval}: expected more than zero");
+        protected override void Check(TelemetryOptions o, OptionProblems p)
+        {
+            if (!string.IsNullOrEmpty(o.OtlpEndpoint) && !(Uri.TryCreate(o.OtlpEndpoint, UriKind.Absolute, out var u) && u.Scheme is "http" or "https"))
+                p.Add($"Registry:Telemetry:OtlpEndpoint = '{o.OtlpEndpoint}': expected an http(s) URL such as http://otel-collector:4318");
+            if (o.OtlpProtocol is not ("http/protobuf" or "grpc"))
+                p.Add($"Registry:Telemetry:OtlpProtocol = '{o.OtlpProtocol}': expected http/protobuf or grpc");
+            if (o.SampleRatio is < 0 or > 1)
+                p.Add($"Registry:Telemetry:SampleRatio = {o.SampleRatio}: expected 0 to 1");
+            if (o.ExportInterval <= TimeSpan.Zero)
+                p.Add($"Registry:Telemetry:ExportInterval = {o.ExportInterval}: expected more than zero");
+        }
     }
 
     private static int Interval(TelemetryOptions o) => (int)Math.Max(1, o.ExportInterval.TotalMilliseconds);

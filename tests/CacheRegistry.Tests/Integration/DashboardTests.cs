@@ -132,11 +132,11 @@ public sealed class DashboardTests
         var ctx = new DefaultHttpContext();
         ctx.Connection.RemoteIpAddress = IPAddress.Parse(remote);
         if (authorization is not null) ctx.Request.Headers.Authorization = authorization;
-        var options = new RegistryOptions { Admin = { Token = token }, Ui = { Enabled = true } };
+        var admin = new CacheRegistry.Server.Http.AdminOptions { Token = token };
         var status = 0;
         try
         {
-            DashboardEndpoints.Gate(ctx, options);
+            DashboardEndpoints.Gate(ctx, admin, new CacheRegistry.Server.Http.LimitsOptions());
         }
         catch (CacheRegistry.Oci.RegistryError e)
         {

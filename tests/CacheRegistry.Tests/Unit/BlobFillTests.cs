@@ -75,7 +75,7 @@ public sealed class BlobFillTests : IAsyncLifetime
         string maxBlobSize = "100GiB")
     {
         var sqlite = new SqliteMetadataStore(_dir);
-        var options = new RegistryOptions { DataDir = _dir, MaxBlobSize = maxBlobSize, Fill = { ResumeBackoff = TimeSpan.FromMilliseconds(10) } };
+        var options = new RegistryOptions { DataDir = _dir, MaxBlobSize = ByteSize.Parse(maxBlobSize), Fill = { ResumeBackoff = TimeSpan.FromMilliseconds(10) } };
         var work = new BackgroundWork();
         var fills = new RunningFills(store ?? new FileSystemBlobStore(_dir), metadata ?? sqlite, sqlite, lease ?? new LocalFillLease(),
             new SpoolDirectory(_dir, StoreHealth.Default, clear: true), work, options, TimeProvider.System, NullLogger<RunningFills>.Instance);

@@ -126,7 +126,7 @@ public sealed class OperationsUnitTests
     [InlineData("50GiB", 50L << 30)]
     [InlineData("1.5k", 1536)]
     [InlineData("1073741824", 1073741824)]
-    public void Sizes(string text, long bytes) => Assert.Equal(bytes, CacheRegistry.Common.ByteSize.Parse(text));
+    public void Sizes(string text, long bytes) => Assert.Equal(bytes, CacheRegistry.Common.ByteSize.Parse(text).Bytes);
 
     [Fact]
     public void Kubeadm_image_lists_read_as_is() =>

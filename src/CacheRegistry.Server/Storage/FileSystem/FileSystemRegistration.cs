@@ -5,6 +5,6 @@ namespace CacheRegistry.Server.Storage.FileSystem;
 internal static class FileSystemRegistration
 {
     /// <summary>Blobs as files under the data dir (the embedded default).</summary>
-    public static IServiceCollection AddFileSystemBlobs(this IServiceCollection services, RegistryOptions options) =>
-        services.AddStore(sp => new FileSystemBlobStore(options.DataDir, sp.GetRequiredService<StoreHealth>()));
+    public static BackEnd<StorageOptions> BackEnd { get; } = new("FileSystem", (services, settings) =>
+        services.AddStore(sp => new FileSystemBlobStore(settings.Registry.DataDir, sp.GetRequiredService<StoreHealth>())));
 }

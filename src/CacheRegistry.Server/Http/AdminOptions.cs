@@ -1,8 +1,10 @@
-namespace CacheRegistry;
+namespace CacheRegistry.Server.Http;
 
 /// <summary><c>Registry:Admin</c>: the admin API under /admin, off unless a token is set.</summary>
-public sealed class AdminOptions
+internal sealed class AdminOptions
 {
+    public const string Section = "Registry:Admin";
+
     /// <summary>Bearer token the admin API requires; empty turns the admin API off.</summary>
     public string? Token { get; set; }
 }

@@ -1,8 +1,10 @@
-namespace CacheRegistry;
+namespace CacheRegistry.Server.Hosting;
 
 /// <summary><c>Registry:Tls</c>: HTTPS from PEM files (cert-manager's tls.crt and tls.key), re-read when they change.</summary>
-public sealed class TlsOptions
+internal sealed class TlsOptions
 {
+    public const string Section = "Registry:Tls";
+
     /// <summary>The certificate chain, PEM (the server's certificate first).</summary>
     public string? Certificate { get; set; }
 

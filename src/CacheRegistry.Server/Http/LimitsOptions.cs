@@ -1,8 +1,10 @@
-namespace CacheRegistry;
+namespace CacheRegistry.Server.Http;
 
 /// <summary><c>Registry:Limits</c>: how much one client may ask of a shared mirror.</summary>
-public sealed class LimitsOptions
+internal sealed class LimitsOptions
 {
+    public const string Section = "Registry:Limits";
+
     /// <summary>Registry API requests per minute per client IP address (0: no limit); beyond it, 429 with Retry-After.</summary>
     public int RequestsPerMinute { get; set; }
 
