@@ -85,6 +85,88 @@ public abstract class MetadataStoreContract
         Assert.False(await Store.IsLinkedAsync(_repo, D('c'), default));
         Assert.False(await Store.IsLinkedAsync(_repo + "x", D('a'), default));
     }
+
+    [Fact]
+    public async Task Unlinking_forgets_the_link_both_ways()
+    {
+        var other = _repo + "-other";
+        await Store.LinkAsync(_repo, [D('a'), D('b')], default);
+        await Store.LinkAsync(other, [D('a')], default);
+        Assert.Equal([_repo, other], await Index.RepositoriesLinkingAsync(D('a'), default));
+        await Catalog.UnlinkAsync(_repo, [D('a')], default);
+        Assert.False(await Store.IsLinkedAsync(_repo, D('a'), default));
+        Assert.True(await Store.IsLinkedAsync(_repo, D('b'), default));
+        Assert.Equal([other], await Index.RepositoriesLinkingAsync(D('a'), default));
+        Assert.Empty(await Index.RepositoriesLinkingAsync(D('c'), default));
+    }
+
+    [Fact]
+    public async Task The_index_orders_blobs_by_last_access_which_never_goes_back()
+    {
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(1_790_000_000_000);
+        await Index.RecordBlobAsync(D('a'), 10, at, default);
+        await Index.RecordBlobAsync(D('b'), 20, at.AddMinutes(1), default);
+        await Index.RecordBlobAsync(D('c'), 30, at.AddMinutes(2), default);
+        Assert.Equal((3, 60), await Index.TotalsAsync(default));
+        await Index.TouchBlobsAsync([new(D('a'), at.AddMinutes(3))], default);
+        // An older access (another replica's late flush, a repeated record) does not make a blob older.
+        await Index.TouchBlobsAsync([new(D('b'), at)], default);
+        await Index.RecordBlobAsync(D('c'), 30, at, default);
+        Assert.Equal([new BlobRecord(D('b'), 20, at.AddMinutes(1)), new BlobRecord(D('c'), 30, at.AddMinutes(2)), new BlobRecord(D('a'), 10, at.AddMinutes(3))],
+            await Index.OldestBlobsAsync(10, 0, default));
+        Assert.Equal([new BlobRecord(D('c'), 30, at.AddMinutes(2))], await Index.OldestBlobsAsync(1, 1, default));
+        await Index.ForgetBlobAsync(D('b'), default);
+        Assert.Equal((2, 40), await Index.TotalsAsync(default));
+        Assert.Equal([D('c'), D('a')], (await Index.OldestBlobsAsync(10, 0, default)).Select(b => b.Digest));
+    }
+
+    [Fact]
+    public async Task The_catalog_lists_every_manifest_and_every_repository_with_tags_or_links()
+    {
+        var (one, two) = ("{\"a\":1}"u8.ToArray(), "{\"b\":2}"u8.ToArray());
+        await Store.PutManifestAsync(new StoredManifest(Digest.Sha256Of(one), MediaTypes.OciManifest, one), default);
+        await Store.PutManifestAsync(new StoredManifest(Digest.Sha256Of(two), MediaTypes.OciIndex, two), default);
+        var all = new List<StoredManifest>();
+        await foreach (var m in Catalog.AllManifestsAsync(default)) all.Add(m);
+        Assert.Equal(new[] { one, two }.Select(c => Digest.Sha256Of(c).ToString()).Order(StringComparer.Ordinal), all.Select(m => m.DigestText).Order(StringComparer.Ordinal));
+        await Catalog.DeleteManifestAsync(Digest.Sha256Of(one), default);
+        Assert.Null(await Store.GetManifestAsync(Digest.Sha256Of(one), default));
+
+        var (tagged, linked) = (_repo + "/tagged", _repo + "/linked");
+        await Store.PutTagAsync(tagged, "v1", new TagRecord(D('a'), DateTimeOffset.UnixEpoch), default);
+        await Store.PutTagAsync(tagged, "v2", new TagRecord(D('a'), DateTimeOffset.UnixEpoch), default);
+        await Store.LinkAsync(linked, [D('a')], default);
+        Assert.Equal([linked, tagged], (await Catalog.ListRepositoriesAsync(default)).Where(r => r.StartsWith(_repo, StringComparison.Ordinal)));
+        await Catalog.DeleteTagAsync(tagged, "v1", default);
+        Assert.Equal(["v2"], await Store.ListTagsAsync(tagged, default));
+        await Catalog.DeleteTagAsync(tagged, "v2", default);
+        Assert.Equal([linked], (await Catalog.ListRepositoriesAsync(default)).Where(r => r.StartsWith(_repo, StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task The_ledger_reads_oldest_first_from_a_time_with_a_limit()
+    {
+        var ledger = (ILedger)Store;
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(1_790_000_000_000);
+        LedgerEntry Entry(int minutes, string? tag, Digest? subject = null) =>
+            new(at.AddMinutes(minutes), "docker.io", _repo, tag, D('a'), MediaTypes.OciManifest, 123, "https://mirror.example", subject, subject is null ? null : "application/vnd.example");
+        await ledger.AppendAsync(Entry(0, "v1"), default);
+        await ledger.AppendAsync(Entry(1, null, D('b')), default);
+        await ledger.AppendAsync(Entry(2, "v3"), default);
+        Assert.Equal([Entry(0, "v1"), Entry(1, null, D('b')), Entry(2, "v3")], await ledger.ReadAsync(null, 10, default));
+        Assert.Equal([Entry(1, null, D('b'))], await ledger.ReadAsync(at.AddMinutes(1), 1, default));
+    }
+
+    [Fact]
+    public async Task A_reachable_store_reports_no_problem()
+    {
+        var probe = (IHealthProbe)Store;
+        Assert.False(string.IsNullOrEmpty(probe.Name));
+        Assert.Null(await probe.CheckAsync(default));
+    }
+
+    private IBlobIndex Index => (IBlobIndex)Store;
+    private IMetadataCatalog Catalog => (IMetadataCatalog)Store;
 }
 
 public sealed class SqliteMetadataStoreContract : MetadataStoreContract, IDisposable

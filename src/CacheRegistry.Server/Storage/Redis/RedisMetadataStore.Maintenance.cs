@@ -17,14 +17,15 @@ internal sealed partial class RedisMetadataStore : IBlobIndex, IMetadataCatalog,
     public Task RecordBlobAsync(Digest digest, long size, DateTimeOffset at, CancellationToken ct) => Guard(async () =>
     {
         await Db.HashSetAsync(BlobSizesKey, digest.ToString(), size);
-        await Db.SortedSetAddAsync(AccessKey, digest.ToString(), at.ToUnixTimeMilliseconds());
+        // GT: a last access never goes back (a repeated record, another replica's late flush); new members are still added.
+        await Db.SortedSetAddAsync(AccessKey, digest.ToString(), at.ToUnixTimeMilliseconds(), SortedSetWhen.GreaterThan);
     });
 
     public Task<long?> RecordedSizeAsync(Digest digest, CancellationToken ct) => Guard(async () =>
         (long?)await Db.HashGetAsync(BlobSizesKey, digest.ToString()));
 
     public Task TouchBlobsAsync(IReadOnlyCollection<KeyValuePair<Digest, DateTimeOffset>> accesses, CancellationToken ct) => Guard(() =>
-        Db.SortedSetAddAsync(AccessKey, accesses.Select(a => new SortedSetEntry(a.Key.ToString(), a.Value.ToUnixTimeMilliseconds())).ToArray()));
+        Db.SortedSetAddAsync(AccessKey, accesses.Select(a => new SortedSetEntry(a.Key.ToString(), a.Value.ToUnixTimeMilliseconds())).ToArray(), SortedSetWhen.GreaterThan));
 
     public Task<IReadOnlyList<BlobRecord>> OldestBlobsAsync(int limit, int skip, CancellationToken ct) => Guard(async () =>
     {
@@ -61,8 +62,15 @@ internal sealed partial class RedisMetadataStore : IBlobIndex, IMetadataCatalog,
         }
     }
 
-    public async Task<IReadOnlyList<string>> ListRepositoriesAsync(CancellationToken ct) =>
-        (await ScanAsync("tags:")).Select(k => ((string)k!)[(_prefix.Length + "tags:".Length)..]).Order(StringComparer.Ordinal).ToList();
+    /// <summary>Repositories with tags or links (a repository pulled only by digest has no tags).</summary>
+    public async Task<IReadOnlyList<string>> ListRepositoriesAsync(CancellationToken ct)
+    {
+        string[] kinds = ["tags:", "links:"];
+        var names = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var kind in kinds)
+            names.UnionWith((await ScanAsync(kind)).Select(k => ((string)k!)[(_prefix.Length + kind.Length)..]));
+        return [.. names];
+    }
 
     public Task DeleteTagAsync(string repository, string tag, CancellationToken ct) => Guard(() => Db.HashDeleteAsync(TagsKey(repository), tag));
 
