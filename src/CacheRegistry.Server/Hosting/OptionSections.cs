@@ -45,6 +45,9 @@ internal abstract class OptionSection(string path, Type type)
 
     public abstract void Bind(IConfiguration configuration, Settings settings);
 
+    /// <summary>The rules checked on this section.</summary>
+    public abstract IEnumerable<object> Rules { get; }
+
     /// <summary>Adds one line per broken rule to <paramref name="problems"/>.</summary>
     public abstract void Check(Settings settings, List<string> problems);
 
@@ -61,6 +64,8 @@ internal sealed class OptionSection<T>(string path, Func<Settings, T> value, Act
     : OptionSection(path, typeof(T)) where T : class, new()
 {
     public override bool IsBound => set is not null;
+
+    public override IEnumerable<object> Rules => rules;
 
     public override void Bind(IConfiguration configuration, Settings settings) =>
         set?.Invoke(settings, configuration.GetSection(Path).Get<T>() ?? new T());
