@@ -42,6 +42,16 @@ public sealed class UpstreamOptions
     public string ClientCredentials { get; set; } = "Cache";
     /// <summary>How long a passthrough access check (per client identity and repository) is trusted.</summary>
     public TimeSpan PassthroughCheckTtl { get; set; } = TimeSpan.FromMinutes(1);
+    /// <summary>
+    /// <c>failover</c> (default): one endpoint at a time, the next when it fails. <c>pool</c>: a cold
+    /// blob is fetched in segments from every healthy endpoint at once (<see cref="Pool"/>).
+    /// </summary>
+    public string Strategy { get; set; } = "failover";
+
+    public PoolOptions Pool { get; set; } = new();
+
+    public bool IsPool => Strategy.Equals("pool", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Another registry host whose cache this one shares (k8s.gcr.io → registry.k8s.io).</summary>
     public string? AliasOf { get; set; }
 }

@@ -195,6 +195,19 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
             {
                 Log.StreamingWithoutStore(context.Log, Digest.ToString(), e.Message);
             }
+            if (await _upstream.PoolAsync(ExpectedSize, _written, context.Options.ResumeAttempts, context.Log, ct) is var (pool, total))
+            {
+                if (storeLookup is not null && await StoredCopyOrigin.HoldsAsync(storeLookup)) return null;
+                if (await FillFromPoolAsync(pool, total, writer, ct) && writer is not null)
+                {
+                    // Parts of the spool were rewritten after a store (S3) may have taken them: it takes the whole blob again.
+                    await writer.DisposeAsync();
+                    writer = null;
+                    writer = await context.Store.BeginWriteAsync(Digest, spool, ct);
+                    await writer.SpoolGrewAsync(ct);
+                }
+                return writer is null ? FillOutcome.NotStored : await CommitAsync(writer, lease, ct);
+            }
             Func<CancellationToken, Task<OriginBody?>>? first = storeLookup is null ? null : c => StoredCopyOrigin.UnlessStoredAsync(storeLookup, o => _upstream.OpenAsync(_written, o), c);
             if (await CopyAsync(_upstream, writer, first, ct) is not { } copied) return null;
             Verify(copied.Expected, copied.Source);
@@ -204,6 +217,59 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
         {
             if (writer is not null) await writer.DisposeAsync();
         }
+    }
+
+    /// <summary>
+    /// The rest of the blob from every endpoint of the pool at once, written in place into the
+    /// spool; readers get the bytes in order as the gaps close. A blob that fails its digest is
+    /// repaired when one endpoint's bytes can be told wrong. Returns whether bytes were rewritten.
+    /// </summary>
+    private async Task<bool> FillFromPoolAsync(SegmentedDownload pool, long total, IBlobWriter? writer, CancellationToken ct)
+    {
+        _started.TrySetResult(CheckedSize(ExpectedSize, total, pool.Label));
+        _linked = true;
+        Endpoint = pool.Label;
+        using var sink = new SpoolSink(_spool!, _hasher!, _written, async (prefix, c) =>
+        {
+            Interlocked.Exchange(ref _written, prefix);
+            if (writer is not null) await writer.SpoolGrewAsync(c);
+            Progress.Pulse();
+        });
+        await pool.RunAsync(sink, _written, total, ct);
+        var repaired = false;
+        if (!Digest.Matches(_hasher!.GetHashAndReset()))
+        {
+            if (await pool.RepairAsync(sink, total, Repaired, ct) is null)
+                throw new UpstreamException(UpstreamFailure.Corrupt, $"{pool.Label} sent bytes that do not hash to {Digest}, and no endpoint's bytes could be told wrong; discarded");
+            repaired = true;
+            Interlocked.Increment(ref _repairs);
+        }
+        _verified = true;
+        Progress.Pulse();
+        return repaired;
+    }
+
+    private readonly Lock _repairLock = new();
+    private int _repairs;
+
+    /// <summary>Repairs finished: a reader that began before one may have been given bytes it replaced.</summary>
+    internal int Repairs => Volatile.Read(ref _repairs);
+    private long _repairedFrom = long.MaxValue;
+    private long _repairedTo;
+
+    private void Repaired(long from, long to)
+    {
+        lock (_repairLock)
+        {
+            _repairedFrom = Math.Min(_repairedFrom, from);
+            _repairedTo = Math.Max(_repairedTo, to);
+        }
+    }
+
+    /// <summary>Whether bytes from <paramref name="from"/> to <paramref name="to"/> were rewritten by a repair (a reader given them must not finish).</summary>
+    internal bool RepairedWithin(long from, long to)
+    {
+        lock (_repairLock) return _repairedFrom < to && _repairedTo > from;
     }
 
     /// <summary>

@@ -17,6 +17,7 @@ internal sealed class FillReader(BlobFill fill, long offset, long? end, FillRead
     public delegate Task<Stream> PassThrough(long position, Func<long, ReadOnlyMemory<byte>, ValueTask>? checkSkipped, CancellationToken ct);
 
     private readonly bool _held = fill.TryHold();
+    private readonly int _repairsBefore = fill.Repairs;
     private bool _released;
     private SafeFileHandle? _spool;
     private Stream? _other;
@@ -48,6 +49,9 @@ internal sealed class FillReader(BlobFill fill, long offset, long? end, FillRead
             }
             if (_spool is not null)
             {
+                // A pool's repair rewrote bytes this reader gave: its client must ask again, not finish with them.
+                if (verified && fill.Repairs > _repairsBefore && fill.RepairedWithin(_offset, _position))
+                    throw new IOException($"bytes of {fill.Digest} this client was given came from an endpoint that sent wrong ones and were replaced; the transfer is cut so that it asks again");
                 var stop = end ?? written;
                 var limit = verified ? Math.Min(written, stop) : Math.Min(written, stop - 1);
                 if (limit > _position)

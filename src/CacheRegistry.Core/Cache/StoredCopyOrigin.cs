@@ -81,7 +81,7 @@ internal sealed partial class StoredCopyOrigin(IBlobStore store, IBlobIndex inde
         }
     }
 
-    private static async Task<bool> HoldsAsync(Task<long?> lookup)
+    internal static async Task<bool> HoldsAsync(Task<long?> lookup)
     {
         try
         {

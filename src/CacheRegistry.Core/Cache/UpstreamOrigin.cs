@@ -39,6 +39,30 @@ internal sealed class UpstreamOrigin(RepositoryRef repository, Digest digest, Ca
         }
     }
 
+    /// <summary>
+    /// The download of the rest of the blob from every endpoint at once, when the registry is a
+    /// pool (<c>Strategy=pool</c>) and the rest is at least two segments; null otherwise (one
+    /// request, as a failover chain). The size is the manifest's or, for a pool, a HEAD's.
+    /// </summary>
+    public async Task<(SegmentedDownload Download, long Size)?> PoolAsync(long? size, long written, int segmentAttempts, Microsoft.Extensions.Logging.ILogger log,
+        CancellationToken ct)
+    {
+        if (Upstream.Pool is not { } pool || Upstream.IsOffline) return null;
+        var endpoints = Upstream.PoolEndpoints();
+        if (endpoints.Count == 0 || (endpoints.Count == 1 && pool.ConnectionsPerEndpoint == 1)) return null;
+        try
+        {
+            size ??= await HeadSizeAsync(ct);
+        }
+        catch (UpstreamException)
+        {
+            return null; // the plain request says what is wrong
+        }
+        if (size is not long total || total - written < 2 * pool.SegmentSize.Bytes) return null;
+        var received = _reservation is { } r ? (Action<int>)(n => r.Received(n)) : null;
+        return (new SegmentedDownload(repository, digest, endpoints, pool, segmentAttempts, time, log, metrics, received), total);
+    }
+
     /// <summary>The blob's size from an upstream HEAD (not a pull for Docker Hub's rate limit); null when it gives none.</summary>
     public async Task<long?> HeadSizeAsync(CancellationToken ct)
     {

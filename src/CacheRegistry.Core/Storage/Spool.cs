@@ -32,15 +32,31 @@ public sealed class Spool : IAsyncDisposable
     /// <summary>Appends bytes; a disk error is a <see cref="StoreUnavailableException"/> naming the local disk, never an upstream fault.</summary>
     public async ValueTask AppendAsync(ReadOnlyMemory<byte> data, CancellationToken ct)
     {
+        await WriteAtAsync(Length, data, ct);
+        Interlocked.Add(ref _length, data.Length);
+    }
+
+    /// <summary>
+    /// Writes bytes at <paramref name="offset"/>, beyond what readers may read (a pool's segment
+    /// arriving before the ones in front of it); <see cref="Extend"/> lets them read it once the
+    /// bytes before it are there too.
+    /// </summary>
+    public async ValueTask WriteAtAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken ct)
+    {
         try
         {
-            await _file.WriteAsync(data, ct);
+            await RandomAccess.WriteAsync(_file.SafeFileHandle, data, offset, ct);
         }
         catch (Exception e) when (_disk.IsOutage(e))
         {
             throw _disk.Failed($"writing {Path}: {e.Message}", e);
         }
-        Interlocked.Add(ref _length, data.Length);
+    }
+
+    /// <summary>The bytes up to <paramref name="length"/> are written (by <see cref="WriteAtAsync"/>): readers may read them.</summary>
+    public void Extend(long length)
+    {
+        if (length > Length) Interlocked.Exchange(ref _length, length);
     }
 
     /// <summary>Makes every byte durable before the store publishes the blob.</summary>

@@ -32,6 +32,8 @@ public sealed class CacheMetrics : IDisposable
     private readonly Counter<long> _pulls;
     private readonly Counter<long> _availabilityChecks;
     private readonly Counter<long> _logins;
+    private readonly Counter<long> _segments;
+    private readonly Counter<long> _badBytes;
 
     public CacheMetrics(IMeterFactory? factory)
     {
@@ -57,6 +59,11 @@ public sealed class CacheMetrics : IDisposable
             "Availability checks of recently pulled tags against their upstreams, by outcome");
         _logins = Meter.CreateCounter<long>("cacheregistry.logins", "{login}",
             "Logins at the cache that needed a password check, by result: ok, wrong, throttled (backing off wrong logins), busy (too many checks waiting)");
+
+        _segments = Meter.CreateCounter<long>("cacheregistry.pool.segments", "{segment}",
+            "Blob segments a pool (Strategy=pool) asked of each endpoint, by result: ok, failed, taken_over (stalled, finished by another endpoint)");
+        _badBytes = Meter.CreateCounter<long>("cacheregistry.endpoint.bad", "By",
+            "Bytes an endpoint sent that were not the blob's, found by a pool's repair (the endpoint is then quarantined)");
     }
 
     public Meter Meter { get; }
@@ -70,6 +77,9 @@ public sealed class CacheMetrics : IDisposable
             "Pulls left in the upstream's rate-limit window (Docker Hub's ratelimit-remaining), as last reported");
         Meter.CreateObservableGauge("cacheregistry.upstream.quota.remaining", read.QuotasRemaining, "By",
             "Bytes the upstream may still send in this quota period (Registry:Upstreams:<host>:Quota)");
+        if (read.EndpointThroughput is { } throughput)
+            Meter.CreateObservableGauge("cacheregistry.upstream.endpoint.throughput", throughput, "By/s",
+                "Blob bytes per second one connection to the endpoint got, averaged over recent transfers (what a pool's ranking uses)");
         Meter.CreateObservableCounter("cacheregistry.log.dropped", read.LogLinesDropped, "{line}", "Log lines dropped because the console could not keep up");
         Meter.CreateObservableGauge("cacheregistry.store", read.StoreBytes, "By", "Bytes of blobs stored");
         Meter.CreateObservableGauge("cacheregistry.store.blobs", read.StoreBlobs, "{blob}", "Blobs stored");
@@ -120,6 +130,11 @@ public sealed class CacheMetrics : IDisposable
     public void FillFromReplica() => _replicaFills.Add(1);
     public void FillFailed(string reason) => _fillFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));
     public void Evicted(long blobs) => _evictions.Add(blobs);
+    public void Segment(string registry, string endpoint, string result) =>
+        _segments.Add(1, new("registry", registry), new("endpoint", endpoint), new("result", result));
+
+    public void BadBytes(string registry, string endpoint, long bytes) => _badBytes.Add(bytes, new("registry", registry), new("endpoint", endpoint));
+
     public void Pull(bool success) => _pulls.Add(1, new KeyValuePair<string, object?>("result", success ? "success" : "failure"));
 
     public void Dispose()

@@ -19,6 +19,9 @@ public sealed record StateReadings(
     /// <summary>Registry:Cache:MaxSize, when set.</summary>
     public long? StoreLimit { get; init; }
 
+    /// <summary>Each endpoint's measured blob bytes per second on one connection, once it has one.</summary>
+    public Func<IEnumerable<Measurement<double>>>? EndpointThroughput { get; init; }
+
     /// <summary>Recently pulled tags by outcome, when Registry:Availability is on.</summary>
     public Func<IEnumerable<Measurement<int>>>? ImageAvailability { get; init; }
 }

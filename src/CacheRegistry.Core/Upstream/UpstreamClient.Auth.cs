@@ -64,7 +64,7 @@ public sealed partial class UpstreamClient
             using var request = new HttpRequestMessage(upstreamRequest.Method, url);
             if (upstreamRequest.Accept is { } accept)
                 foreach (var a in accept) request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(a));
-            if (upstreamRequest.RangeFrom is { } from) request.Headers.Range = new RangeHeaderValue(from, null);
+            if (upstreamRequest.RangeFrom is { } from) request.Headers.Range = new RangeHeaderValue(from, upstreamRequest.RangeTo);
             if (!ownOrigin && !AllowListed(url)) request.Options.Set(EndpointReachKey, await endpoint.ReachAsync(_resolve, ct));
             request.Headers.Authorization = AuthorizationFor(url, scope, credentials, staticToken);
 

@@ -89,6 +89,23 @@ public sealed partial class UpstreamClient
     public Task<UpstreamResponse> GetBlobAsync(string name, Digest digest, long from, CancellationToken ct) =>
         SendAsync(new UpstreamRequest(HttpMethod.Get, name, "blobs/" + digest, null, from > 0 ? from : null, false), ct);
 
+    /// <summary>
+    /// Bytes <paramref name="from"/> to <paramref name="to"/> (inclusive) of the blob from one endpoint
+    /// only, with that endpoint's credentials: a pool's segment. The pool, not a chain, decides
+    /// what happens when it fails.
+    /// </summary>
+    public Task<UpstreamResponse> GetBlobSegmentAsync(string name, Digest digest, UpstreamEndpoint endpoint, long from, long to, CancellationToken ct) =>
+        SendAsync(new UpstreamRequest(HttpMethod.Get, name, "blobs/" + digest, null, from, false, to, endpoint), ct);
+
+    /// <summary>The endpoints a pool may use now: neither cooling down nor quarantined.</summary>
+    public IReadOnlyList<UpstreamEndpoint> PoolEndpoints()
+    {
+        var now = _time.GetUtcNow();
+        return [.. Endpoints.Where(e => !e.IsCoolingDown(now) && !e.IsQuarantined(now))];
+    }
+
+    public PoolOptions? Pool => _options.IsPool ? _options.Pool : null;
+
     /// <summary>The OCI 1.1 referrers of <paramref name="subject"/>; an upstream without the API answers 404.</summary>
     public Task<UpstreamResponse> GetReferrersAsync(string name, Digest subject, CancellationToken ct) =>
         SendAsync(new UpstreamRequest(HttpMethod.Get, name, "referrers/" + subject, [MediaTypes.OciIndex], null, false), ct);
@@ -120,7 +137,7 @@ public sealed partial class UpstreamClient
         }
         var scope = $"repository:{request.Name}:pull";
         UpstreamException? last = null;
-        var order = Order(request.OriginOnly).ToList();
+        var order = request.Only is { } only ? [only] : Order(request.OriginOnly).ToList();
         var askedAgain = false;
         for (var i = 0; i < order.Count; i++)
         {
@@ -133,7 +150,9 @@ public sealed partial class UpstreamClient
                 .SetTag("url.path", url.AbsolutePath);
             try
             {
+                var asked = _time.GetTimestamp();
                 var response = await SendToEndpointAsync(endpoint, request, url, scope, ct);
+                endpoint.RecordLatency(_time.GetElapsedTime(asked));
                 Metrics.UpstreamRequest(Name, endpoint.Authority, ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture));
                 span?.SetTag("http.response.status_code", (int)response.StatusCode);
                 var failure = await ClassifyAsync(response, endpoint, ct);
@@ -204,12 +223,16 @@ public sealed partial class UpstreamClient
         Quota?.Add(n);
     }
 
-    /// <summary>Healthy endpoints in configured order, then cooling-down ones as a last resort.</summary>
+    /// <summary>
+    /// Healthy endpoints in configured order, then cooling-down ones, then ones quarantined for
+    /// wrong bytes, as a last resort (what they send is verified, but they are asked only when
+    /// nothing else answers).
+    /// </summary>
     private IEnumerable<UpstreamEndpoint> Order(bool originOnly)
     {
         if (originOnly) return [Endpoints[^1]];
         var now = _time.GetUtcNow();
-        return Endpoints.Where(e => !e.IsCoolingDown(now)).Concat(Endpoints.Where(e => e.IsCoolingDown(now)));
+        return Endpoints.OrderBy(e => e.IsQuarantined(now) ? 2 : e.IsCoolingDown(now) ? 1 : 0);
     }
 
     private string Via(Uri url) => Proxy?.GetProxy(url) is null ? "" : $" via egress proxy {Proxy.Address}";

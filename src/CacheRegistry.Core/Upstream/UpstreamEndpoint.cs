@@ -67,6 +67,46 @@ public sealed class UpstreamEndpoint
 
     public bool IsCoolingDown(DateTimeOffset now) => now < _coolUntil;
 
+    /// <summary>Until when it is left out for having sent wrong bytes (a pool found it out), and why.</summary>
+    public DateTimeOffset? QuarantinedUntil { get; private set; }
+    public string? QuarantineReason { get; private set; }
+    /// <summary>Bytes it sent that were not the blob's (found by a pool's repair).</summary>
+    public long BadBytes => Interlocked.Read(ref _badBytes);
+    private long _badBytes;
+
+    public bool IsQuarantined(DateTimeOffset now) => now < QuarantinedUntil;
+
+    public void Quarantine(DateTimeOffset until, long badBytes, string reason)
+    {
+        lock (_lock)
+        {
+            QuarantinedUntil = until;
+            QuarantineReason = reason;
+        }
+        Interlocked.Add(ref _badBytes, badBytes);
+    }
+
+    /// <summary>Blob bytes per second on one connection, averaged over recent transfers (null before the first).</summary>
+    public double? Throughput { get; private set; }
+    /// <summary>Time to the response headers, averaged over recent requests.</summary>
+    public TimeSpan? Latency { get; private set; }
+
+    /// <summary>A transfer of <paramref name="bytes"/> taking <paramref name="elapsed"/> on one connection, for the ranking.</summary>
+    public void RecordTransfer(long bytes, TimeSpan elapsed)
+    {
+        if (bytes < 64 * 1024 || elapsed <= TimeSpan.Zero) return; // too short to say anything about the rate
+        var rate = bytes / elapsed.TotalSeconds;
+        lock (_lock) Throughput = Throughput is double t ? t + (rate - t) * Smoothing : rate;
+    }
+
+    public void RecordLatency(TimeSpan elapsed)
+    {
+        lock (_lock) Latency = Latency is TimeSpan l ? l + (elapsed - l) * Smoothing : elapsed;
+    }
+
+    // Exponential averages: recent transfers weigh most, one odd transfer does not reorder a pool.
+    private const double Smoothing = 0.3;
+
     public override string ToString() => BaseUri.ToString();
 
     public void RecordSuccess(DateTimeOffset now)

@@ -2,7 +2,7 @@ using CacheRegistry.Upstream;
 
 namespace CacheRegistry.Server.Http;
 
-/// <summary>/status/upstreams: each upstream's endpoints with health, cool-down and Docker Hub's rate limit.</summary>
+/// <summary>/status/upstreams: each upstream's endpoints with health, cool-down, quarantine, measured speed and Docker Hub's rate limit.</summary>
 internal static class UpstreamStatus
 {
     public static object Of(UpstreamSet upstreams, DateTimeOffset now) => new
@@ -13,6 +13,7 @@ internal static class UpstreamStatus
             aliases = upstreams.AliasesOf(u).Order().ToArray(),
             proxy = u.Proxy?.Address,
             tagsFromOriginOnly = u.TagsFromOriginOnly,
+            strategy = u.Pool is null ? "failover" : "pool",
             endpoints = u.Endpoints.Select(e => new
             {
                 url = e.BaseUri.ToString(),
@@ -23,6 +24,12 @@ internal static class UpstreamStatus
                 lastSuccess = e.LastSuccess,
                 rateLimitRemaining = e.RateLimitRemaining,
                 rateLimitLimit = e.RateLimitLimit,
+                quarantinedUntil = e.QuarantinedUntil is { } q && q > now ? q : (DateTimeOffset?)null,
+                quarantineReason = e.IsQuarantined(now) ? e.QuarantineReason : null,
+                badBytes = e.BadBytes,
+                // Averages of recent requests: what a pool's connections got, and how fast the endpoint answers.
+                throughputBytesPerSecond = e.Throughput is double t ? Math.Round(t) : (double?)null,
+                latencyMs = e.Latency is { } l ? Math.Round(l.TotalMilliseconds, 1) : (double?)null,
             }),
         }),
     };

@@ -38,6 +38,8 @@ internal sealed class StateGauges
             () => _last.Stores.Select(s => new Measurement<int>(s.Up ? 1 : 0, new KeyValuePair<string, object?>("store", s.Store))))
         {
             StoreLimit = options.Cache.MaxSize?.Bytes,
+            EndpointThroughput = () => upstreams.All.SelectMany(u => u.Endpoints.Where(e => e.Throughput is not null).Select(e => new Measurement<double>(e.Throughput!.Value,
+                new KeyValuePair<string, object?>("registry", u.Name), new KeyValuePair<string, object?>("endpoint", e.Authority)))),
             ImageAvailability = !options.Availability.Enabled ? null : () => availability.Counts.Select(c => new Measurement<int>(c.Value,
                 new KeyValuePair<string, object?>("registry", c.Key.Registry), new KeyValuePair<string, object?>("outcome", c.Key.Outcome))),
         });

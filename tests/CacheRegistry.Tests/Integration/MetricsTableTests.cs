@@ -46,6 +46,7 @@ public sealed partial class MetricsTableTests(UpstreamFixture fx)
         {
             "s" => "_seconds",
             "By" => "_bytes",
+            "By/s" => "_bytes_per_second",
             _ => "",
         };
         if (!name.EndsWith(unit, StringComparison.Ordinal)) name += unit;
