@@ -63,8 +63,10 @@ class Relay:
 
 
 def run_relays(relays):
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=lambda: loop.run_until_complete(asyncio.gather(*(r.serve() for r in relays))), daemon=True).start()
+    async def serve_all():
+        await asyncio.gather(*(r.serve() for r in relays))
+
+    threading.Thread(target=lambda: asyncio.run(serve_all()), daemon=True).start()
 
 
 def wait(url, what):

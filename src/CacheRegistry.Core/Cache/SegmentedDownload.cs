@@ -117,55 +117,60 @@ internal sealed partial class SegmentedDownload
     /// <summary>
     /// The segment this connection works on next: first one whose connection stalled on another
     /// endpoint (the blob's readers wait for it), then the first one nobody has, then, at the tail,
-    /// one that a much slower endpoint is still on. Under the lock.
+    /// the unfetched end of the running segment that would finish last. Under the lock.
     /// </summary>
     private (Segment?, Attempt?) Take(Source source)
     {
         var now = _time.GetTimestamp();
         foreach (var s in _segments)
             if (!s.Done && s.Running is { } r && r.Source != source && !r.Stopping && _time.GetElapsedTime(r.LastProgress, now) > _options.HedgeAfter)
-                return TakeOver(s, source, now);
+            {
+                r.Stopping = true;
+                s.Running = new Attempt(source, now);
+                return (s, r);
+            }
         foreach (var s in _segments)
             if (!s.Done && s.Running is null)
             {
                 s.Running = new Attempt(source, now);
                 return (s, null);
             }
-        return SlowestTail(source, now) is { } slow ? TakeOver(slow, source, now) : (null, null);
-    }
-
-    private static (Segment?, Attempt?) TakeOver(Segment segment, Source source, long now)
-    {
-        var running = segment.Running!;
-        running.Stopping = true;
-        segment.Running = new Attempt(source, now);
-        return (segment, running);
+        return (Steal(source, now), null);
     }
 
     /// <summary>
-    /// The running segment that would end last, when this endpoint would finish it in less than half
-    /// the time (by its measured throughput): without this, one slow mirror's last segments would
-    /// make the whole blob wait for them.
+    /// Work stealing at the tail: the running segment that would end last is cut where both
+    /// connections would finish at the same time (by their measured rates), and this connection
+    /// takes the part after the cut. The other one stops there; nothing is fetched twice.
     /// </summary>
-    private Segment? SlowestTail(Source source, long now)
+    private Segment? Steal(Source source, long now)
     {
+        const long MinSteal = 4 * ChunkSize;
+        // Only an endpoint whose speed is known steals: an unknown one may be the slowest of all.
         if (source.Endpoint.Throughput is not double mine || mine <= 0) return null;
         Segment? slowest = null;
-        var latest = 0.0;
+        var (latest, cut) = (0.0, 0L);
         foreach (var s in _segments)
         {
-            if (s.Done || s.Running is not { Stopping: false } r || r.Source == source) continue;
+            if (s.Done || s.Running is not { Stopping: false } r) continue;
             var elapsed = _time.GetElapsedTime(r.Started, now).TotalSeconds;
-            if (elapsed < 1 || r.Got == 0) continue; // too early to say how fast it is
-            var left = s.End - s.Start - s.Filled;
-            var theirs = left / (r.Got / elapsed);
-            if (theirs > 2 * (left / mine) + 0.5 && theirs > latest)
-            {
-                latest = theirs;
-                slowest = s;
-            }
+            var theirs = elapsed >= 0.2 && r.Got > 0 ? r.Got / elapsed : r.Source.Endpoint.Throughput ?? mine;
+            // Past what the running connection may be writing now (one chunk), on a chunk boundary.
+            var from = s.Start + s.Filled + 2 * ChunkSize;
+            var left = s.End - from;
+            if (left < MinSteal || theirs <= 0) continue;
+            var eta = left / theirs;
+            if (eta < 0.5 || eta <= latest) continue; // not worth a new request
+            latest = eta;
+            slowest = s;
+            cut = from + (long)(left * theirs / (theirs + mine)) / ChunkSize * ChunkSize;
         }
-        return slowest;
+        if (slowest is null || slowest.End - cut < MinSteal) return null;
+        var stolen = new Segment(cut, slowest.End) { Running = new Attempt(source, now) };
+        slowest.End = cut;
+        _segments.Insert(_segments.IndexOf(slowest) + 1, stolen);
+        _left++;
+        return stolen;
     }
 
     private async Task FetchAsync(Segment segment, Source source, SpoolSink sink, long total, CancellationToken ct)
@@ -308,8 +313,14 @@ internal sealed partial class SegmentedDownload
 
     private sealed class Segment(long start, long end)
     {
+        private long _end = end;
         public long Start { get; } = start;
-        public long End { get; } = end;
+        /// <summary>Moves back when the tail is stolen by another connection.</summary>
+        public long End
+        {
+            get => Volatile.Read(ref _end);
+            set => Volatile.Write(ref _end, value);
+        }
         /// <summary>Bytes from <see cref="Start"/> already written.</summary>
         public long Filled { get; set; }
         public Attempt? Running { get; set; }
