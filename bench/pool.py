@@ -41,11 +41,21 @@ class Relay:
         except OSError:
             writer.close()
             return
+        # A client that hangs up resets its side: that ends this connection, nothing more.
         await asyncio.gather(self.pump(reader, up_w, None), self.pump(up_r, writer, self.rate), return_exceptions=True)
-        writer.close()
-        up_w.close()
+        for w in (writer, up_w):
+            try:
+                w.close()
+            except OSError:
+                pass
 
     async def pump(self, r, w, rate):
+        try:
+            await self.copy(r, w, rate)
+        except (ConnectionError, OSError):
+            w.close()
+
+    async def copy(self, r, w, rate):
         start, sent = time.monotonic(), 0
         while True:
             data = await r.read(16384)

@@ -15,6 +15,12 @@ public sealed class PoolOptions
     /// <summary>A segment that received nothing for this long is taken over by another endpoint from where it stopped.</summary>
     public TimeSpan HedgeAfter { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// A manifest is asked of the endpoint that answers fastest; when it has not answered within
+    /// this, the next one is asked too, and the first good answer wins.
+    /// </summary>
+    public TimeSpan ManifestHedgeAfter { get; set; } = TimeSpan.FromMilliseconds(500);
+
     /// <summary>An endpoint found sending wrong bytes is left out of pools and chains for this long.</summary>
     public TimeSpan QuarantineFor { get; set; } = TimeSpan.FromMinutes(30);
 }

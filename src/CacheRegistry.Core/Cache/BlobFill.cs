@@ -198,15 +198,20 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
             if (await _upstream.PoolAsync(ExpectedSize, _written, context.Options.ResumeAttempts, context.Log, ct) is var (pool, total))
             {
                 if (storeLookup is not null && await StoredCopyOrigin.HoldsAsync(storeLookup)) return null;
-                if (await FillFromPoolAsync(pool, total, writer, ct) && writer is not null)
+                var pooled = await FillFromPoolAsync(pool, total, writer, ct);
+                if (pooled is { } repaired)
                 {
-                    // Parts of the spool were rewritten after a store (S3) may have taken them: it takes the whole blob again.
-                    await writer.DisposeAsync();
-                    writer = null;
-                    writer = await context.Store.BeginWriteAsync(Digest, spool, ct);
-                    await writer.SpoolGrewAsync(ct);
+                    if (repaired && writer is not null)
+                    {
+                        // Parts of the spool were rewritten after a store (S3) may have taken them: it takes the whole blob again.
+                        await writer.DisposeAsync();
+                        writer = null;
+                        writer = await context.Store.BeginWriteAsync(Digest, spool, ct);
+                        await writer.SpoolGrewAsync(ct);
+                    }
+                    return writer is null ? FillOutcome.NotStored : await CommitAsync(writer, lease, ct);
                 }
-                return writer is null ? FillOutcome.NotStored : await CommitAsync(writer, lease, ct);
+                // The pool could not finish (its endpoints failed or ignore Range): the chain goes on after the bytes in order.
             }
             Func<CancellationToken, Task<OriginBody?>>? first = storeLookup is null ? null : c => StoredCopyOrigin.UnlessStoredAsync(storeLookup, o => _upstream.OpenAsync(_written, o), c);
             if (await CopyAsync(_upstream, writer, first, ct) is not { } copied) return null;
@@ -222,9 +227,10 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
     /// <summary>
     /// The rest of the blob from every endpoint of the pool at once, written in place into the
     /// spool; readers get the bytes in order as the gaps close. A blob that fails its digest is
-    /// repaired when one endpoint's bytes can be told wrong. Returns whether bytes were rewritten.
+    /// repaired when one endpoint's bytes can be told wrong. Returns whether bytes were rewritten,
+    /// or null when the pool could not fetch every segment (the chain then takes over from the bytes in order).
     /// </summary>
-    private async Task<bool> FillFromPoolAsync(SegmentedDownload pool, long total, IBlobWriter? writer, CancellationToken ct)
+    private async Task<bool?> FillFromPoolAsync(SegmentedDownload pool, long total, IBlobWriter? writer, CancellationToken ct)
     {
         _started.TrySetResult(CheckedSize(ExpectedSize, total, pool.Label));
         _linked = true;
@@ -235,7 +241,15 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
             if (writer is not null) await writer.SpoolGrewAsync(c);
             Progress.Pulse();
         });
-        await pool.RunAsync(sink, _written, total, ct);
+        try
+        {
+            await pool.RunAsync(sink, _written, total, ct);
+        }
+        catch (UpstreamException e) when (e.Failure != UpstreamFailure.Corrupt && !ct.IsCancellationRequested)
+        {
+            Log.PoolGaveUp(context.Log, Digest.ToString(), _written, e.Message);
+            return null;
+        }
         var repaired = false;
         if (!Digest.Matches(_hasher!.GetHashAndReset()))
         {
@@ -596,6 +610,9 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
 
         [LoggerMessage(EventId = 318, Level = LogLevel.Information, Message = "fill {Digest}: {Replica} is downloading it; streaming its running fill from there")]
         public static partial void FollowingReplica(ILogger logger, string digest, string replica);
+
+        [LoggerMessage(EventId = 346, Level = LogLevel.Warning, Message = "fill {Digest}: the pool could not fetch every segment ({Reason}); the endpoint chain goes on from byte {Bytes}")]
+        public static partial void PoolGaveUp(ILogger logger, string digest, long bytes, string reason);
 
         [LoggerMessage(EventId = 319, Level = LogLevel.Warning, Message = "fill {Digest}: {Replica} could not be followed after {Bytes} bytes: {Reason}; waiting for its lease to move")]
         public static partial void ReplicaLost(ILogger logger, string digest, string replica, long bytes, string reason);

@@ -65,7 +65,7 @@ internal sealed partial class SegmentedDownload
         var connections = Math.Max(1, Math.Min(_options.ConnectionsPerEndpoint, (_segments.Count + _sources.Count - 1) / _sources.Count));
         Log.Started(_log, _digest.ToString(), total - from, _segments.Count, _sources.Count, connections);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var workers = _sources.SelectMany(s => Enumerable.Range(0, connections).Select(_ => WorkAsync(s, sink, total, stop.Token))).ToList();
+        var workers = _sources.SelectMany(s => Enumerable.Range(0, connections).Select(_ => GuardedAsync(s))).ToList();
         try
         {
             await Task.WhenAll(workers);
@@ -77,6 +77,23 @@ internal sealed partial class SegmentedDownload
         ct.ThrowIfCancellationRequested();
         if (_left > 0)
             throw _failure ?? new UpstreamException(UpstreamFailure.Unavailable, $"{Label}: every endpoint left the pool before {_digest} was complete");
+
+        // What no endpoint can help with (the local disk failed) stops every connection at once.
+        async Task GuardedAsync(Source source)
+        {
+            try
+            {
+                await WorkAsync(source, sink, total, stop.Token);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                lock (_lock) _failure = e;
+                await stop.CancelAsync();
+            }
+        }
     }
 
     /// <summary>One connection of one endpoint: takes segments until none is left, the endpoint leaves the pool, or the download fails.</summary>

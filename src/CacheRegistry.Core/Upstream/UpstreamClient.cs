@@ -135,6 +135,8 @@ public sealed partial class UpstreamClient
                 Log.QuotaSpent(_log, Name, ByteSize.Format(quota.Limit), quota.Period, quota.ResetsAt);
             throw QuotaRefusal(quota, "is spent");
         }
+        if (_options.IsPool && request.Only is null && !request.OriginOnly && request.Path.StartsWith("manifests/", StringComparison.Ordinal) && Endpoints.Count > 1)
+            return await HedgedAsync(request, _options.Pool.ManifestHedgeAfter, ct);
         var scope = $"repository:{request.Name}:pull";
         UpstreamException? last = null;
         var order = request.Only is { } only ? [only] : Order(request.OriginOnly).ToList();
@@ -195,6 +197,61 @@ public sealed partial class UpstreamClient
     }
 
     /// <summary>
+    /// A pool's manifest request: the endpoint that has answered fastest is asked first, the next
+    /// one too when the first has not answered within <paramref name="hedgeAfter"/> or failed;
+    /// the first good answer wins and the others are cancelled. A manifest is checked against its
+    /// digest when asked by digest; a tag's answer is as good as the endpoint that gave it, as in a chain.
+    /// </summary>
+    private async Task<UpstreamResponse> HedgedAsync(UpstreamRequest request, TimeSpan hedgeAfter, CancellationToken ct)
+    {
+        var now = _time.GetUtcNow();
+        var order = Endpoints.Select((e, i) => (e, i)).OrderBy(x => Standing(x.e, now)).ThenBy(x => x.e.Latency ?? TimeSpan.MaxValue).ThenBy(x => x.i)
+            .Select(x => x.e).ToList();
+        using var race = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var running = new Dictionary<Task<UpstreamResponse>, UpstreamEndpoint>();
+        UpstreamException? last = null, fromOrigin = null;
+        var next = 0;
+        try
+        {
+            // Each round asks one more endpoint: the first, then the next when none answered in time or one failed.
+            while (true)
+            {
+                if (next < order.Count)
+                {
+                    var endpoint = order[next++];
+                    running[SendAsync(request with { Only = endpoint }, race.Token)] = endpoint;
+                }
+                if (running.Count == 0) throw fromOrigin ?? last!;
+                var hedge = next < order.Count ? Task.Delay(hedgeAfter, _time, race.Token) : Task.Delay(Timeout.Infinite, race.Token);
+                var done = await Task.WhenAny([.. running.Keys, hedge]);
+                if (done == hedge) continue;
+                var answered = (Task<UpstreamResponse>)done;
+                var by = running[answered];
+                running.Remove(answered);
+                try
+                {
+                    return await answered;
+                }
+                catch (UpstreamException e)
+                {
+                    // The origin's answer (a 404, a denial) counts most when nobody has the manifest.
+                    if (by.IsOrigin) fromOrigin = e;
+                    last = e;
+                }
+            }
+        }
+        finally
+        {
+            await race.CancelAsync();
+            foreach (var loser in running.Keys)
+                _ = loser.ContinueWith(t => t.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>Healthy first, then cooling down, then quarantined.</summary>
+    private static int Standing(UpstreamEndpoint e, DateTimeOffset now) => e.IsQuarantined(now) ? 2 : e.IsCoolingDown(now) ? 1 : 0;
+
+    /// <summary>
     /// After a request got no answer in time, the next ones go out on a fresh pool: connections that
     /// a partition left open but silent (a middlebox that dropped their state) would otherwise fail
     /// one request each once the upstream is back. At most once per FirstByte period; the old pool
@@ -232,7 +289,7 @@ public sealed partial class UpstreamClient
     {
         if (originOnly) return [Endpoints[^1]];
         var now = _time.GetUtcNow();
-        return Endpoints.OrderBy(e => e.IsQuarantined(now) ? 2 : e.IsCoolingDown(now) ? 1 : 0);
+        return Endpoints.OrderBy(e => Standing(e, now));
     }
 
     private string Via(Uri url) => Proxy?.GetProxy(url) is null ? "" : $" via egress proxy {Proxy.Address}";

@@ -46,12 +46,38 @@ public sealed class MirrorFront : IAsyncDisposable
     public MirrorFault Fault { get; set; }
     /// <summary>Bytes per second of each blob response (0: as fast as it goes).</summary>
     public int BytesPerSecond { get; set; }
+    /// <summary>Manifest requests are taken in and never answered.</summary>
+    public bool HangManifests { get; set; }
+    public int ManifestRequests => Volatile.Read(ref _manifestRequests);
+    private int _manifestRequests;
+
+    /// <summary>When set ("user:password"), requests without these Basic credentials get a 401 challenge.</summary>
+    public string? RequireBasic { get; set; }
+    /// <summary>Every Authorization header received.</summary>
+    public IReadOnlyCollection<string> Authorizations => _authorizations.ToArray();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _authorizations = new();
     public long BlobBytes => Interlocked.Read(ref _blobBytes);
     public int BlobGets => Volatile.Read(ref _blobGets);
 
     private async Task ForwardAsync(HttpContext ctx, string upstream)
     {
+        if (ctx.Request.Headers.Authorization.Count > 0) _authorizations.Enqueue(ctx.Request.Headers.Authorization.ToString());
+        if (RequireBasic is { } basic && ctx.Request.Headers.Authorization.ToString() != "Basic " + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(basic)))
+        {
+            ctx.Response.StatusCode = 401;
+            ctx.Response.Headers.WWWAuthenticate = "Basic realm=\"mirror\"";
+            return;
+        }
         var isBlobGet = ctx.Request.Method == "GET" && ctx.Request.Path.Value!.Contains("/blobs/", StringComparison.Ordinal);
+        if (ctx.Request.Path.Value!.Contains("/manifests/", StringComparison.Ordinal))
+        {
+            Interlocked.Increment(ref _manifestRequests);
+            if (HangManifests)
+            {
+                await Task.Delay(Timeout.Infinite, CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, ctx.RequestAborted).Token).ContinueWith(_ => { });
+                return;
+            }
+        }
         if (isBlobGet)
         {
             Interlocked.Increment(ref _blobGets);
@@ -62,7 +88,7 @@ public sealed class MirrorFront : IAsyncDisposable
             }
         }
         using var request = new HttpRequestMessage(new HttpMethod(ctx.Request.Method), upstream + ctx.Request.Path + ctx.Request.QueryString);
-        foreach (var h in new[] { "Accept", "Authorization" })
+        foreach (var h in new[] { "Accept" })
             if (ctx.Request.Headers.TryGetValue(h, out var v)) request.Headers.TryAddWithoutValidation(h, (IEnumerable<string>)v!);
         if (ctx.Request.Headers.Range.Count > 0 && !(isBlobGet && Fault == MirrorFault.IgnoreRange))
             request.Headers.TryAddWithoutValidation("Range", (IEnumerable<string>)ctx.Request.Headers.Range!);

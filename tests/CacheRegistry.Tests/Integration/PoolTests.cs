@@ -7,7 +7,7 @@ namespace CacheRegistry.Tests.Integration;
 
 /// <summary>Strategy=pool: one cold blob from every mirror at once, in front of the real upstream registry.</summary>
 [Collection(IntegrationCollection.Name)]
-public sealed class PoolTests(UpstreamFixture fx) : IAsyncLifetime
+public sealed class PoolTests(UpstreamFixture fx, BackendsFixture backends) : IAsyncLifetime
 {
     private readonly List<MirrorFront> _mirrors = [];
 
@@ -93,6 +93,96 @@ public sealed class PoolTests(UpstreamFixture fx) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Each_segment_request_carries_only_its_own_endpoint_s_credentials()
+    {
+        _mirrors[0].RequireBasic = "alice:mirror-secret";
+        _mirrors[2].RequireBasic = "hub:registry-secret"; // the origin: the registry's own credentials
+        var a = new Uri(_mirrors[0].Url);
+        await using var cache = await CacheServer.StartWithArgsAsync(Net.TempDir("cache"),
+        [
+            $"--Registry:Upstreams:docker.io:Endpoints:0=http://alice:mirror-secret@{a.Authority}",
+            $"--Registry:Upstreams:docker.io:Endpoints:1={_mirrors[1].Url}", $"--Registry:Upstreams:docker.io:Endpoints:2={_mirrors[2].Url}",
+            "--Registry:Upstreams:docker.io:Username=hub", "--Registry:Upstreams:docker.io:Password=registry-secret",
+            "--Registry:Upstreams:docker.io:Strategy=pool", "--Registry:Upstreams:docker.io:Pool:SegmentSize=1MiB",
+        ]);
+        var (digest, _) = BigLayer(fx.DockerBig);
+        using var http = Net.NewHttpClient();
+        var bytes = await http.GetByteArrayAsync($"{cache.Url}/v2/library/big/blobs/{digest}");
+        Assert.Equal(digest, "sha256:" + Convert.ToHexStringLower(SHA256.HashData(bytes)));
+        Assert.All(_mirrors, m => Assert.True(m.BlobBytes > 0, $"{m.Url} sent nothing"));
+        static string Basic(string pair) => "Basic " + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(pair));
+        Assert.All(_mirrors[0].Authorizations, h => Assert.Equal(Basic("alice:mirror-secret"), h));
+        Assert.Empty(_mirrors[1].Authorizations);
+        Assert.All(_mirrors[2].Authorizations, h => Assert.Equal(Basic("hub:registry-secret"), h));
+        Assert.NotEmpty(_mirrors[0].Authorizations);
+        Assert.NotEmpty(_mirrors[2].Authorizations);
+    }
+
+    [Fact]
+    public async Task When_the_lease_holder_is_killed_mid_pool_the_other_replicas_finish_the_blob_right()
+    {
+        foreach (var m in _mirrors) m.BytesPerSecond = 400_000; // nine connections: about 3.6 MB/s, several seconds for the layer
+        var prefix = $"pool{Guid.NewGuid():N}/";
+        var replicas = Enumerable.Range(0, 3).Select(_ =>
+        {
+            var port = Net.FreePort();
+            return new CacheProcess(
+            [
+                .. _mirrors.Select((m, i) => $"--Registry:Upstreams:docker.io:Endpoints:{i}={m.Url}"),
+                "--Registry:Upstreams:docker.io:Strategy=pool", "--Registry:Upstreams:docker.io:Pool:SegmentSize=1MiB",
+                "--Registry:Metadata:Kind=Redis", "--Registry:Metadata:Configuration=" + backends.Redis.Configuration, "--Registry:Metadata:KeyPrefix=" + prefix,
+                $"--Registry:Cluster:AdvertiseUrl=http://127.0.0.1:{port}", "--Registry:Cluster:Secret=pool-cluster-secret-0123456789",
+                "--Registry:Fill:LeaseTtl=00:00:02", .. backends.S3.Args(prefix),
+            ], port: port);
+        }).ToList();
+        try
+        {
+            await Task.WhenAll(replicas.Select(r => r.StartAsync()));
+            var (digest, size) = BigLayer(fx.DockerBig);
+            using var http = Net.NewHttpClient();
+            using var doomed = await http.GetAsync($"{replicas[0].Url}/v2/library/big/blobs/{digest}", HttpCompletionOption.ResponseHeadersRead);
+            var firstBytes = 0;
+            var allHaveBytes = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var clients = Enumerable.Range(0, 4).Select(async i =>
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, $"{replicas[1 + i % 2].Url}/v2/library/big/blobs/{digest}");
+                return await Net.ReadNotingFirstBytesAsync(http, request, () =>
+                {
+                    if (Interlocked.Increment(ref firstBytes) == 4) allHaveBytes.TrySetResult();
+                });
+            }).ToList();
+            await allHaveBytes.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.True(_mirrors.Sum(m => m.BlobBytes) < size, "the holder's pool had finished before it was killed");
+
+            await replicas[0].KillAsync();
+            foreach (var m in _mirrors) m.BytesPerSecond = 0;
+            var results = await Task.WhenAll(clients).WaitAsync(TimeSpan.FromSeconds(90));
+            Assert.All(results, bytes => Assert.Equal(digest, "sha256:" + Convert.ToHexStringLower(SHA256.HashData(bytes))));
+            Assert.True(replicas.Skip(1).Any(r => r.Log.Contains("pool sha256:", StringComparison.Ordinal)), "a surviving replica took the pool over");
+        }
+        finally
+        {
+            foreach (var r in replicas) await r.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_manifest_is_asked_of_the_next_mirror_when_the_first_does_not_answer_in_time()
+    {
+        _mirrors[0].HangManifests = true;
+        // Without the hedge the first mirror would hold the request for the whole first-byte timeout.
+        await using var cache = await PoolCacheAsync("--Registry:Timeouts:FirstByte=00:05:00");
+        using var http = Net.NewHttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{cache.Url}/v2/library/big/manifests/1");
+        request.Headers.Accept.ParseAdd("application/vnd.docker.distribution.manifest.v2+json");
+        using var response = await http.SendAsync(request).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(fx.DockerBig.Digest, response.Headers.GetValues("Docker-Content-Digest").Single());
+        Assert.Equal(1, _mirrors[0].ManifestRequests);
+        Assert.True(_mirrors[1].ManifestRequests >= 1);
+    }
+
+    [Fact]
     public async Task A_hanging_and_a_stalling_mirror_do_not_hold_the_pull()
     {
         _mirrors[0].Fault = MirrorFault.Hang;
@@ -103,6 +193,17 @@ public sealed class PoolTests(UpstreamFixture fx) : IAsyncLifetime
         var bytes = await http.GetByteArrayAsync($"{cache.Url}/v2/library/big/blobs/{digest}");
         Assert.Equal(digest, "sha256:" + Convert.ToHexStringLower(SHA256.HashData(bytes)));
         Assert.True(_mirrors[2].BlobBytes > 0);
+    }
+
+    [Fact]
+    public async Task When_no_mirror_answers_Range_the_chain_fetches_the_blob_whole()
+    {
+        foreach (var m in _mirrors) m.Fault = MirrorFault.IgnoreRange;
+        await using var cache = await PoolCacheAsync();
+        var (digest, _) = BigLayer(fx.DockerBig);
+        using var http = Net.NewHttpClient();
+        var bytes = await http.GetByteArrayAsync($"{cache.Url}/v2/library/big/blobs/{digest}");
+        Assert.Equal(digest, "sha256:" + Convert.ToHexStringLower(SHA256.HashData(bytes)));
     }
 
     [Fact]

@@ -91,7 +91,10 @@ function render(o) {
     tr.dataset.testid = "upstream-endpoint";
     cell(tr, e.registry);
     cell(tr, e.url);
-    cell(tr, e.healthy ? (e.consecutiveFailures > 0 ? "failing" : "up") : "cooling down", e.healthy && e.consecutiveFailures === 0 ? "good" : "bad");
+    const health = e.quarantinedUntil ? "quarantined (wrong bytes)" : e.healthy ? (e.consecutiveFailures > 0 ? "failing" : "up") : "cooling down";
+    cell(tr, health, health === "up" ? "good" : "bad");
+    cell(tr, e.throughputBytesPerSecond === null ? "" : `${bytes(e.throughputBytesPerSecond)}/s`);
+    cell(tr, e.latencyMs === null ? "" : `${e.latencyMs} ms`);
     cell(tr, e.rateLimitRemaining === null ? "" : `${e.rateLimitRemaining}${e.rateLimitLimit === null ? "" : " / " + e.rateLimitLimit}`);
     cell(tr, e.lastError, "bad");
   });
