@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -20,8 +21,17 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402  (images and registry config, shared with the main benchmark)
 
-UP_PORT, CACHE_PORT, DIST_PORT = 5201, 5202, 5203
-RELAY_PORTS = (5211, 5212, 5213)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+UP_PORT, CACHE_PORT, DIST_PORT, FAST_PORT = free_port(), free_port(), free_port(), free_port()
+RELAY_PORTS = (free_port(), free_port(), free_port())
+SEGMENT = "8MiB"  # the shipped default; the smoke run's tiny layer needs smaller ones
 
 
 class Relay:
@@ -95,6 +105,7 @@ def start_cache(binary, work, endpoints, pool, connections=3):
     args += [f"--Registry:Upstreams:docker.io:Endpoints:{i}=http://127.0.0.1:{p}" for i, p in enumerate(endpoints)]
     if pool:
         args += ["--Registry:Upstreams:docker.io:Strategy=pool", f"--Registry:Upstreams:docker.io:Pool:ConnectionsPerEndpoint={connections}"]
+    args += ["--Registry:Upstreams:docker.io:Pool:SegmentSize=" + SEGMENT]
     p = subprocess.Popen(args, stdout=open(os.path.join(work, "cache.log"), "a"), stderr=subprocess.STDOUT)
     wait(f"http://127.0.0.1:{CACHE_PORT}/v2/", "cacheregistry")
     return p, data
@@ -131,8 +142,13 @@ def main():
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 16])
     ap.add_argument("--mbps", type=float, default=4, help="each mirror connection's limit, MB/s")
     ap.add_argument("--out", help="write the markdown table here (default: print)")
+    ap.add_argument("--smoke", action="store_true", help="a tiny run that checks the harness (4 MB layer, 1 and 2 clients)")
     a = ap.parse_args()
+    global SEGMENT
+    if a.smoke:
+        a.layer_mb, a.clients, a.mbps, SEGMENT = [4], [1, 2], 20, "256KiB"
     work = tempfile.mkdtemp(prefix="crpool-")
+    shutil.rmtree(bench.WORK, ignore_errors=True)  # the main benchmark's, made when it was imported
     bench.WORK = work
     rate = int(a.mbps * 1_000_000)
     procs = []
@@ -148,7 +164,7 @@ def main():
                             f"oci:{img['layout']}:1", f"docker://127.0.0.1:{UP_PORT}/library/{img['name']}:1"], check=True)
             images[mb] = img
         slow = [Relay(p, UP_PORT, rate) for p in RELAY_PORTS]
-        fast = Relay(5214, UP_PORT, rate * 10)
+        fast = Relay(FAST_PORT, UP_PORT, rate * 10)
         run_relays(slow + [fast])
         for r in slow + [fast]:
             wait(f"http://127.0.0.1:{r.port}/v2/", f"relay {r.port}")

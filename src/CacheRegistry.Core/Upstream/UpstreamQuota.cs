@@ -91,12 +91,18 @@ public sealed class UpstreamQuota : IDisposable
     {
         private long _left = bytes;
 
+        /// <summary>Safe from several connections at once (a pool's): the reservation never goes below zero.</summary>
         public void Received(long n)
         {
-            var taken = Math.Min(n, Interlocked.Read(ref _left));
-            if (taken <= 0) return;
-            Interlocked.Add(ref _left, -taken);
-            quota.Unreserve(taken);
+            while (true)
+            {
+                var left = Interlocked.Read(ref _left);
+                var taken = Math.Min(n, left);
+                if (taken <= 0) return;
+                if (Interlocked.CompareExchange(ref _left, left - taken, left) != left) continue;
+                quota.Unreserve(taken);
+                return;
+            }
         }
 
         public void Dispose() => quota.Unreserve(Interlocked.Exchange(ref _left, 0));

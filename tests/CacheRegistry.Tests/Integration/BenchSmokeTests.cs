@@ -28,4 +28,21 @@ public sealed class BenchSmokeTests
         Assert.Contains("idle connections open: requests/s, p99 |", text);
         Assert.DoesNotContain("crb-", (await ProcessRunner.RunAsync("ip", ["netns", "list"])).Output); // namespaces removed
     }
+
+    [Fact]
+    public async Task The_mirror_pool_benchmark_runs_end_to_end_on_a_tiny_layer()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(root.FullName, "CacheRegistry.sln"))) root = root.Parent!;
+        var report = Path.Combine(Net.TempDir("bench"), "pool.md");
+        var run = await ProcessRunner.RunAsync("python3",
+            [Path.Combine(root.FullName, "bench", "pool.py"), "--smoke", "--out", report, "--binary", Path.Combine(AppContext.BaseDirectory, "cacheregistry")],
+            TimeSpan.FromMinutes(5));
+        Assert.True(run.ExitCode == 0, run.Output);
+        var rows = (await File.ReadAllLinesAsync(report)).Where(l => l.StartsWith("| 4 MB |", StringComparison.Ordinal)).ToList();
+        Assert.Equal(10, rows.Count);
+        // Every pull completed, and the pools fetched each byte once (mirror bytes ÷ layer at most 1.10).
+        Assert.All(rows, r => Assert.EndsWith("| 0 |", r));
+        Assert.All(rows.Where(r => r.Contains("pool", StringComparison.Ordinal)), r => Assert.InRange(double.Parse(r.Split('|')[5], System.Globalization.CultureInfo.InvariantCulture), 0.99, 1.10));
+    }
 }
