@@ -50,6 +50,15 @@ public sealed class UpstreamOptions
 
     public PoolOptions Pool { get; set; } = new();
 
+    /// <summary>
+    /// The order a chain asks its endpoints in: <c>configured</c> (default), or <c>measured</c> —
+    /// the mirrors by their measured answer time and throughput, fastest first, the origin (the
+    /// last endpoint, which alone gets the registry's credentials) still last.
+    /// </summary>
+    public string Order { get; set; } = "configured";
+
+    public bool IsMeasuredOrder => Order.Equals("measured", StringComparison.OrdinalIgnoreCase);
+
     public bool IsPool => Strategy.Equals("pool", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Another registry host whose cache this one shares (k8s.gcr.io → registry.k8s.io).</summary>

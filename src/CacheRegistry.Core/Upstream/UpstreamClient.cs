@@ -281,15 +281,17 @@ public sealed partial class UpstreamClient
     }
 
     /// <summary>
-    /// Healthy endpoints in configured order, then cooling-down ones, then ones quarantined for
-    /// wrong bytes, as a last resort (what they send is verified, but they are asked only when
-    /// nothing else answers).
+    /// Healthy endpoints in configured order (or, with <c>Order=measured</c>, the mirrors fastest
+    /// first and the origin still last), then cooling-down ones, then ones quarantined for wrong
+    /// bytes, as a last resort (what they send is verified, but they are asked only when nothing
+    /// else answers).
     /// </summary>
     private IEnumerable<UpstreamEndpoint> Order(bool originOnly)
     {
         if (originOnly) return [Endpoints[^1]];
         var now = _time.GetUtcNow();
-        return Endpoints.OrderBy(e => Standing(e, now));
+        var ranked = Endpoints.OrderBy(e => Standing(e, now));
+        return _options.IsMeasuredOrder ? ranked.ThenBy(e => e.IsOrigin).ThenBy(e => e.ExpectedSeconds) : ranked;
     }
 
     private string Via(Uri url) => Proxy?.GetProxy(url) is null ? "" : $" via egress proxy {Proxy.Address}";

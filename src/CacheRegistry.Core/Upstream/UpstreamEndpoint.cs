@@ -91,6 +91,19 @@ public sealed class UpstreamEndpoint
     /// <summary>Time to the response headers, averaged over recent requests.</summary>
     public TimeSpan? Latency { get; private set; }
 
+    /// <summary>
+    /// What a request of about a megabyte is expected to take here, by the averages: the ranking of
+    /// <c>Order=measured</c>. An endpoint not measured yet counts as fastest, so it gets measured.
+    /// </summary>
+    public double ExpectedSeconds
+    {
+        get
+        {
+            lock (_lock)
+                return Latency is not { } l ? 0 : l.TotalSeconds + (Throughput is double t && t > 0 ? (1 << 20) / t : 0);
+        }
+    }
+
     /// <summary>A transfer of <paramref name="bytes"/> taking <paramref name="elapsed"/> on one connection, for the ranking.</summary>
     public void RecordTransfer(long bytes, TimeSpan elapsed)
     {

@@ -38,6 +38,7 @@ public sealed class UpstreamRules : OptionRules<RegistryOptions>
             p.Require(u.QuotaPeriod is "day" or "month", $"{key}:QuotaPeriod = '{u.QuotaPeriod}': expected day or month");
             Credentials(o, key, u, p);
             p.Require(u.Strategy.ToLowerInvariant() is "failover" or "pool", $"{key}:Strategy = '{u.Strategy}': expected failover or pool");
+            p.Require(u.Order.ToLowerInvariant() is "configured" or "measured", $"{key}:Order = '{u.Order}': expected configured or measured");
             p.Require(u.Pool.SegmentSize.Bytes >= 64 * 1024, $"{key}:Pool:SegmentSize = {u.Pool.SegmentSize}: expected 64KiB or more");
             p.Require(u.Pool.ConnectionsPerEndpoint is >= 1 and <= 16, $"{key}:Pool:ConnectionsPerEndpoint = {u.Pool.ConnectionsPerEndpoint}: expected 1 to 16");
             p.Positive($"{key}:Pool", ("HedgeAfter", u.Pool.HedgeAfter), ("ManifestHedgeAfter", u.Pool.ManifestHedgeAfter), ("QuarantineFor", u.Pool.QuarantineFor));

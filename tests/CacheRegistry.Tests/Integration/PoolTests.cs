@@ -183,6 +183,28 @@ public sealed class PoolTests(UpstreamFixture fx, BackendsFixture backends) : IA
     }
 
     [Fact]
+    public async Task With_measured_order_a_chain_asks_its_fastest_mirror_first_and_the_origin_last()
+    {
+        _mirrors[0].BytesPerSecond = 250_000;
+        await using var cache = await CacheServer.StartWithArgsAsync(Net.TempDir("cache"),
+        [
+            $"--Registry:Upstreams:docker.io:Endpoints:0={_mirrors[0].Url}", $"--Registry:Upstreams:docker.io:Endpoints:1={_mirrors[1].Url}",
+            $"--Registry:Upstreams:docker.io:Endpoints:2={_mirrors[2].Url}", "--Registry:Upstreams:docker.io:Order=measured",
+        ]);
+        var layers = new[] { fx.ForContainerd, fx.ForDocker }
+            .SelectMany(i => i.AllBlobs.Where(d => new FileInfo(TestImage.BlobPath(i.LayoutDir, d)).Length >= 200 * 1024).Select(d => (i.Repository, d))).ToList();
+        Assert.True(layers.Count >= 3);
+        using var http = Net.NewHttpClient();
+        async Task PullAsync(int n) => await http.GetByteArrayAsync($"{cache.Url}/v2/{layers[n].Repository}/blobs/{layers[n].d}");
+        await PullAsync(0); // the configured first, measured slow
+        await PullAsync(1); // the next mirror, not measured yet, so tried and measured
+        var (slow, fast, origin) = (_mirrors[0].BlobGets, _mirrors[1].BlobGets, _mirrors[2].BlobGets);
+        Assert.Equal((1, 1, 0), (slow, fast, origin));
+        await PullAsync(2);
+        Assert.Equal((1, 2, 0), (_mirrors[0].BlobGets, _mirrors[1].BlobGets, _mirrors[2].BlobGets));
+    }
+
+    [Fact]
     public async Task A_hanging_and_a_stalling_mirror_do_not_hold_the_pull()
     {
         _mirrors[0].Fault = MirrorFault.Hang;
