@@ -198,7 +198,6 @@ internal sealed partial class SegmentedDownload
         if (attempt.Stopping) await cancel.CancelAsync(); // stalled itself before it began
         var from = segment.Start + segment.Filled;
         long got = 0;
-        var began = _time.GetTimestamp();
         try
         {
             using var response = await Upstream.GetBlobSegmentAsync(_repository.Name, _digest, source.Endpoint, from, segment.End - 1, cancel.Token);
@@ -237,7 +236,6 @@ internal sealed partial class SegmentedDownload
             }
             if (segment.Start + segment.Filled < segment.End)
                 throw new IOException($"upstream {Upstream.Name} endpoint {source.Endpoint.Authority} ended bytes {from}-{segment.End - 1} of {_digest} after {got}");
-            source.Endpoint.RecordTransfer(got, _time.GetElapsedTime(began));
             Record(source, from, got);
             lock (_lock)
             {

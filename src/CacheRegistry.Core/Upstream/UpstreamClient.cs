@@ -160,7 +160,7 @@ public sealed partial class UpstreamClient
                 var failure = await ClassifyAsync(response, endpoint, ct);
                 if (failure is not null) span.Fail(failure);
                 if (failure is null || !failure.IsTransient) endpoint.RecordSuccess(_time.GetUtcNow());
-                if (failure is null) return new UpstreamResponse(response, endpoint.BaseUri, _timeouts.Idle, _time, CountBytes);
+                if (failure is null) return new UpstreamResponse(response, endpoint.BaseUri, _timeouts.Idle, _time, CountBytes, endpoint);
                 response.Dispose();
                 last = failure;
                 // A mirror that lacks the image or wants credentials it was not given: ask the next one.

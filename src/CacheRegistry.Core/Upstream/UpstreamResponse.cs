@@ -1,8 +1,14 @@
 namespace CacheRegistry.Upstream;
 
 /// <summary>A successful upstream response whose body is still to be read, and the endpoint that gave it.</summary>
-public sealed class UpstreamResponse(HttpResponseMessage message, Uri endpoint, TimeSpan idleTimeout, TimeProvider time, Action<int>? onBytes = null) : IDisposable
+/// <param name="measured">The endpoint whose throughput average takes this body's rate when it is disposed.</param>
+public sealed class UpstreamResponse(HttpResponseMessage message, Uri endpoint, TimeSpan idleTimeout, TimeProvider time, Action<int>? onBytes = null,
+    UpstreamEndpoint? measured = null) : IDisposable
 {
+    private long _bodyBytes;
+    private long _bodyOpened;
+    private long _lastBytes;
+
     public HttpResponseMessage Message { get; } = message;
     public Uri Endpoint { get; } = endpoint;
     public long? ContentLength => Message.Content.Headers.ContentLength;
@@ -12,8 +18,17 @@ public sealed class UpstreamResponse(HttpResponseMessage message, Uri endpoint, 
     public bool IsPartial => Message.StatusCode == System.Net.HttpStatusCode.PartialContent;
 
     /// <summary>The body, failing a read that waits longer than the idle timeout.</summary>
-    public async Task<Stream> OpenBodyAsync(CancellationToken ct) =>
-        new IdleTimeoutStream(await Message.Content.ReadAsStreamAsync(ct), idleTimeout, time, onBytes);
+    public async Task<Stream> OpenBodyAsync(CancellationToken ct)
+    {
+        var body = await Message.Content.ReadAsStreamAsync(ct);
+        _bodyOpened = time.GetTimestamp();
+        return new IdleTimeoutStream(body, idleTimeout, time, n =>
+        {
+            Interlocked.Add(ref _bodyBytes, n);
+            Interlocked.Exchange(ref _lastBytes, time.GetTimestamp());
+            onBytes?.Invoke(n);
+        });
+    }
 
     /// <summary>Reads a small body whole, refusing one larger than <paramref name="max"/>.</summary>
     public async Task<byte[]> ReadSmallBodyAsync(int max, CancellationToken ct)
@@ -41,5 +56,11 @@ public sealed class UpstreamResponse(HttpResponseMessage message, Uri endpoint, 
         }
     }
 
-    public void Dispose() => Message.Dispose();
+    public void Dispose()
+    {
+        // From the body's start to its last bytes: what the endpoint gave, not how long the reader kept it open.
+        if (measured is not null && Interlocked.Read(ref _lastBytes) is var last and not 0)
+            measured.RecordTransfer(Interlocked.Read(ref _bodyBytes), time.GetElapsedTime(_bodyOpened, last));
+        Message.Dispose();
+    }
 }

@@ -9,17 +9,21 @@ namespace CacheRegistry.Tests.Integration;
 [Collection(IntegrationCollection.Name)]
 public sealed class BenchSmokeTests
 {
+    /// <summary>Runs bench/<paramref name="script"/> --smoke on the suite's build and returns its report.</summary>
+    private static async Task<string> SmokeReportAsync(string script)
+    {
+        var report = Path.Combine(Net.TempDir("bench"), "report.md");
+        var run = await ProcessRunner.RunAsync("python3",
+            [RepoFiles.Path(Path.Combine("bench", script)), "--smoke", "--out", report, "--binary", Path.Combine(AppContext.BaseDirectory, "cacheregistry")],
+            TimeSpan.FromMinutes(5));
+        Assert.True(run.ExitCode == 0, run.Output);
+        return await File.ReadAllTextAsync(report);
+    }
+
     [Fact]
     public async Task The_benchmark_harness_runs_end_to_end_on_a_tiny_image()
     {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(root.FullName, "CacheRegistry.sln"))) root = root.Parent!;
-        var report = Path.Combine(Net.TempDir("bench"), "benchmarks.md");
-        var run = await ProcessRunner.RunAsync("python3",
-            [Path.Combine(root.FullName, "bench", "bench.py"), "--smoke", "--out", report, "--binary", Path.Combine(AppContext.BaseDirectory, "cacheregistry")],
-            TimeSpan.FromMinutes(5));
-        Assert.True(run.ExitCode == 0, run.Output);
-        var text = await File.ReadAllTextAsync(report);
+        var text = await SmokeReportAsync("bench.py");
         Assert.Contains("| cold pull, 2 clients: upstream bytes ÷ image bytes |", text);
         Assert.Matches(@"\| cold pull, 2 clients: upstream bytes ÷ image bytes \| [\d.]+ \| 1\.0\d \|", text);
         Assert.Contains("| peak RSS over the pulls and warm loads above |", text);
@@ -32,14 +36,7 @@ public sealed class BenchSmokeTests
     [Fact]
     public async Task The_mirror_pool_benchmark_runs_end_to_end_on_a_tiny_layer()
     {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(root.FullName, "CacheRegistry.sln"))) root = root.Parent!;
-        var report = Path.Combine(Net.TempDir("bench"), "pool.md");
-        var run = await ProcessRunner.RunAsync("python3",
-            [Path.Combine(root.FullName, "bench", "pool.py"), "--smoke", "--out", report, "--binary", Path.Combine(AppContext.BaseDirectory, "cacheregistry")],
-            TimeSpan.FromMinutes(5));
-        Assert.True(run.ExitCode == 0, run.Output);
-        var rows = (await File.ReadAllLinesAsync(report)).Where(l => l.StartsWith("| 4 MB |", StringComparison.Ordinal)).ToList();
+        var rows = (await SmokeReportAsync("pool.py")).Split('\n').Where(l => l.StartsWith("| 4 MB |", StringComparison.Ordinal)).ToList();
         Assert.Equal(10, rows.Count);
         // Every pull completed, and the pools fetched each byte once (mirror bytes ÷ layer at most 1.10).
         Assert.All(rows, r => Assert.EndsWith("| 0 |", r));
