@@ -308,7 +308,7 @@ public sealed partial class BlobFill(RepositoryRef repository, Digest digest, lo
             }
             catch
             {
-                StoredCopyOrigin.DisposeWhenDone(opening); // the link's failure is the one that counts
+                opening.DisposeWhenDone(); // the link's failure is the one that counts
                 throw;
             }
             var body = await opening;

@@ -5,7 +5,8 @@ public sealed class CachingRules : OptionRules<RegistryOptions>
 {
     protected override void Check(RegistryOptions o, OptionProblems p)
     {
-        p.NotNegative("Registry", ("TagTtl", o.TagTtl), ("NegativeTtl", o.NegativeTtl));
+        p.NotNegative("Registry", ("TagTtl", o.TagTtl));
+        p.Require(o.NegativeTtl >= TimeSpan.Zero, $"Registry:NegativeTtl = {o.NegativeTtl}: expected zero (off) or more");
         p.Positive("Registry", ("RevalidateDeadline", o.RevalidateDeadline));
         p.PositiveSize("Registry:MaxBlobSize", o.MaxBlobSize);
         p.Require(o.MaxManifestBytes is > 0 and <= 64 * 1024 * 1024, $"Registry:MaxManifestBytes = {o.MaxManifestBytes}: expected 1 to 67108864");

@@ -197,7 +197,6 @@ internal sealed partial class SegmentedDownload
         attempt.Cancel = cancel;
         if (attempt.Stopping) await cancel.CancelAsync(); // stalled itself before it began
         var from = segment.Start + segment.Filled;
-        long got = 0;
         try
         {
             using var response = await Upstream.GetBlobSegmentAsync(_repository.Name, _digest, source.Endpoint, from, segment.End - 1, cancel.Token);
@@ -221,7 +220,6 @@ internal sealed partial class SegmentedDownload
                 {
                     await sink.WriteAtAsync(segment.Start + segment.Filled, buffer.AsMemory(0, n), cancel.Token);
                     _received?.Invoke(n);
-                    got += n;
                     lock (_lock)
                     {
                         segment.Filled += n;
@@ -235,8 +233,8 @@ internal sealed partial class SegmentedDownload
                 System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
             }
             if (segment.Start + segment.Filled < segment.End)
-                throw new IOException($"upstream {Upstream.Name} endpoint {source.Endpoint.Authority} ended bytes {from}-{segment.End - 1} of {_digest} after {got}");
-            Record(source, from, got);
+                throw new IOException($"upstream {Upstream.Name} endpoint {source.Endpoint.Authority} ended bytes {from}-{segment.End - 1} of {_digest} after {attempt.Got}");
+            Record(source, from, attempt.Got);
             lock (_lock)
             {
                 segment.Done = true;
@@ -251,13 +249,13 @@ internal sealed partial class SegmentedDownload
         catch (OperationCanceledException) when (attempt.Stopping && !ct.IsCancellationRequested)
         {
             // Taken over: the bytes so far stay, and the other endpoint goes on after them.
-            Record(source, from, got);
+            Record(source, from, attempt.Got);
             _metrics.Segment(Upstream.Name, source.Endpoint.Authority, "taken_over");
             lock (_lock) source.Failures++;
         }
         catch (Exception e) when (!ct.IsCancellationRequested && e is UpstreamException or IOException or HttpRequestException or TimeoutException or OperationCanceledException)
         {
-            Record(source, from, got);
+            Record(source, from, attempt.Got);
             _metrics.Segment(Upstream.Name, source.Endpoint.Authority, "failed");
             Log.SegmentFailed(_log, _digest.ToString(), segment.Start, source.Endpoint.Authority, e.Message);
             // A mirror without the blob, or refusing it, has nothing more to give for this blob.
@@ -371,10 +369,12 @@ internal sealed partial class SegmentedDownload
         }
     }
 
-    /// <summary>Bytes <see cref="Start"/> to <see cref="End"/> of the blob came from <see cref="Source"/>.</summary>
-    private sealed record Piece(long Start, long End, Source Source)
+    /// <summary>Bytes <see cref="Start"/> to <see cref="End"/> of the blob came from <see cref="Source"/> (another one after a repair).</summary>
+    private sealed class Piece(long start, long end, Source source)
     {
-        public Source Source { get; set; } = Source;
+        public long Start { get; } = start;
+        public long End { get; } = end;
+        public Source Source { get; set; } = source;
     }
 
     private static partial class Log

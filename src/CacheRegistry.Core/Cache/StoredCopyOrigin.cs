@@ -46,7 +46,7 @@ internal sealed partial class StoredCopyOrigin(IBlobStore store, IBlobIndex inde
         if (await Task.WhenAny(opening, lookup) == lookup && await HoldsAsync(lookup))
         {
             await race.CancelAsync();
-            DisposeWhenDone(opening);
+            opening.DisposeWhenDone();
             return null;
         }
         OriginBody? body;
@@ -92,14 +92,6 @@ internal sealed partial class StoredCopyOrigin(IBlobStore store, IBlobIndex inde
             return false;
         }
     }
-
-    /// <summary>Disposes what a task left behind that nobody waits for any more (and observes its failure).</summary>
-    internal static void DisposeWhenDone<T>(Task<T> task) where T : IDisposable? =>
-        _ = task.ContinueWith(t =>
-        {
-            if (t.IsCompletedSuccessfully) t.Result?.Dispose();
-            else _ = t.Exception;
-        }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
 
     private static partial class Log
     {

@@ -243,8 +243,7 @@ public sealed partial class UpstreamClient
         finally
         {
             await race.CancelAsync();
-            foreach (var loser in running.Keys)
-                _ = loser.ContinueWith(t => t.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            foreach (var loser in running.Keys) loser.DisposeWhenDone();
         }
     }
 
