@@ -207,7 +207,7 @@ internal static class OperationCommands
         command.SetAction(async (parse, ct) =>
         {
             await using var services = CliServices.Build([.. parse.UnmatchedTokens]);
-            var result = await services.GetRequiredService<GarbageCollector>().RunAsync(new Progress<string>(m => Console.Error.WriteLine(m)), ct);
+            var result = await services.GetRequiredService<GarbageCollector>().RunAsync(new InlineProgress<string>(Console.Error.WriteLine), ct);
             Console.WriteLine($"gc: {result.BlobsRemoved} of {result.BlobsSeen} blobs removed ({ByteSize.Format(result.BytesRemoved)}), {result.SpoolFilesRemoved} spool files");
             return 0;
         });

@@ -76,10 +76,9 @@ public sealed class OperationsTests(UpstreamFixture fx)
         (await http.PostAsync($"{cache.Url}/admin/purge?image=dlist:1", null)).EnsureSuccessStatusCode();
 
         var reports = new List<string>();
-        var result = await cache.Service<GarbageCollector>().RunAsync(new Progress<string>(reports.Add), default);
+        var result = await cache.Service<GarbageCollector>().RunAsync(new InlineProgress<string>(reports.Add), default);
         Assert.Equal(0, result.BlobsRemoved);
         Assert.Equal(fx.DockerList.AllBlobs.Count(), result.BlobsKeptYoung);
-        await Net.WaitUntilAsync(() => Task.FromResult(reports.Count >= 2), TimeSpan.FromSeconds(5), "gc's report");
         Assert.Contains($"{result.BlobsKeptYoung} blobs kept: unreferenced for less than 1 h (Registry:Cache:GcGrace)", reports.Last());
     }
 
