@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine: installs the real peers the tests start
 # (distribution's registry, skopeo, containerd, dockerd, redis-server, s3rver, squid, microsocks, prometheus and promtool,
-# chromium for the dashboard test, apache2-utils for htpasswd, Go and its Sprig/yaml libraries for the Helm chart's renderer, debootstrap for the image's base, docker-compose for the compose stack, and wrk, nginx and iproute2 for the benchmark harness's smoke run), then builds and runs every test.
+# chromium for the dashboard test, apache2-utils for htpasswd, Go and its Sprig/yaml libraries for the Helm chart's renderer, debootstrap for the image's base, python3-cryptography as a second signer of cosign signatures, docker-compose for the compose stack, and wrk, nginx and iproute2 for the benchmark harness's smoke run), then builds and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(docker-registry skopeo containerd docker.io redis-server squid microsocks wrk nginx-light iproute2 curl prometheus chromium apache2-utils
-          golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev debootstrap docker-compose)
+          golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev debootstrap docker-compose python3-cryptography)
 bash scripts/install-packages.sh "${packages[@]}"
 
 # The chart's checkers install their npm packages (kubernetes-models, ajv) once, before the tests run.

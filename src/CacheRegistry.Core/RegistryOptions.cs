@@ -52,6 +52,9 @@ public sealed class RegistryOptions
 
     public AuthOptions Auth { get; set; } = new();
 
+    /// <summary>Signature policies: which repositories serve only what their publisher signed.</summary>
+    public List<PolicyOptions> Policies { get; set; } = [];
+
     /// <summary>Images kept fresh on a schedule.</summary>
     public List<SyncEntry> Sync { get; set; } = [];
 

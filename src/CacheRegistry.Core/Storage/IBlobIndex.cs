@@ -34,13 +34,16 @@ public interface IMetadataCatalog
     Task DeleteManifestAsync(Digest digest, CancellationToken ct);
 }
 
-/// <summary>One image entering the cache: the source-and-hash inventory auditors ask for.</summary>
 /// <summary>
-/// A manifest seen for the first time. <see cref="Subject"/> is set for what describes another
-/// manifest: an OCI 1.1 referrer, or a cosign <c>sha256-&lt;hex&gt;.sig/.att/.sbom</c> tag.
+/// The source-and-hash inventory auditors ask for: a manifest seen for the first time, or a
+/// signature policy's decision on one (<see cref="Check"/>). <see cref="Subject"/> is set for what
+/// describes another manifest: an OCI 1.1 referrer, or a cosign <c>sha256-&lt;hex&gt;.sig/.att/.sbom</c> tag.
 /// </summary>
 public sealed record LedgerEntry(DateTimeOffset Time, string Upstream, string Repository, string? Tag, Digest Digest,
-    string MediaType, long Size, string Endpoint, Digest? Subject = null, string? ArtifactType = null);
+    string MediaType, long Size, string Endpoint, Digest? Subject = null, string? ArtifactType = null, SignatureCheck? Check = null);
+
+/// <summary>A signature policy's decision: the policy, the result (verified, unsigned, invalid, error) and the key that signed.</summary>
+public sealed record SignatureCheck(string Policy, string Result, string? Key);
 
 public interface ILedger
 {

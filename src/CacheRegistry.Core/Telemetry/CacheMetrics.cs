@@ -34,6 +34,7 @@ public sealed class CacheMetrics : IDisposable
     private readonly Counter<long> _logins;
     private readonly Counter<long> _segments;
     private readonly Counter<long> _badBytes;
+    private readonly Counter<long> _signatures;
 
     public CacheMetrics(IMeterFactory? factory)
     {
@@ -64,6 +65,8 @@ public sealed class CacheMetrics : IDisposable
             "Blob segments a pool (Strategy=pool) asked of each endpoint, by result: ok, failed, taken_over (stalled, finished by another endpoint)");
         _badBytes = Meter.CreateCounter<long>("cacheregistry.endpoint.bad", "By",
             "Bytes an endpoint sent that were not the blob's, found by a pool's repair (the endpoint is then quarantined)");
+        _signatures = Meter.CreateCounter<long>("cacheregistry.signature.verifications", "{verification}",
+            "Images a signature policy checked (once per digest), by policy and result: verified, unsigned, invalid, error");
     }
 
     public Meter Meter { get; }
@@ -134,6 +137,8 @@ public sealed class CacheMetrics : IDisposable
         _segments.Add(1, new("registry", registry), new("endpoint", endpoint), new("result", result));
 
     public void BadBytes(string registry, string endpoint, long bytes) => _badBytes.Add(bytes, new("registry", registry), new("endpoint", endpoint));
+
+    public void SignatureChecked(string policy, string result) => _signatures.Add(1, new("policy", policy), new("result", result));
 
     public void Pull(bool success) => _pulls.Add(1, new KeyValuePair<string, object?>("result", success ? "success" : "failure"));
 

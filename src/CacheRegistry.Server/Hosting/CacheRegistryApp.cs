@@ -150,6 +150,9 @@ internal static class CacheRegistryApp
         services.AddSingleton<ManifestCache>();
         services.AddSingleton<TagLister>();
         services.AddSingleton<ReferrersCache>();
+        services.AddSingleton<CacheRegistry.Signing.SignaturePolicies>();
+        services.AddSingleton<CacheRegistry.Signing.CosignVerifier>();
+        services.AddSingleton<CacheRegistry.Signing.SignatureGate>();
         services.AddSingleton<RegistryHandler>();
         services.AddSingleton<ReplicaEndpoint>();
         services.AddSingleton<Auth.AccessPolicy>();

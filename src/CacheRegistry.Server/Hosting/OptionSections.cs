@@ -17,7 +17,8 @@ internal static class OptionSections
 {
     public static IReadOnlyList<OptionSection> All { get; } =
     [
-        OptionSection.Bound(RegistryOptions.Section, s => s.Registry, (s, v) => s.Registry = v, new CachingRules(), new UpstreamRules(), new SyncRules()),
+        OptionSection.Bound(RegistryOptions.Section, s => s.Registry, (s, v) => s.Registry = v, new CachingRules(), new UpstreamRules(), new SyncRules(),
+            new CacheRegistry.Signing.PolicyRules()),
         OptionSection.Part("Registry:Cache", s => s.Registry.Cache, new MaintenanceRules()),
         OptionSection.Part("Registry:Availability", s => s.Registry.Availability, new AvailabilityRules()),
         OptionSection.Part("Registry:Cluster", s => s.Registry.Cluster, new ClusterRules()),

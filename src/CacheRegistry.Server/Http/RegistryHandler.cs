@@ -1,6 +1,7 @@
 using CacheRegistry.Cache;
 using CacheRegistry.Oci;
 using CacheRegistry.Routing;
+using CacheRegistry.Signing;
 using CacheRegistry.Storage;
 using CacheRegistry.Upstream;
 
@@ -8,7 +9,7 @@ namespace CacheRegistry.Server.Http;
 
 /// <summary>The read side of the distribution API under <c>/v2/</c>: parse, route, answer from the cache.</summary>
 internal sealed partial class RegistryHandler(UpstreamRouter router, ManifestCache manifests, BlobCache blobs, TagLister tags, ReferrersCache referrers,
-    IMetadataCatalog catalog, Auth.AccessPolicy access, PassthroughAccess passthrough, UpstreamSet upstreams, RegistryOptions options)
+    IMetadataCatalog catalog, Auth.AccessPolicy access, PassthroughAccess passthrough, UpstreamSet upstreams, SignatureGate signatures, RegistryOptions options)
 {
     // Clients learn from the /v2/ ping whether to send credentials: with a passthrough upstream they must.
     private readonly bool _challengeOnPing = upstreams.All.Any(u => u.IsPassthrough);
@@ -109,6 +110,7 @@ internal sealed partial class RegistryHandler(UpstreamRouter router, ManifestCac
     {
         var result = await manifests.GetAsync(repo, reference, ctx.RequestAborted);
         var manifest = result.Manifest;
+        await signatures.DemandManifestAsync(repo, reference, manifest, ctx.RequestAborted);
         if (!AcceptHeader.QuickAllows(ctx.Request.Headers.Accept, manifest.MediaType)
             && AcceptHeader.Parse(ctx.Request.Headers.Accept) is var accept && !accept.Allows(manifest.MediaType))
         {
@@ -119,6 +121,7 @@ internal sealed partial class RegistryHandler(UpstreamRouter router, ManifestCac
                 throw RegistryError.ManifestUnknown($"manifest {reference} is {manifest.MediaType}, which the request's Accept ({accept}) does not list");
             result = await manifests.GetByDigestAsync(repo, child.Value, ctx.RequestAborted);
             manifest = result.Manifest;
+            await signatures.DemandManifestAsync(repo, manifest.DigestText, manifest, ctx.RequestAborted);
         }
         outcome.Cache = result.Outcome;
         outcome.Endpoint = result.Endpoint;
@@ -138,6 +141,7 @@ internal sealed partial class RegistryHandler(UpstreamRouter router, ManifestCac
         var response = ctx.Response;
         var rangeHeader = ctx.Request.Headers.Range.ToString();
         ByteRange.CheckSyntax(rangeHeader); // malformed ranges fail before anything is fetched
+        await signatures.DemandBlobAsync(repo, digest, ctx.RequestAborted);
         response.Headers["Docker-Content-Digest"] = digest.ToString();
         response.Headers.AcceptRanges = "bytes";
         response.ContentType = "application/octet-stream";

@@ -5,13 +5,13 @@ using CacheRegistry.Storage;
 
 namespace CacheRegistry.Server.Operations;
 
-/// <summary>The ledger as a table, CSV or JSON: upstream, repository, tag, digest, size, time, endpoint, and what a signature or attestation is about.</summary>
+/// <summary>The ledger as a table, CSV or JSON: upstream, repository, tag, digest, size, time, endpoint, what a signature or attestation is about, and signature policies' decisions.</summary>
 internal static class LedgerFormat
 {
     public static readonly string[] Formats = ["table", "csv", "json"];
     // Media types keep their '+' (the default encoder writes \u002B).
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-    private static readonly string[] Columns = ["time", "upstream", "repository", "tag", "digest", "media_type", "size", "endpoint", "subject", "artifact_type"];
+    private static readonly string[] Columns = ["time", "upstream", "repository", "tag", "digest", "media_type", "size", "endpoint", "subject", "artifact_type", "policy", "verification", "signed_by"];
 
     public static string Render(IReadOnlyList<LedgerEntry> entries, string format) => format switch
     {
@@ -19,6 +19,7 @@ internal static class LedgerFormat
         {
             time = e.Time, upstream = e.Upstream, repository = e.Repository, tag = e.Tag, digest = e.Digest.ToString(),
             mediaType = e.MediaType, size = e.Size, endpoint = e.Endpoint, subject = e.Subject?.ToString(), artifactType = e.ArtifactType,
+            policy = e.Check?.Policy, verification = e.Check?.Result, signedBy = e.Check?.Key,
         }), Json) + "\n",
         "csv" => Csv(entries),
         _ => Table(entries),
@@ -28,6 +29,7 @@ internal static class LedgerFormat
     [
         e.Time.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture), e.Upstream, e.Repository, e.Tag ?? "",
         e.Digest.ToString(), e.MediaType, e.Size.ToString(CultureInfo.InvariantCulture), e.Endpoint, e.Subject?.ToString() ?? "", e.ArtifactType ?? "",
+        e.Check?.Policy ?? "", e.Check?.Result ?? "", e.Check?.Key ?? "",
     ];
 
     private static string Csv(IReadOnlyList<LedgerEntry> entries)

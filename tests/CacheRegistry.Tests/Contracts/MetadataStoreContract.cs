@@ -153,8 +153,25 @@ public abstract class MetadataStoreContract
         await ledger.AppendAsync(Entry(0, "v1"), default);
         await ledger.AppendAsync(Entry(1, null, D('b')), default);
         await ledger.AppendAsync(Entry(2, "v3"), default);
-        Assert.Equal([Entry(0, "v1"), Entry(1, null, D('b')), Entry(2, "v3")], await ledger.ReadAsync(null, 10, default));
+        var decision = Entry(3, "v4") with { Endpoint = "signature-policy", Check = new SignatureCheck("team", "verified", "sha256:" + new string('c', 64)) };
+        await ledger.AppendAsync(decision, default);
+        Assert.Equal([Entry(0, "v1"), Entry(1, null, D('b')), Entry(2, "v3"), decision], await ledger.ReadAsync(null, 10, default));
         Assert.Equal([Entry(1, null, D('b'))], await ledger.ReadAsync(at.AddMinutes(1), 1, default));
+    }
+
+    [Fact]
+    public async Task Admissions_are_kept_per_scope_and_the_first_reason_stays()
+    {
+        var admissions = (IAdmissions)Store;
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(1_790_000_000_000);
+        var scope = "team@0123456789abcdef " + _repo;
+        Assert.Null(await admissions.GetAdmissionAsync(scope, D('a'), default));
+        await admissions.AdmitAsync(scope, [new Admission(D('a'), "verified", "sha256:key", at), new Admission(D('b'), "image", null, at)], default);
+        await admissions.AdmitAsync(scope, [new Admission(D('a'), "index", null, at.AddMinutes(1))], default);
+        Assert.Equal(new Admission(D('a'), "verified", "sha256:key", at), await admissions.GetAdmissionAsync(scope, D('a'), default));
+        Assert.Equal(new Admission(D('b'), "image", null, at), await admissions.GetAdmissionAsync(scope, D('b'), default));
+        Assert.Null(await admissions.GetAdmissionAsync(scope + "x", D('a'), default));
+        Assert.Null(await admissions.GetAdmissionAsync(scope, D('c'), default));
     }
 
     [Fact]

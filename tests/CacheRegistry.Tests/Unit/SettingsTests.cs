@@ -38,6 +38,22 @@ public sealed class SettingsTests
     }
 
     [Fact]
+    public void A_signature_policy_s_keys_are_read_at_start_and_its_problems_named()
+    {
+        var dir = Infrastructure.Net.TempDir("keys");
+        var privateKey = Path.Combine(dir, "cosign.key");
+        File.WriteAllText(privateKey, "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n");
+        var problems = Problems("--Registry:Policies:0:Keys:0=/nonexistent/cosign.pub", "--Registry:Policies:0:Mode=audit",
+            "--Registry:Policies:1:Repositories:0=docker.io/team/**", "--Registry:Policies:1:Keys:0=" + privateKey, "--Registry:Policies:1:Nmae=x");
+        Assert.Contains("Registry:Policies:0:Repositories: expected one pattern or more (docker.io/team/*, ghcr.io/org/**)", problems);
+        Assert.Contains("Registry:Policies:0:Mode = 'audit': expected enforce or warn", problems);
+        Assert.Contains(problems, p => p.StartsWith("Registry:Policies:0:Keys:0 = '/nonexistent/cosign.pub': Could not find", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith($"Registry:Policies:1:Keys:0 = '{privateKey}': a PEM 'ENCRYPTED SIGSTORE PRIVATE KEY' block; expected a PUBLIC KEY", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("Registry:Policies:1:Nmae: not a key", StringComparison.Ordinal));
+        Assert.Equal(5, problems.Count);
+    }
+
+    [Fact]
     public void Every_rule_written_is_checked_and_every_section_has_keys()
     {
         var listed = OptionSections.All.SelectMany(s => s.Rules).Select(r => r.GetType())

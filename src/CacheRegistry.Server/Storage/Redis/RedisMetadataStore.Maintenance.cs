@@ -84,7 +84,8 @@ internal sealed partial class RedisMetadataStore : IBlobIndex, IMetadataCatalog,
 
     public Task AppendAsync(LedgerEntry entry, CancellationToken ct) => Guard(() =>
         Db.ListRightPushAsync(LedgerKey, JsonSerializer.Serialize(new LedgerJson(entry.Time.ToUnixTimeMilliseconds(), entry.Upstream,
-            entry.Repository, entry.Tag, entry.Digest.ToString(), entry.MediaType, entry.Size, entry.Endpoint, entry.Subject?.ToString(), entry.ArtifactType))));
+            entry.Repository, entry.Tag, entry.Digest.ToString(), entry.MediaType, entry.Size, entry.Endpoint, entry.Subject?.ToString(), entry.ArtifactType,
+            entry.Check?.Policy, entry.Check?.Result, entry.Check?.Key))));
 
     public Task<IReadOnlyList<LedgerEntry>> ReadAsync(DateTimeOffset? since, int limit, CancellationToken ct) => Guard(async () =>
     {
@@ -93,7 +94,8 @@ internal sealed partial class RedisMetadataStore : IBlobIndex, IMetadataCatalog,
         return (IReadOnlyList<LedgerEntry>)all.Select(v => JsonSerializer.Deserialize<LedgerJson>((string)v!)!)
             .Where(j => j.Time >= from).Take(limit)
             .Select(j => new LedgerEntry(DateTimeOffset.FromUnixTimeMilliseconds(j.Time), j.Upstream, j.Repository, j.Tag,
-                Digest.Parse(j.Digest), j.MediaType, j.Size, j.Endpoint, j.Subject is null ? null : Digest.Parse(j.Subject), j.ArtifactType))
+                Digest.Parse(j.Digest), j.MediaType, j.Size, j.Endpoint, j.Subject is null ? null : Digest.Parse(j.Subject), j.ArtifactType,
+                j.Policy is null ? null : new SignatureCheck(j.Policy, j.Verification ?? "", j.SignedBy)))
             .ToList();
     });
 
@@ -132,5 +134,5 @@ internal sealed partial class RedisMetadataStore : IBlobIndex, IMetadataCatalog,
     private static readonly TimeSpan ScanTimeout = TimeSpan.FromMinutes(10);
 
     private sealed record LedgerJson(long Time, string Upstream, string Repository, string? Tag, string Digest, string MediaType, long Size, string Endpoint,
-        string? Subject = null, string? ArtifactType = null);
+        string? Subject = null, string? ArtifactType = null, string? Policy = null, string? Verification = null, string? SignedBy = null);
 }

@@ -112,17 +112,18 @@ internal sealed partial class SqliteMetadataStore
         Run("DELETE FROM manifests WHERE digest = $d", ("$d", digest.ToString()));
 
     public Task AppendAsync(LedgerEntry entry, CancellationToken ct) => Run("""
-        INSERT INTO ledger (time, upstream, repository, tag, digest, media_type, size, endpoint, subject, artifact_type)
-        VALUES ($t, $u, $r, $g, $d, $m, $s, $e, $j, $a)
+        INSERT INTO ledger (time, upstream, repository, tag, digest, media_type, size, endpoint, subject, artifact_type, policy, verification, signed_by)
+        VALUES ($t, $u, $r, $g, $d, $m, $s, $e, $j, $a, $p, $v, $k)
         """, ("$t", entry.Time.ToUnixTimeMilliseconds()), ("$u", entry.Upstream), ("$r", entry.Repository), ("$g", (object?)entry.Tag ?? DBNull.Value),
         ("$d", entry.Digest.ToString()), ("$m", entry.MediaType), ("$s", entry.Size), ("$e", entry.Endpoint),
-        ("$j", (object?)entry.Subject?.ToString() ?? DBNull.Value), ("$a", (object?)entry.ArtifactType ?? DBNull.Value));
+        ("$j", (object?)entry.Subject?.ToString() ?? DBNull.Value), ("$a", (object?)entry.ArtifactType ?? DBNull.Value),
+        ("$p", (object?)entry.Check?.Policy ?? DBNull.Value), ("$v", (object?)entry.Check?.Result ?? DBNull.Value), ("$k", (object?)entry.Check?.Key ?? DBNull.Value));
 
     public Task<IReadOnlyList<LedgerEntry>> ReadAsync(DateTimeOffset? since, int limit, CancellationToken ct) => _circuit.Run<IReadOnlyList<LedgerEntry>>(() =>
     {
         using var db = Open();
         using var cmd = Command(db, """
-            SELECT time, upstream, repository, tag, digest, media_type, size, endpoint, subject, artifact_type FROM ledger
+            SELECT time, upstream, repository, tag, digest, media_type, size, endpoint, subject, artifact_type, policy, verification, signed_by FROM ledger
             WHERE time >= $since ORDER BY id LIMIT $l
             """, ("$since", since?.ToUnixTimeMilliseconds() ?? 0L), ("$l", limit));
         using var reader = cmd.ExecuteReader();
@@ -130,7 +131,8 @@ internal sealed partial class SqliteMetadataStore
         while (reader.Read())
             list.Add(new LedgerEntry(DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(0)), reader.GetString(1), reader.GetString(2),
                 reader.IsDBNull(3) ? null : reader.GetString(3), Digest.Parse(reader.GetString(4)), reader.GetString(5), reader.GetInt64(6), reader.GetString(7),
-                reader.IsDBNull(8) ? null : Digest.Parse(reader.GetString(8)), reader.IsDBNull(9) ? null : reader.GetString(9)));
+                reader.IsDBNull(8) ? null : Digest.Parse(reader.GetString(8)), reader.IsDBNull(9) ? null : reader.GetString(9),
+                reader.IsDBNull(10) ? null : new SignatureCheck(reader.GetString(10), reader.GetString(11), reader.IsDBNull(12) ? null : reader.GetString(12))));
         return list;
     });
 }

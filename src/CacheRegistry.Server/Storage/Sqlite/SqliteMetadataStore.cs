@@ -10,7 +10,7 @@ namespace CacheRegistry.Server.Storage.Sqlite;
 /// disk full, read-only, I/O errors) answers 503 naming it instead of 500, and is skipped until a
 /// probe finds it working again.
 /// </summary>
-internal sealed partial class SqliteMetadataStore : IMetadataStore, IBlobIndex, IMetadataCatalog, ILedger, IPullHistory, IHealthProbe, IDisposable
+internal sealed partial class SqliteMetadataStore : IMetadataStore, IBlobIndex, IMetadataCatalog, ILedger, IPullHistory, IAdmissions, IHealthProbe, IDisposable
 {
     private readonly string _connectionString;
     private readonly TimeProvider _time;
@@ -49,9 +49,11 @@ internal sealed partial class SqliteMetadataStore : IMetadataStore, IBlobIndex, 
             CREATE TABLE IF NOT EXISTS pulls (repository TEXT NOT NULL, tag TEXT NOT NULL, last_pulled INTEGER NOT NULL,
                 checked_at INTEGER, outcome TEXT, detail TEXT, PRIMARY KEY (repository, tag)) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS pulls_by_time ON pulls (last_pulled);
+            CREATE TABLE IF NOT EXISTS admissions (scope TEXT NOT NULL, digest TEXT NOT NULL, how TEXT NOT NULL, key TEXT, at INTEGER NOT NULL,
+                PRIMARY KEY (scope, digest)) WITHOUT ROWID;
             """);
         // Columns added after the first release: a data dir from before gains them in place.
-        foreach (var column in new[] { "subject", "artifact_type" })
+        foreach (var column in new[] { "subject", "artifact_type", "policy", "verification", "signed_by" })
             if (!HasColumn(db, "ledger", column)) Execute(db, $"ALTER TABLE ledger ADD COLUMN {column} TEXT");
     }
 
