@@ -75,11 +75,22 @@ public sealed partial class SignatureGate(SignaturePolicies policies, CosignVeri
         {
             if (policy.Enforce) Log.Denied(log, repo.Key, manifest.DigestText, policy.Name, verdict.Reason);
             else Log.Warned(log, repo.Key, manifest.DigestText, policy.Name, verdict.Reason);
-            if (options.NegativeTtl > TimeSpan.Zero) _refused[key] = (verdict, time.GetUtcNow() + options.NegativeTtl);
+            Remember(key, verdict);
         }
         await TryStoreAsync(() => ledger.AppendAsync(new LedgerEntry(time.GetUtcNow(), repo.Upstream.Name, repo.Name, tag, manifest.Digest, manifest.MediaType,
             manifest.Content.Length, "signature-policy", Check: new SignatureCheck(policy.Name, verdict.Label, verdict.Key)), CancellationToken.None));
         return verdict;
+    }
+
+    // Refusals expire; the map is swept when it grows, so requests for many refused digests cannot fill memory.
+    private void Remember(string key, Verdict verdict)
+    {
+        if (options.NegativeTtl <= TimeSpan.Zero) return;
+        var now = time.GetUtcNow();
+        if (_refused.Count >= 4096)
+            foreach (var (k, v) in _refused)
+                if (v.Until <= now) _refused.TryRemove(k, out _);
+        _refused[key] = (verdict, now + options.NegativeTtl);
     }
 
     /// <summary>The manifest, the manifests an index lists and the blobs an image holds, in memory and in the store.</summary>

@@ -4,7 +4,8 @@ using CacheRegistry.Upstream;
 namespace CacheRegistry.Server.Hosting;
 
 /// <summary>Logs the effective configuration at start: data dir, stores and upstreams.</summary>
-internal sealed partial class StartupSummary(RegistryOptions options, UpstreamSet upstreams, IEnumerable<IHealthProbe> stores, ILogger<StartupSummary> log)
+internal sealed partial class StartupSummary(RegistryOptions options, UpstreamSet upstreams, IEnumerable<IHealthProbe> stores,
+    CacheRegistry.Signing.SignaturePolicies policies, ILogger<StartupSummary> log)
     : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
@@ -15,6 +16,8 @@ internal sealed partial class StartupSummary(RegistryOptions options, UpstreamSe
             Log.Upstream(log, u.Name, string.Join(", ", u.Endpoints.Select(e => e.BaseUri)), string.Join(", ", upstreams.AliasesOf(u)),
                 u.Proxy?.Address ?? "direct", u.TagsFromOriginOnly ? "origin only" : "any endpoint", u.IsOffline ? "; OFFLINE: never asked, only what is cached is served" : "");
         if (options.Offline) Log.Offline(log);
+        foreach (var p in policies.All)
+            Log.Policy(log, p.Name, string.Join(", ", p.Repositories), p.Enforce ? "enforce" : "warn", string.Join("; ", p.Keys.Keys));
         return Task.CompletedTask;
     }
 
@@ -34,5 +37,8 @@ internal sealed partial class StartupSummary(RegistryOptions options, UpstreamSe
 
         [LoggerMessage(EventId = 14, Level = LogLevel.Warning, Message = "Registry:Offline is on: no upstream is asked anything; only what the cache holds is served, misses get 503")]
         public static partial void Offline(ILogger logger);
+
+        [LoggerMessage(EventId = 15, Level = LogLevel.Information, Message = "signature policy {Policy} ({Mode}): [{Repositories}] signed by one of [{Keys}]")]
+        public static partial void Policy(ILogger logger, string policy, string repositories, string mode, string keys);
     }
 }
