@@ -28,4 +28,6 @@ public sealed class AccessRule
     public List<string> Repositories { get; set; } = [];
     /// <summary>False makes this a deny rule.</summary>
     public bool Allow { get; set; } = true;
+    /// <summary><c>pull</c> and/or <c>push</c> (to a registry with Push=true); none given: pull.</summary>
+    public List<string> Actions { get; set; } = [];
 }

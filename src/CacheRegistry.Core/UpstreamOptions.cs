@@ -12,6 +12,10 @@ public sealed class UpstreamOptions
     public string? Token { get; set; }
     /// <summary>This upstream's egress proxy; <c>direct</c> for none. Overrides Registry:EgressProxy.</summary>
     public string? Proxy { get; set; }
+    /// <summary>Forward the write API (blob uploads, mounts, manifest PUTs) to the origin: the cache is the one address for pulls and pushes.</summary>
+    public bool Push { get; set; }
+    /// <summary>With <see cref="Push"/>: forward DELETE of manifests and blobs too.</summary>
+    public bool AllowDelete { get; set; }
     /// <summary>Resolve tags only at the origin (the last endpoint); digests from any endpoint.</summary>
     public bool TagsFromOriginOnly { get; set; }
     /// <summary>Repository patterns this cache may fetch (<c>library/*</c>, <c>team/**</c>); empty allows all.</summary>

@@ -48,6 +48,10 @@ public sealed class HotCache(RegistryOptions options) : IDisposable
     public void SetMissing(string repository, string reference, DateTimeOffset until) =>
         _cache.Set(("n", repository, reference), until, new MemoryCacheEntryOptions { Size = 150 + repository.Length + reference.Length });
 
+    public void ForgetTagList(string repository) => _cache.Remove(("tl", repository));
+
+    public void ForgetMissing(string repository, string reference) => _cache.Remove(("n", repository, reference));
+
     /// <summary>Forgets everything (after a purge), so the next request reads the store.</summary>
     public void Clear() => _cache.Clear();
 

@@ -75,6 +75,48 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Ne
         });
     }
 
+    /// <summary>
+    /// A manifest pushed through the cache that the registry took (its answer named
+    /// <paramref name="digest"/>). The pushed bytes are kept when they hash to that digest; the
+    /// reference's remembered "not found" is forgotten; a tag is marked for revalidation, so the next
+    /// pull asks the registry (a HEAD) what the tag is now instead of serving the old digest for
+    /// TagTtl, and two pushes racing for a tag end where the registry says.
+    /// </summary>
+    public async Task PushedAsync(RepositoryRef repo, string reference, Digest digest, byte[]? content, string? contentType)
+    {
+        missing.Forget(repo, reference);
+        missing.Forget(repo, digest.ToString());
+        var document = content is null ? null : ManifestDocument.TryParse(content);
+        var manifest = content is not null && digest.MatchesManifest(content) && document?.MediaTypeFor(contentType ?? "") is { } type
+            ? new StoredManifest(digest, type, content) : null;
+        if (manifest is not null)
+        {
+            hot.SetManifest(manifest);
+            hot.SetLinked(repo.Key, digest);
+            RememberSizes(document);
+        }
+        var isTag = !Digest.TryParse(reference, out _);
+        var due = new TagRecord(digest, DateTimeOffset.UnixEpoch); // as old as can be: revalidated on the next read
+        if (isTag)
+        {
+            hot.SetTag(repo.Key, reference, due);
+            hot.ForgetTagList(repo.Key);
+        }
+        await TryStoreAsync(async () =>
+        {
+            if (manifest is not null)
+            {
+                var known = await store.GetManifestAsync(digest, CancellationToken.None) is not null;
+                await store.PutManifestAsync(manifest, CancellationToken.None);
+                await store.LinkAsync(repo.Key, [digest, .. document!.References], CancellationToken.None);
+                if (!known)
+                    await ledger.AppendAsync(new LedgerEntry(time.GetUtcNow(), repo.Upstream.Name, repo.Name, isTag ? reference : null, digest,
+                        manifest.MediaType, content!.Length + document.ContentSize, "push:" + repo.Upstream.Origin.Authority), CancellationToken.None);
+            }
+            if (isTag) await store.PutTagAsync(repo.Key, reference, due, CancellationToken.None);
+        });
+    }
+
     // A fetch shared by several requests belongs to none of them: it runs until its own bound or shutdown.
     private async Task<ManifestResult> Owned(Func<CancellationToken, Task<ManifestResult>> fetch)
     {

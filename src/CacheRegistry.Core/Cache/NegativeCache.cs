@@ -25,6 +25,14 @@ public sealed class NegativeCache(HotCache hot, RegistryOptions options, TimePro
             CancellationToken.None);
     }
 
+    /// <summary>The reference exists now (it was just pushed): its "not found" is forgotten here and by the other replicas.</summary>
+    public void Forget(RepositoryRef repo, string reference)
+    {
+        hot.ForgetMissing(repo.Key, reference);
+        if (options.NegativeTtl > TimeSpan.Zero)
+            _ = _shared.SetAsync(SharedKey(repo, reference), "0", time.GetUtcNow() + options.NegativeTtl, CancellationToken.None);
+    }
+
     /// <summary>Throws the 404 again while the upstream's answer is remembered here.</summary>
     public void ThrowIfMissing(RepositoryRef repo, string reference, string code)
     {

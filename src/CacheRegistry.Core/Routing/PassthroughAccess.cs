@@ -66,6 +66,19 @@ public sealed class PassthroughAccess(RegistryOptions options, TimeProvider time
     }
 
     /// <summary>
+    /// <paramref name="reference"/> exists now (it was just pushed): every "not found" this replica
+    /// remembers for it is dropped, and the current client's shared one too.
+    /// </summary>
+    public async Task ForgetMissingAsync(RepositoryRef repo, string reference)
+    {
+        var key = repo.Key + "@" + reference;
+        foreach (var k in _decisions.Keys.Where(k => k.Key == key)) _decisions.TryRemove(k, out _);
+        var identity = ClientCredentials.Current?.Identity ?? "anonymous";
+        await _shared.SetAsync(SharedKey((identity, key)), SharedDecision.Format(new Decision(time.GetUtcNow(), null)), time.GetUtcNow() + TimeSpan.FromSeconds(1),
+            CancellationToken.None);
+    }
+
+    /// <summary>
     /// Whether <paramref name="identity"/> (null: anonymous) passed the upstream's check for the
     /// repository on this replica and the decision still holds: listings name nothing else.
     /// </summary>

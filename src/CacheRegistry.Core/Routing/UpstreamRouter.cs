@@ -60,6 +60,10 @@ public sealed class UpstreamRouter(UpstreamSet upstreams, RegistryOptions option
         return _refs.GetOrAdd((upstream, name), key => new RepositoryRef(key.Item1, key.Item2));
     }
 
+    /// <summary>The registry a request host name is mapped to (Registry:Hosts), else the default one; null when that is not configured.</summary>
+    public UpstreamClient? ForHost(string? host) =>
+        upstreams.Find(host is not null && options.Hosts.TryGetValue(StripPort(host), out var mapped) ? mapped : options.DefaultUpstream);
+
     // A first component is a registry host when it has a dot or a colon, or is localhost (Docker's rule).
     private static bool FirstComponentIsHost(string name, out string prefix, out string rest)
     {

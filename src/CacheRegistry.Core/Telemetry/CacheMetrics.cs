@@ -35,6 +35,8 @@ public sealed class CacheMetrics : IDisposable
     private readonly Counter<long> _segments;
     private readonly Counter<long> _badBytes;
     private readonly Counter<long> _signatures;
+    private readonly Counter<long> _pushes;
+    private readonly Counter<long> _pushBytes;
 
     public CacheMetrics(IMeterFactory? factory)
     {
@@ -67,6 +69,9 @@ public sealed class CacheMetrics : IDisposable
             "Bytes an endpoint sent that were not the blob's, found by a pool's repair (the endpoint is then quarantined)");
         _signatures = Meter.CreateCounter<long>("cacheregistry.signature.verifications", "{verification}",
             "Images a signature policy checked (once per digest), by policy and result: verified, unsigned, invalid, error");
+        _pushes = Meter.CreateCounter<long>("cacheregistry.push.requests", "{request}",
+            "Push requests forwarded to a registry (Push=true), by kind (blob, manifest, delete) and the registry's status (or failed)");
+        _pushBytes = Meter.CreateCounter<long>("cacheregistry.push", "By", "Body bytes of pushes forwarded to each registry");
     }
 
     public Meter Meter { get; }
@@ -137,6 +142,12 @@ public sealed class CacheMetrics : IDisposable
         _segments.Add(1, new("registry", registry), new("endpoint", endpoint), new("result", result));
 
     public void BadBytes(string registry, string endpoint, long bytes) => _badBytes.Add(bytes, new("registry", registry), new("endpoint", endpoint));
+
+    public void Pushed(string registry, string kind, string status, long bytes)
+    {
+        _pushes.Add(1, new("registry", registry), new("kind", kind), new("status", status));
+        if (bytes > 0) _pushBytes.Add(bytes, new KeyValuePair<string, object?>("registry", registry));
+    }
 
     public void SignatureChecked(string policy, string result) => _signatures.Add(1, new("policy", policy), new("result", result));
 

@@ -76,6 +76,16 @@ public sealed partial class UpstreamClient
     public TimeSpan FillQueueWait { get; init; }
     public IReadOnlyList<string> RepositoryPatterns => _options.Repositories;
 
+    /// <summary>Registry:Upstreams:&lt;host&gt;:Push: the write API is forwarded to <see cref="Origin"/>.</summary>
+    public bool AllowsPush => _options.Push;
+    public bool AllowsDelete => _options.AllowDelete;
+
+    /// <summary>The registry itself: the last endpoint, the one that gets the registry's credentials.</summary>
+    public UpstreamEndpoint Origin => Endpoints[^1];
+
+    /// <summary>Connections for forwarding pushes (this upstream's egress proxy, timeouts, no redirects followed); set when <see cref="AllowsPush"/>.</summary>
+    public HttpMessageInvoker? PushTransport { get; init; }
+
     public Task<UpstreamResponse> HeadManifestAsync(string name, string reference, CancellationToken ct) =>
         SendAsync(new UpstreamRequest(HttpMethod.Head, name, "manifests/" + reference, MediaTypes.ManifestAccept, null, IsOriginOnly(reference)), ct);
 

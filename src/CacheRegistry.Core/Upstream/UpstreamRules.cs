@@ -42,6 +42,8 @@ public sealed class UpstreamRules : OptionRules<RegistryOptions>
             p.Require(u.Pool.SegmentSize.Bytes >= 64 * 1024, $"{key}:Pool:SegmentSize = {u.Pool.SegmentSize}: expected 64KiB or more");
             p.Require(u.Pool.ConnectionsPerEndpoint is >= 1 and <= 16, $"{key}:Pool:ConnectionsPerEndpoint = {u.Pool.ConnectionsPerEndpoint}: expected 1 to 16");
             p.Positive($"{key}:Pool", ("HedgeAfter", u.Pool.HedgeAfter), ("ManifestHedgeAfter", u.Pool.ManifestHedgeAfter), ("QuarantineFor", u.Pool.QuarantineFor));
+            p.Require(u.Push || !u.AllowDelete, $"{key}:AllowDelete needs {key}:Push=true (deletes are forwarded with pushes)");
+            p.Require(!u.Push || !u.Offline, $"{key}:Push and {key}:Offline: an offline registry is never asked anything, so it cannot take pushes");
             p.Require(u.MaxConcurrentFills >= 0, $"{key}:MaxConcurrentFills = {u.MaxConcurrentFills}: expected 0 (no limit) or more");
         }
         p.Require(hosts.Contains(o.DefaultUpstream), $"Registry:DefaultUpstream = '{o.DefaultUpstream}': no such registry is configured");

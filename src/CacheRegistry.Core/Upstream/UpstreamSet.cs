@@ -8,7 +8,7 @@ namespace CacheRegistry.Upstream;
 /// <summary>The configured upstreams by registry host, aliases resolved, built once at start.</summary>
 public sealed class UpstreamSet : IDisposable
 {
-    private readonly List<HttpClient> _clients = [];
+    private readonly List<HttpMessageInvoker> _clients = [];
     private readonly Dictionary<string, UpstreamClient> _byHost = new(StringComparer.OrdinalIgnoreCase);
 
     /// <param name="shared">What replicas share (tokens, quota); nothing with one replica.</param>
@@ -31,6 +31,9 @@ public sealed class UpstreamSet : IDisposable
             var http = CreateHttpClient(options.Timeouts, proxy);
             _clients.Add(http);
             var name = host.ToLowerInvariant();
+            // Pushes are forwarded by YARP, which takes a bare invoker over the same kind of handler.
+            HttpMessageInvoker? push = null;
+            if (o.Push) _clients.Add(push = CreateInvoker(options.Timeouts, proxy));
             _byHost[host] = new UpstreamClient(name, o, http, options.Timeouts, time, log, proxy, shared: shared,
                 newHttp: () => CreateHttpClient(options.Timeouts, proxy)) {
                 IsOffline = options.Offline || o.Offline,
@@ -39,6 +42,7 @@ public sealed class UpstreamSet : IDisposable
                 FillSlots = o.MaxConcurrentFills > 0 ? new SemaphoreSlim(o.MaxConcurrentFills) : null,
                 MaxConcurrentFills = o.MaxConcurrentFills,
                 FillQueueWait = o.FillQueueWait,
+                PushTransport = push,
             };
         }
         foreach (var (host, o) in table.Where(t => t.Value.AliasOf is not null))
@@ -64,11 +68,16 @@ public sealed class UpstreamSet : IDisposable
     }
 
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "The handler belongs to the HttpClient, which disposes it.")]
-    private static HttpClient CreateHttpClient(TimeoutOptions timeouts, EgressProxy? proxy)
-    {
+    private static HttpClient CreateHttpClient(TimeoutOptions timeouts, EgressProxy? proxy) =>
+        new(CreateHandler(timeouts, proxy)) { Timeout = Timeout.InfiniteTimeSpan };
+
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000", Justification = "The handler belongs to the invoker, which disposes it.")]
+    private static HttpMessageInvoker CreateInvoker(TimeoutOptions timeouts, EgressProxy? proxy) => new(CreateHandler(timeouts, proxy));
+
+    private static SocketsHttpHandler CreateHandler(TimeoutOptions timeouts, EgressProxy? proxy) =>
         // Redirects are followed by hand (credentials must not follow them to other hosts), and
         // bodies are passed through byte for byte, so no automatic decompression.
-        var handler = new SocketsHttpHandler
+        new()
         {
             AllowAutoRedirect = false,
             AutomaticDecompression = DecompressionMethods.None,
@@ -80,8 +89,6 @@ public sealed class UpstreamSet : IDisposable
             UseCookies = false,
             ConnectCallback = ConnectAsync,
         };
-        return new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
-    }
 
     /// <summary>
     /// Connects as the handler would, but a request to a host the upstream sent the cache to (a

@@ -13,17 +13,36 @@ internal sealed class AccessPolicy(RegistryOptions options)
 
     public bool IsOn => !string.IsNullOrEmpty(_auth.Htpasswd);
 
-    /// <summary>Null when <paramref name="user"/> may pull <paramref name="repository"/>; otherwise why not.</summary>
-    public string? Refusal(string user, string repository)
+    /// <summary>
+    /// Null when <paramref name="user"/> may <paramref name="action"/> (pull or push)
+    /// <paramref name="repository"/>; otherwise why not. Without rules everyone signed in pulls and
+    /// nobody pushes: pushes go out with the cache's own credentials, so a rule must say who may.
+    /// </summary>
+    public string? Refusal(string user, string repository, string action = "pull")
     {
-        if (_auth.Rules.Count == 0 || user == InternalCaller.User) return null;
+        if (user == InternalCaller.User) return null;
+        var verb = action == "push" ? "pushing to" : "pulling";
         for (var i = 0; i < _auth.Rules.Count; i++)
         {
             var rule = _auth.Rules[i];
-            if (!rule.Users.Any(u => Names(u, user)) || !rule.Repositories.Any(p => RepositoryPattern.Matches(p, repository))) continue;
-            return rule.Allow ? null : $"rule '{rule.Name ?? i.ToString(System.Globalization.CultureInfo.InvariantCulture)}' (Registry:Auth:Rules:{i}) denies {user} pulling {repository}";
+            if (!rule.Users.Any(u => Names(u, user)) || !rule.Repositories.Any(p => RepositoryPattern.Matches(p, repository)) || !ActionsOf(rule).Contains(action)) continue;
+            return rule.Allow ? null : $"rule '{rule.Name ?? i.ToString(System.Globalization.CultureInfo.InvariantCulture)}' (Registry:Auth:Rules:{i}) denies {user} {verb} {repository}";
         }
-        return $"no rule in Registry:Auth:Rules lets {user} pull {repository}";
+        if (_auth.Rules.Count == 0 && action == "pull") return null;
+        return action == "push"
+            ? $"no rule in Registry:Auth:Rules lets {user} push to {repository} (a rule with Actions:0=push does)"
+            : $"no rule in Registry:Auth:Rules lets {user} pull {repository}";
+    }
+
+    private static readonly List<string> PullOnly = ["pull"];
+
+    private static List<string> ActionsOf(AccessRule rule) => rule.Actions.Count == 0 ? PullOnly : rule.Actions;
+
+    /// <summary>Throws 403 DENIED when the cache has a login and the user may not push to the repository.</summary>
+    public void DemandPush(string? user, string repository)
+    {
+        if (user is null || Refusal(user, repository, "push") is not { } why) return;
+        throw new RegistryError(403, "DENIED", why);
     }
 
     /// <summary>Throws 403 DENIED when the user may not pull the repository.</summary>
@@ -49,6 +68,8 @@ internal sealed class AccessPolicy(RegistryOptions options)
                 var rule = o.Rules[i];
                 if (rule.Users.Count == 0 || rule.Repositories.Count == 0)
                     p.Add($"Registry:Auth:Rules:{i}: expected Users and Repositories (e.g. Users:0=@ops, Repositories:0=docker.io/**)");
+                foreach (var action in rule.Actions.Where(a => a is not ("pull" or "push")))
+                    p.Add($"Registry:Auth:Rules:{i}:Actions = '{action}': expected pull or push");
                 foreach (var group in rule.Users.Where(u => u.StartsWith('@') && !o.Groups.ContainsKey(u[1..])))
                     p.Add($"Registry:Auth:Rules:{i}: group {group} is not in Registry:Auth:Groups");
             }

@@ -154,6 +154,8 @@ internal static class CacheRegistryApp
         services.AddSingleton<CacheRegistry.Signing.CosignVerifier>();
         services.AddSingleton<CacheRegistry.Signing.SignatureGate>();
         services.AddSingleton<RegistryHandler>();
+        services.AddHttpForwarder();
+        services.AddSingleton<PushForwarder>();
         services.AddSingleton<ReplicaEndpoint>();
         services.AddSingleton<Auth.AccessPolicy>();
         services.AddSingleton<PassthroughAccess>();

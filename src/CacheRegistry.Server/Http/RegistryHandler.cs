@@ -9,11 +9,9 @@ namespace CacheRegistry.Server.Http;
 
 /// <summary>The read side of the distribution API under <c>/v2/</c>: parse, route, answer from the cache.</summary>
 internal sealed partial class RegistryHandler(UpstreamRouter router, ManifestCache manifests, BlobCache blobs, TagLister tags, ReferrersCache referrers,
-    IMetadataCatalog catalog, Auth.AccessPolicy access, PassthroughAccess passthrough, UpstreamSet upstreams, SignatureGate signatures, RegistryOptions options)
+    IMetadataCatalog catalog, Auth.AccessPolicy access, PassthroughAccess passthrough, UpstreamSet upstreams, SignatureGate signatures, PushForwarder pushes,
+    RegistryOptions options)
 {
-    // Clients learn from the /v2/ ping whether to send credentials: with a passthrough upstream they must.
-    private readonly bool _challengeOnPing = upstreams.All.Any(u => u.IsPassthrough);
-
     // 1 MiB reads into the response pipe: 2.96 -> 3.23 GB/s for a warm 64 MB blob on loopback
     // (256 KiB before); one such buffer per blob being streamed.
     private const int CopyBufferSize = 1024 * 1024;
@@ -22,10 +20,14 @@ internal sealed partial class RegistryHandler(UpstreamRouter router, ManifestCac
     public async Task HandleAsync(HttpContext ctx)
     {
         var request = ctx.Request;
-        if (!HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method))
-            throw RegistryError.Unsupported($"{request.Method} is not supported: this is a read-only pull-through cache");
-
         var rest = (request.Path.Value ?? "/v2/")[3..].TrimStart('/');
+        if (!HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method) || rest.Contains("/blobs/uploads", StringComparison.Ordinal))
+        {
+            if (rest.Length == 0) throw RegistryError.Unsupported($"{request.Method} /v2/ is not supported");
+            await pushes.HandleAsync(ctx, rest);
+            return;
+        }
+
         var path = RegistryPath.Parse(rest);
         RequestOutcome.Of(ctx).Kind = path.Kind switch
         {
@@ -40,11 +42,19 @@ internal sealed partial class RegistryHandler(UpstreamRouter router, ManifestCac
         CheckQuery(path.Kind, request.Query);
         if (path.Kind == RequestKind.Base)
         {
-            if (_challengeOnPing && ClientCredentials.Parse(request.Headers.Authorization.ToString()) is null)
-                throw new RegistryError(401, "UNAUTHORIZED", "this cache passes clients' own credentials on to some registries (ClientCredentials=Passthrough): send them if you have them")
+            // Docker and skopeo send credentials only when the ping asks for them, and Docker's
+            // registry-mirrors pulls give up on a ping that asks. So the ping asks only under a host
+            // name whose registry wants the client's own login (passthrough, or pushes): the default
+            // registry's, or a name mapped in Registry:Hosts.
+            var forHost = router.ForHost(request.Host.Host);
+            var pushHost = forHost is not null && forHost.AllowsPush ? forHost : null;
+            if (forHost is not null && (forHost.IsPassthrough || forHost.AllowsPush) && ClientCredentials.Parse(request.Headers.Authorization.ToString()) is null)
+                throw new RegistryError(401, "UNAUTHORIZED", "this cache passes clients' own credentials on to some registries (ClientCredentials=Passthrough, or Push): send them if you have them")
                 {
                     Challenge = $"Basic realm=\"{options.Auth.Realm}\"",
                 };
+            if (!access.IsOn && pushHost is not null && await pushes.LoginRefusalAsync(pushHost, request.Headers.Authorization.ToString(), ctx.RequestAborted) is { } refused)
+                throw new RegistryError(401, "UNAUTHORIZED", refused) { Challenge = $"Basic realm=\"{options.Auth.Realm}\"" };
             await WriteJsonAsync(ctx, EmptyJson, "application/json");
             return;
         }

@@ -42,4 +42,11 @@ public sealed class BenchSmokeTests
         Assert.All(rows, r => Assert.EndsWith("| 0 |", r));
         Assert.All(rows.Where(r => r.Contains("pool", StringComparison.Ordinal)), r => Assert.InRange(double.Parse(r.Split('|')[5], System.Globalization.CultureInfo.InvariantCulture), 0.99, 1.10));
     }
+
+    [Fact]
+    public async Task The_push_benchmark_runs_end_to_end_on_a_tiny_layer()
+    {
+        var text = await SmokeReportAsync("push.py");
+        Assert.Matches(@"\| one 8 MB layer, skopeo, median of 1 \| [\d.]+ s \(\d+ MB/s\) \| [\d.]+ s \(\d+ MB/s\) \| \*\*[\d.]+×\*\* \| \d+ MiB \|", text);
+    }
 }

@@ -1,0 +1,37 @@
+using System.Net;
+using System.Net.Http.Headers;
+
+namespace CacheRegistry.Upstream;
+
+// The cache's own credentials for a push it forwards (when clients sign in at the cache, their
+// credentials are the cache's, not the registry's).
+public sealed partial class UpstreamClient
+{
+    /// <summary>
+    /// What to send as Authorization when forwarding a push to <paramref name="name"/> at the origin:
+    /// the configured token, Basic credentials, or a token for <c>repository:name:pull,push</c> from
+    /// the registry's token service. Null when the registry asks for nothing or none is configured.
+    /// </summary>
+    public async Task<AuthenticationHeaderValue?> PushAuthorizationAsync(string name, CancellationToken ct)
+    {
+        if (_options.Token is { Length: > 0 } token) return new AuthenticationHeaderValue("Bearer", token);
+        var origin = Origin;
+        if (!_challenges.TryGetValue(origin.Authority, out var challenge))
+        {
+            using var ping = new HttpRequestMessage(HttpMethod.Get, new Uri(origin.BaseUri, "v2/"));
+            using var firstByte = new Common.Deadline(_timeouts.FirstByte, _time, ct);
+            using var response = await Volatile.Read(ref _http).SendAsync(ping, HttpCompletionOption.ResponseHeadersRead, firstByte.Token);
+            challenge = response.StatusCode == HttpStatusCode.Unauthorized
+                ? response.Headers.WwwAuthenticate.Select(h => AuthChallenge.Parse(h.ToString())).FirstOrDefault(c => c is not null)
+                : null;
+            if (challenge is null) return null;
+            _challenges[origin.Authority] = challenge;
+        }
+        var credentials = origin.Credentials;
+        if (!challenge.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase))
+            return credentials is null ? null : new AuthenticationHeaderValue("Basic", credentials.BasicValue);
+        var realmCredentials = await RealmCredentialsAsync(origin, challenge, origin.BaseUri, credentials, ct);
+        AddressReach? reach = IsCheckedRealm(challenge.Realm, origin) ? await origin.ReachAsync(_resolve, ct) : null;
+        return new AuthenticationHeaderValue("Bearer", await _tokens.GetAsync(challenge, $"repository:{name}:pull,push", realmCredentials, reach, ct));
+    }
+}

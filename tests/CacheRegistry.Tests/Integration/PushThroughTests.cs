@@ -1,0 +1,214 @@
+using System.Net;
+using CacheRegistry.Tests.Infrastructure;
+
+namespace CacheRegistry.Tests.Integration;
+
+/// <summary>
+/// Registry:Upstreams:&lt;host&gt;:Push: real clients push through the cache into real distribution
+/// registries (open and with htpasswd), pulls right after see what was pushed, and registries
+/// without Push receive nothing.
+/// </summary>
+[Collection(IntegrationCollection.Name)]
+public sealed class PushThroughTests(UpstreamFixture fx)
+{
+    private const string Team = "team.local";
+    private readonly HttpClient _http = Net.NewHttpClient();
+
+    private static string[] PushTo(UpstreamRegistry team, params string[] more) =>
+        [$"--Registry:Upstreams:{Team}:Endpoints:0={team.Url}", $"--Registry:Upstreams:{Team}:Push=true", "--Registry:TagTtl=1h", .. more];
+
+    private static TestImage Image(string name, string tag, ImageFormat format = ImageFormat.Oci, string[]? platforms = null, int size = 64 * 1024) =>
+        TestImage.Build(name, tag, format, platforms ?? ["linux/amd64"], [size, 4 * 1024], Net.TempDir("push-" + name.Replace('/', '-')));
+
+    [Fact]
+    public async Task Skopeo_pushes_through_the_cache_and_a_pull_right_after_sees_the_new_digest()
+    {
+        await using var team = new UpstreamRegistry();
+        await team.StartAsync();
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, PushTo(team));
+
+        // A pull before the push: the "not found" is remembered (NegativeTtl) and then forgotten by the push.
+        using (var before = await _http.GetAsync($"{cache.Url}/v2/{Team}/app/manifests/1"))
+            await ApiTests.AssertErrorAsync(before, HttpStatusCode.NotFound, "MANIFEST_UNKNOWN");
+
+        var v1 = Image("app", "1", ImageFormat.Oci, ["linux/amd64", "linux/arm64"]);
+        await v1.PushAsync($"{cache.Address}/{Team}"); // skopeo copy --all through the cache, every digest kept
+        Assert.Equal(v1.Digest, await Skopeo.PullAsync(team.Address, "app:1")); // it is in the registry
+        Assert.Equal(v1.Digest, await Skopeo.PullAsync(cache.Address, $"{Team}/app:1"));
+
+        // The tag moves: with TagTtl at an hour the cache still answers the new digest at once.
+        var v2 = Image("app", "1");
+        await v2.PushAsync($"{cache.Address}/{Team}");
+        Assert.Equal(v2.Digest, await Skopeo.PullAsync(cache.Address, $"{Team}/app:1"));
+
+        var metrics = await Exposition.ScrapeAsync(cache.Url);
+        Assert.True(metrics.Sum("cacheregistry_push_requests_total", ("registry", Team), ("kind", "manifest"), ("status", "201")) >= 2);
+        Assert.True(metrics.Sum("cacheregistry_push_bytes_total", ("registry", Team)) >= 2 * 64 * 1024);
+    }
+
+    [Fact]
+    public async Task A_registry_without_push_refuses_writes_and_receives_nothing()
+    {
+        await using var team = new UpstreamRegistry();
+        await team.StartAsync();
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, PushTo(team));
+        var mark = await fx.Upstream.MarkAsync();
+        var teamMark = await team.MarkAsync();
+
+        var writes = new (HttpMethod Method, string Path)[]
+        {
+            (HttpMethod.Post, "/v2/library/app/blobs/uploads/"),
+            (HttpMethod.Patch, "/v2/library/app/blobs/uploads/0d8b1f3c-upload"),
+            (HttpMethod.Put, "/v2/library/app/manifests/1"),
+            (HttpMethod.Delete, "/v2/library/app/manifests/1"),
+            (HttpMethod.Delete, $"/v2/{Team}/app/manifests/{fx.Small.Digest}"), // Push, but not AllowDelete
+            (HttpMethod.Delete, $"/v2/{Team}/app/blobs/{fx.Small.Digest}"),
+        };
+        foreach (var (method, path) in writes)
+        {
+            using var request = new HttpRequestMessage(method, cache.Url + path) { Content = new ByteArrayContent([1, 2, 3]) };
+            using var response = await _http.SendAsync(request);
+            await ApiTests.AssertErrorAsync(response, HttpStatusCode.MethodNotAllowed, "UNSUPPORTED");
+        }
+        using (var hostile = await _http.PostAsync($"{cache.Url}/v2/{Team}/app/blobs/uploads/..%2F..%2Fetc", null))
+            Assert.Equal(HttpStatusCode.BadRequest, hostile.StatusCode);
+        Assert.Empty(await fx.Upstream.AllRequestsSinceAsync(mark));
+        Assert.Empty(await team.AllRequestsSinceAsync(teamMark));
+    }
+
+    [Fact]
+    public async Task Docker_and_ctr_push_through_the_cache_with_the_registrys_own_login()
+    {
+        var users = await HtpasswdFile.CreateAsync(("pusher", "pusher-pw"));
+        await using var team = new UpstreamRegistry { ExtraConfig = _ => $"auth:\n  htpasswd:\n    realm: basic-realm\n    path: {users}\n" };
+        await team.StartAsync();
+        // Each client's own account for pulls too: the HEADs before an upload are reads.
+        // localhost is the team registry's name at the cache (docker pushes there); 127.0.0.1 is the Docker Hub mirror's.
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, PushTo(team, $"--Registry:Upstreams:{Team}:ClientCredentials=Passthrough",
+            $"--Registry:Hosts:localhost={Team}"));
+
+        await using var containerd = new ContainerdDaemon();
+        await containerd.StartAsync();
+        containerd.MirrorTo("docker.io", cache.Url);
+        var source = $"docker.io/{fx.ForContainerd.Repository}:{fx.ForContainerd.Tag}";
+        // Every platform, so that the index can be pushed whole.
+        await containerd.CtrAsync("images", "pull", "--all-platforms", "--hosts-dir", containerd.HostsDir, source);
+        var pushed = $"{cache.Address}/{Team}/from-ctr:1";
+        await containerd.CtrAsync("images", "tag", source, pushed);
+        await containerd.CtrAsync("images", "push", "--plain-http", "--user", "pusher:pusher-pw", pushed);
+        // skopeo sends credentials when the ping asks: under the team registry's own name at the cache.
+        Assert.Equal(fx.ForContainerd.Digest, await Skopeo.PullAsync($"localhost:{cache.Port}", "from-ctr:1", creds: "pusher:pusher-pw"));
+
+        await using var docker = new DockerDaemon();
+        await docker.StartAsync(containerd.Socket, cache.Url);
+        var config = Net.TempDir("docker-config");
+        async Task<ProcessRunner.Result> Docker(params string[] args) =>
+            await ProcessRunner.RunAsync(ProcessRunner.Require("docker"), ["--config", config, "-H", docker.Host, .. args], TimeSpan.FromMinutes(3));
+        // docker login to the cache is checked at the registry the cache pushes to.
+        var pushHost = $"localhost:{cache.Port}";
+        var wrong = await Docker("login", pushHost, "-u", "pusher", "-p", "wrong");
+        Assert.True(wrong.ExitCode != 0, wrong.Output);
+        var login = await Docker("login", pushHost, "-u", "pusher", "-p", "pusher-pw");
+        Assert.True(login.ExitCode == 0, login.Output);
+        var name = fx.ForDocker.Repository["library/".Length..];
+        var pulled = await Docker("pull", $"{name}:{fx.ForDocker.Tag}");
+        Assert.True(pulled.ExitCode == 0, pulled.Output);
+        Assert.Equal(0, (await Docker("tag", $"{name}:{fx.ForDocker.Tag}", $"{pushHost}/from-docker:1")).ExitCode);
+        var push = await Docker("push", $"{pushHost}/from-docker:1");
+        Assert.True(push.ExitCode == 0, push.Output);
+        var digest = push.Output.Split("digest: ")[1].Split(' ')[0];
+        Assert.Equal(digest, await Skopeo.PullAsync(team.Address, "from-docker:1", creds: "pusher:pusher-pw"));
+    }
+
+    [Fact]
+    public async Task With_the_caches_own_login_a_push_needs_a_push_rule_and_goes_out_with_the_caches_credentials()
+    {
+        var teamUsers = await HtpasswdFile.CreateAsync(("robot", "robot-pw"));
+        await using var team = new UpstreamRegistry { ExtraConfig = _ => $"auth:\n  htpasswd:\n    realm: basic-realm\n    path: {teamUsers}\n" };
+        await team.StartAsync();
+        var cacheUsers = await HtpasswdFile.CreateAsync(("alice", "alice-pw"), ("bob", "bob-pw"));
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, PushTo(team,
+            $"--Registry:Upstreams:{Team}:Username=robot", $"--Registry:Upstreams:{Team}:Password=robot-pw", "--Registry:Auth:Htpasswd=" + cacheUsers,
+            "--Registry:Auth:Rules:0:Name=builders", "--Registry:Auth:Rules:0:Users:0=alice", $"--Registry:Auth:Rules:0:Repositories:0={Team}/**",
+            "--Registry:Auth:Rules:0:Actions:0=pull", "--Registry:Auth:Rules:0:Actions:1=push",
+            "--Registry:Auth:Rules:1:Name=readers", "--Registry:Auth:Rules:1:Users:0=*", "--Registry:Auth:Rules:1:Repositories:0=**"));
+
+        var image = Image("built", "1");
+        var teamMark = await team.MarkAsync();
+        var refused = await Assert.ThrowsAnyAsync<Exception>(() => image.PushAsync($"{cache.Address}/{Team}", "bob:bob-pw"));
+        Assert.Contains("no rule in Registry:Auth:Rules lets bob push to", refused.Message);
+        // bob may pull, so skopeo's HEADs for blobs were answered (through the cache); nothing was written.
+        foreach (var method in new[] { "POST", "PATCH", "PUT" }) Assert.Empty(await team.RequestsSinceAsync(teamMark, method, "/v2/"));
+
+        await image.PushAsync($"{cache.Address}/{Team}", "alice:alice-pw");
+        Assert.Equal(image.Digest, await Skopeo.PullAsync(team.Address, "built:1", creds: "robot:robot-pw"));
+        Assert.Equal(image.Digest, await Skopeo.PullAsync(cache.Address, $"{Team}/built:1", creds: "bob:bob-pw"));
+    }
+
+    [Fact]
+    public async Task Two_clients_pushing_one_tag_end_with_one_of_the_two_and_the_cache_serves_the_registrys()
+    {
+        await using var team = new UpstreamRegistry();
+        await team.StartAsync();
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, PushTo(team));
+        var a = Image("race", "1", size: 512 * 1024);
+        var b = Image("race", "1", size: 512 * 1024);
+        await Task.WhenAll(a.PushAsync($"{cache.Address}/{Team}"), b.PushAsync($"{cache.Address}/{Team}"));
+        var registry = await Skopeo.PullAsync(team.Address, "race:1");
+        Assert.Contains(registry, new[] { a.Digest, b.Digest });
+        Assert.Equal(registry, await Skopeo.PullAsync(cache.Address, $"{Team}/race:1"));
+    }
+
+    [Fact]
+    public async Task A_client_that_stops_mid_upload_leaves_nothing_visible()
+    {
+        await using var team = new UpstreamRegistry();
+        await team.StartAsync();
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, PushTo(team));
+        var content = new byte[4 * 1024 * 1024];
+        Random.Shared.NextBytes(content);
+        var digest = RegistryPush.DigestOf(content);
+
+        using var start = await _http.PostAsync($"{cache.Url}/v2/{Team}/half/blobs/uploads/", null);
+        Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
+        var location = start.Headers.Location!;
+        Assert.StartsWith($"{cache.Url}/v2/{Team}/half/blobs/uploads/", location.ToString()); // the client keeps talking to the cache
+        using var stop = new CancellationTokenSource();
+        var half = new HalfThenStall(content, stop);
+        using var patch = new HttpRequestMessage(HttpMethod.Patch, location) { Content = new StreamContent(half) };
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _http.SendAsync(patch, stop.Token));
+
+        using var head = await _http.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"{team.Url}/v2/half/blobs/{digest}"));
+        Assert.Equal(HttpStatusCode.NotFound, head.StatusCode);
+        using var viaCache = await _http.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"{cache.Url}/v2/{Team}/half/blobs/{digest}"));
+        Assert.Equal(HttpStatusCode.NotFound, viaCache.StatusCode);
+    }
+
+    /// <summary>A body that gives half its bytes, then cancels the request as a client that went away.</summary>
+    private sealed class HalfThenStall(byte[] content, CancellationTokenSource stop) : Stream
+    {
+        private int _position;
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (_position >= content.Length / 2)
+            {
+                await stop.CancelAsync();
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            var n = Math.Min(buffer.Length, content.Length / 2 - _position);
+            content.AsMemory(_position, n).CopyTo(buffer);
+            _position += n;
+            return n;
+        }
+        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}
