@@ -88,6 +88,7 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
             429 => "limited", // this cache's rate limit or quota, or the upstream's
             404 => "not_found",
             _ when outcome.Error is not null || status >= 400 => "error",
+            _ when kind == "push" => "forwarded",
             _ => outcome.Cache?.Label() ?? "hit", // answered here without a cache lookup: the ping, the catalog
         };
         metrics.Request(kind, result, Stopwatch.GetElapsedTime(started).TotalSeconds);
@@ -105,7 +106,9 @@ internal sealed partial class RegistryMiddleware(RequestDelegate next, Operation
         if (ui.Value.Enabled && outcome.Repository is { } shown)
         {
             dashboard.Requested(shown, outcome.Bytes);
-            if (kind == "manifest" && outcome.Error != "CLIENT_GONE" && !(status == 404 && IsArtifactTagProbe(outcome.Reference)))
+            // Pulls, and the manifests pushed through (the blobs before them are not what people look for).
+            var pushedManifest = kind == "push" && HttpMethods.IsPut(ctx.Request.Method) && ctx.Request.Path.Value?.Contains("/manifests/", StringComparison.Ordinal) == true;
+            if ((kind == "manifest" || pushedManifest) && outcome.Error != "CLIENT_GONE" && !(status == 404 && IsArtifactTagProbe(outcome.Reference)))
                 dashboard.Pulled(new RecentPull(DateTimeOffset.UtcNow, shown + (outcome.Reference is { } r && r.StartsWith("sha256:", StringComparison.Ordinal) ? "@" : ":") + outcome.Reference, result, status, outcome.Error,
                     Math.Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds, 1)));
         }

@@ -25,7 +25,7 @@ public sealed class PushThroughTests(UpstreamFixture fx)
     {
         await using var team = new UpstreamRegistry();
         await team.StartAsync();
-        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, PushTo(team));
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, PushTo(team, "--Registry:Ui:Enabled=true"));
 
         // A pull before the push: the "not found" is remembered (NegativeTtl) and then forgotten by the push.
         using (var before = await _http.GetAsync($"{cache.Url}/v2/{Team}/app/manifests/1"))
@@ -41,7 +41,11 @@ public sealed class PushThroughTests(UpstreamFixture fx)
         await v2.PushAsync($"{cache.Address}/{Team}");
         Assert.Equal(v2.Digest, await Skopeo.PullAsync(cache.Address, $"{Team}/app:1"));
 
+        // The dashboard lists the manifests pushed through beside the pulls.
+        var recent = System.Text.Json.JsonDocument.Parse(await _http.GetStringAsync($"{cache.Url}/ui/api/overview")).RootElement.GetProperty("recentPulls");
+        Assert.Contains(recent.EnumerateArray(), p => p.GetProperty("image").GetString() == $"{Team}/app:1" && p.GetProperty("result").GetString() == "forwarded");
         var metrics = await Exposition.ScrapeAsync(cache.Url);
+        Assert.True(metrics.Sum("cacheregistry_requests_total", ("kind", "push"), ("result", "forwarded")) > 0);
         Assert.True(metrics.Sum("cacheregistry_push_requests_total", ("registry", Team), ("kind", "manifest"), ("status", "201")) >= 2);
         Assert.True(metrics.Sum("cacheregistry_push_bytes_total", ("registry", Team)) >= 2 * 64 * 1024);
     }
