@@ -77,6 +77,8 @@ internal sealed partial class PushForwarder(IHttpForwarder forwarder, UpstreamRo
         // Set here, not in a called async method, so it flows on to what this request awaits.
         if (upstream.IsPassthrough) ClientCredentials.Current = ClientCredentials.Parse(request.Headers.Authorization.ToString());
 
+        // A layer is as large as it is: Kestrel's default cap (about 28 MiB) is for requests answered here.
+        if (ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = null;
         byte[]? manifest = null;
         if (path.Kind == WriteKind.Manifest && HttpMethods.IsPut(request.Method))
         {
