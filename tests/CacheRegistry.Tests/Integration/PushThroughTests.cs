@@ -165,6 +165,42 @@ public sealed class PushThroughTests(UpstreamFixture fx)
     }
 
     [Fact]
+    public async Task Single_put_uploads_mounts_and_100_continue_pass_through()
+    {
+        await using var team = new UpstreamRegistry();
+        await team.StartAsync();
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, PushTo(team));
+        var content = new byte[1024 * 1024];
+        Random.Shared.NextBytes(content);
+        var digest = RegistryPush.DigestOf(content);
+
+        // A session, then the whole blob in one PUT (as containerd uploads), with Expect: 100-continue.
+        using var start = await _http.PostAsync($"{cache.Url}/v2/{Team}/mono/blobs/uploads/", null);
+        Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
+        var location = start.Headers.Location!.ToString();
+        using var monolithic = new HttpRequestMessage(HttpMethod.Put, location + (location.Contains('?') ? "&" : "?") + "digest=" + Uri.EscapeDataString(digest))
+        {
+            Content = new ByteArrayContent(content),
+        };
+        monolithic.Headers.ExpectContinue = true;
+        monolithic.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
+        using (var created = await _http.SendAsync(monolithic))
+        {
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            Assert.Equal(digest, created.Headers.GetValues("Docker-Content-Digest").Single());
+            Assert.StartsWith($"{cache.Url}/v2/{Team}/mono/blobs/", created.Headers.Location!.ToString());
+        }
+        // Mounted into another repository of the registry: no bytes sent again.
+        using (var mounted = await _http.PostAsync($"{cache.Url}/v2/{Team}/other/blobs/uploads/?mount={digest}&from=mono", null))
+            Assert.Equal(HttpStatusCode.Created, mounted.StatusCode);
+        foreach (var repo in new[] { "mono", "other" })
+        {
+            using var head = await _http.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"{team.Url}/v2/{repo}/blobs/{digest}"));
+            Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+        }
+    }
+
+    [Fact]
     public async Task A_client_that_stops_mid_upload_leaves_nothing_visible()
     {
         await using var team = new UpstreamRegistry();
