@@ -16,6 +16,7 @@ import platform
 import re
 import resource
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -156,10 +157,17 @@ def start(cmd, ns, logname, env=None):
     return p
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def wait_http(url, ns, what, timeout=60):
+    """Until url answers 200 or 401, asked from inside network namespace ns (None: from here)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        r = subprocess.run(["ip", "netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url], capture_output=True, text=True)
+        r = subprocess.run((["ip", "netns", "exec", ns] if ns else []) + ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url], capture_output=True, text=True)
         if r.stdout.strip() in ("200", "401"):
             return
         time.sleep(0.2)

@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,14 +22,8 @@ import bench  # noqa: E402  (images and registry config, shared with the main be
 
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-UP_PORT, CACHE_PORT, DIST_PORT, FAST_PORT = free_port(), free_port(), free_port(), free_port()
-RELAY_PORTS = (free_port(), free_port(), free_port())
+UP_PORT, CACHE_PORT, DIST_PORT, FAST_PORT = bench.free_port(), bench.free_port(), bench.free_port(), bench.free_port()
+RELAY_PORTS = (bench.free_port(), bench.free_port(), bench.free_port())
 SEGMENT = "8MiB"  # the shipped default; the smoke run's tiny layer needs smaller ones
 
 
@@ -90,13 +83,7 @@ def run_relays(relays):
 
 
 def wait(url, what):
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url], capture_output=True, text=True)
-        if r.stdout.strip() in ("200", "401"):
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} did not come up at {url}")
+    bench.wait_http(url, None, what)
 
 
 def start_cache(binary, work, endpoints, pool, connections=3):

@@ -10,7 +10,6 @@ the cache. Runs on loopback.
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,22 +18,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402  (images and registry config, shared with the main benchmark)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait(url, what, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url], capture_output=True, text=True)
-        if r.stdout.strip() in ("200", "401"):
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} did not come up at {url}")
 
 
 def start_nginx(work, port, registry_port):
@@ -78,21 +61,21 @@ def main():
     work = tempfile.mkdtemp(prefix="crpush-")
     shutil.rmtree(bench.WORK, ignore_errors=True)  # the main benchmark's, made when it was imported
     bench.WORK = work
-    reg_port, cache_port, nginx_port = free_port(), free_port(), free_port()
+    reg_port, cache_port, nginx_port = bench.free_port(), bench.free_port(), bench.free_port()
     procs = []
     try:
         cfg = os.path.join(work, "registry.yml")
         bench.registry_config(cfg, f"127.0.0.1:{reg_port}", os.path.join(work, "registry-storage"))
         procs.append(subprocess.Popen(["docker-registry", "serve", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait(f"http://127.0.0.1:{reg_port}/v2/", "registry")
+        bench.wait_http(f"http://127.0.0.1:{reg_port}/v2/", None, "registry")
         procs.append(start_nginx(work, nginx_port, reg_port))
-        wait(f"http://127.0.0.1:{nginx_port}/v2/", "nginx")
+        bench.wait_http(f"http://127.0.0.1:{nginx_port}/v2/", None, "nginx")
         cache_log = open(os.path.join(work, "cacheregistry.log"), "w")
         cache = subprocess.Popen([a.binary, f"--urls=http://127.0.0.1:{cache_port}", f"--Registry:DataDir={os.path.join(work, 'cache')}",
                                   f"--Registry:Upstreams:team.local:Endpoints:0=http://127.0.0.1:{reg_port}", "--Registry:Upstreams:team.local:Push=true"],
                                  stdout=cache_log, stderr=subprocess.STDOUT)
         procs.append(cache)
-        wait(f"http://127.0.0.1:{cache_port}/v2/", "cacheregistry")
+        bench.wait_http(f"http://127.0.0.1:{cache_port}/v2/", None, "cacheregistry")
         direct, nginx, through, cache_cpu = [], [], [], []
         for r in range(a.rounds):
             for kind, times, dest in (("direct", direct, f"127.0.0.1:{reg_port}/direct{r}:1"),

@@ -226,7 +226,7 @@ public sealed class PushThroughTests(UpstreamFixture fx)
     }
 
     /// <summary>A body that gives half its bytes, then cancels the request as a client that went away.</summary>
-    private sealed class HalfThenStall(byte[] content, CancellationTokenSource stop) : Stream
+    private sealed class HalfThenStall(byte[] content, CancellationTokenSource stop) : CacheRegistry.Common.ReadOnlyStream
     {
         private int _position;
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
@@ -241,15 +241,5 @@ public sealed class PushThroughTests(UpstreamFixture fx)
             _position += n;
             return n;
         }
-        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
