@@ -2,6 +2,7 @@ using System.Net;
 using CacheRegistry.Cache;
 using CacheRegistry.Oci;
 using CacheRegistry.Routing;
+using CacheRegistry.Storage;
 using CacheRegistry.Telemetry;
 using CacheRegistry.Upstream;
 using Yarp.ReverseProxy.Forwarder;
@@ -18,7 +19,7 @@ namespace CacheRegistry.Server.Http;
 /// moves the cache's view of its tag at once.
 /// </summary>
 internal sealed partial class PushForwarder(IHttpForwarder forwarder, UpstreamRouter router, ManifestCache manifests, NegativeCache missing,
-    PassthroughAccess passthrough, Auth.AccessPolicy access, CacheMetrics metrics, RegistryOptions options, TimeProvider time, ILogger<PushForwarder> log)
+    PassthroughAccess passthrough, IEnumerable<IPurgeNotifier> replicas, Auth.AccessPolicy access, CacheMetrics metrics, RegistryOptions options, TimeProvider time, ILogger<PushForwarder> log)
 {
     // Logins checked at the registries lately (by a hash of the header), so a client's pings do not each cost a request upstream.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string? Refusal, DateTimeOffset Until)> _logins = new(StringComparer.Ordinal);
@@ -114,6 +115,8 @@ internal sealed partial class PushForwarder(IHttpForwarder forwarder, UpstreamRo
         if (path.Kind == WriteKind.Manifest && HttpMethods.IsPut(method))
         {
             await manifests.PushedAsync(repo, path.Reference, digest, manifest, contentType);
+            // The other replicas drop the tag they hold in memory too (as after a purge): the view moves everywhere at once.
+            foreach (var replica in replicas) await replica.PublishAsync(CancellationToken.None);
             Log.ManifestPushed(log, repo.Key, path.Reference, digest.ToString(), repo.Upstream.Origin.Authority);
         }
         else if (path.Kind is WriteKind.Upload or WriteKind.UploadStart)

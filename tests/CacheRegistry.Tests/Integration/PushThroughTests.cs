@@ -9,7 +9,7 @@ namespace CacheRegistry.Tests.Integration;
 /// without Push receive nothing.
 /// </summary>
 [Collection(IntegrationCollection.Name)]
-public sealed class PushThroughTests(UpstreamFixture fx)
+public sealed class PushThroughTests(UpstreamFixture fx, BackendsFixture backends)
 {
     private const string Team = "team.local";
     private readonly HttpClient _http = Net.NewHttpClient();
@@ -49,6 +49,51 @@ public sealed class PushThroughTests(UpstreamFixture fx)
         Assert.True(metrics.Sum("cacheregistry_requests_total", ("kind", "push"), ("result", "forwarded")) > 0);
         Assert.True(metrics.Sum("cacheregistry_push_requests_total", ("registry", Team), ("kind", "manifest"), ("status", "201")) >= 2);
         Assert.True(metrics.Sum("cacheregistry_push_bytes_total", ("registry", Team)) >= 2 * 64 * 1024);
+    }
+
+    [Fact]
+    public async Task A_push_through_one_replica_moves_the_tag_on_the_others_at_once()
+    {
+        await using var team = new UpstreamRegistry();
+        await team.StartAsync();
+        var prefix = $"push{Guid.NewGuid():N}/";
+        string[] shared = ["--Registry:Metadata:Kind=Redis", "--Registry:Metadata:Configuration=" + backends.Redis.Configuration, "--Registry:Metadata:KeyPrefix=" + prefix];
+        await using var a = await CacheServer.StartAsync(fx.Upstream.Url, PushTo(team, shared));
+        await using var b = await CacheServer.StartAsync(fx.Upstream.Url, PushTo(team, shared));
+        var v1 = Image("shared", "1");
+        await v1.PushAsync($"{a.Address}/{Team}");
+        Assert.Equal(v1.Digest, await Skopeo.PullAsync(b.Address, $"{Team}/shared:1")); // b now holds the tag, fresh for an hour
+
+        var v2 = Image("shared", "1");
+        await v2.PushAsync($"{a.Address}/{Team}");
+        // The notice reaches b by Redis pub/sub, a moment after the push returns; without it b would answer v1 for an hour.
+        await Net.WaitUntilAsync(async () =>
+        {
+            using var head = await _http.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"{b.Url}/v2/{Team}/shared/manifests/1"));
+            return head.Headers.TryGetValues("Docker-Content-Digest", out var d) && d.Single() == v2.Digest;
+        }, TimeSpan.FromSeconds(5), "the pushed tag on the other replica");
+        Assert.Equal(v2.Digest, await Skopeo.PullAsync(b.Address, $"{Team}/shared:1"));
+    }
+
+    [Fact]
+    public async Task A_manifest_the_registry_refuses_changes_nothing()
+    {
+        await using var team = new UpstreamRegistry();
+        await team.StartAsync();
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, PushTo(team));
+        var image = Image("kept", "1");
+        await image.PushAsync($"{cache.Address}/{Team}");
+        Assert.Equal(image.Digest, await Skopeo.PullAsync(cache.Address, $"{Team}/kept:1"));
+
+        // A manifest naming blobs the registry does not have: refused there, and so here.
+        var orphan = System.Text.Encoding.UTF8.GetBytes($$"""{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{{new string('a', 64)}}","size":2},"layers":[]}""");
+        using var put = new HttpRequestMessage(HttpMethod.Put, $"{cache.Url}/v2/{Team}/kept/manifests/1") { Content = new ByteArrayContent(orphan) };
+        put.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/vnd.oci.image.manifest.v1+json");
+        using (var refused = await _http.SendAsync(put))
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Equal(image.Digest, await Skopeo.PullAsync(cache.Address, $"{Team}/kept:1"));
+        using var byDigest = await _http.GetAsync($"{cache.Url}/v2/{Team}/kept/manifests/{RegistryPush.DigestOf(orphan)}");
+        Assert.Equal(HttpStatusCode.NotFound, byDigest.StatusCode);
     }
 
     [Fact]
