@@ -23,6 +23,7 @@ public sealed partial class SignatureGate(SignaturePolicies policies, CosignVeri
     private readonly ConcurrentDictionary<string, bool> _expanded = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, (Verdict Verdict, DateTimeOffset Until)> _refused = new(StringComparer.Ordinal);
     private readonly SingleFlight<string, Verdict> _flights = new();
+    private const int MaxRemembered = 200_000;
 
     /// <exception cref="RegistryError">403 DENIED when an enforcing policy's check did not verify the manifest.</exception>
     public async Task DemandManifestAsync(RepositoryRef repo, string reference, StoredManifest manifest, CancellationToken ct)
@@ -102,7 +103,10 @@ public sealed partial class SignatureGate(SignaturePolicies policies, CosignVeri
         foreach (var child in document?.Manifests ?? []) admissions.Add(new Admission(child.Digest, how == "artifact" ? how : "index", signer, now));
         foreach (var blob in document?.ImageBlobs ?? []) admissions.Add(new Admission(blob.Digest, contents, signer, now));
         foreach (var layer in document?.Schema1Layers ?? []) admissions.Add(new Admission(layer, contents, signer, now));
+        // Memory holds the recent ones; the store holds them all and is asked on a miss.
+        if (_admitted.Count > MaxRemembered) _admitted.Clear();
         foreach (var a in admissions) _admitted.TryAdd(scope + " " + a.Digest, a);
+        if (_expanded.Count > MaxRemembered) _expanded.Clear();
         _expanded[scope + " " + digest] = true;
         await TryStoreAsync(() => store.AdmitAsync(scope, admissions, CancellationToken.None));
     }
@@ -111,7 +115,7 @@ public sealed partial class SignatureGate(SignaturePolicies policies, CosignVeri
     {
         Admission? found = null;
         await TryStoreAsync(async () => found = await store.GetAdmissionAsync(scope, digest, ct));
-        if (found is not null) _admitted.TryAdd(scope + " " + digest, found);
+        if (found is not null && _admitted.Count < MaxRemembered) _admitted.TryAdd(scope + " " + digest, found);
         return found;
     }
 
