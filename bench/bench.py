@@ -163,6 +163,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def report(table, out):
+    """Prints a markdown table and, when out is given, writes it there."""
+    print(table)
+    if out:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with open(out, "w") as f:
+            f.write(table)
+
+
 def wait_http(url, ns, what, timeout=60):
     """Until url answers 200 or 401, asked from inside network namespace ns (None: from here)."""
     deadline = time.time() + timeout
@@ -598,11 +607,7 @@ def main():
     rows["big"] = big_layer_pull(images["big"], 8)
     set_rate(a.rate)
 
-    report = render(rows, a, blob64)
-    print(report)
-    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    with open(a.out, "w") as f:
-        f.write(report)
+    report(render(rows, a, blob64), a.out)
     failures = sum(rows[k]["failures"] for k in rows if k.startswith("cold") or k in ("cluster", "big"))
     if failures:
         raise SystemExit(f"{failures} cold pulls failed; see the logs in {WORK}")

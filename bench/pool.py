@@ -184,10 +184,7 @@ def main():
             rows.append(measure("fast mirror alone", lambda: start_cache(a.binary, work, [fast.port], False)[0], [fast], mb, 1))
             rows.append(measure("pool of fast + 2 throttled mirrors", lambda: start_cache(a.binary, work, [fast.port] + three[:2], True)[0], [fast] + slow, mb, 1))
         table = render(rows, a.mbps)
-        if a.out:
-            with open(a.out, "w") as f:
-                f.write(table)
-        print(table)
+        bench.report(table, a.out)
     finally:
         for p in procs:
             p.kill()

@@ -95,10 +95,7 @@ def main():
                  "|---|---|---|---|---|---|---|---|\n"
                  f"| one {mb} MB layer, skopeo, median of {a.rounds} | {d:.2f} s ({mb / d:.0f} MB/s) | {n:.2f} s ({mb / n:.0f} MB/s) | {t:.2f} s ({mb / t:.0f} MB/s) | "
                  f"**{d / t:.2f}×** | **{n / t:.2f}×** | {cpu:.2f} s | {rss / (1 << 20):.0f} MiB |\n")
-        if a.out:
-            with open(a.out, "w") as f:
-                f.write(table)
-        print(table)
+        bench.report(table, a.out)
     finally:
         for p in procs:
             p.terminate()

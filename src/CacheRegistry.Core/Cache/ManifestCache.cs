@@ -89,31 +89,39 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Ne
         var document = content is null ? null : ManifestDocument.TryParse(content);
         var manifest = content is not null && digest.MatchesManifest(content) && document?.MediaTypeFor(contentType ?? "") is { } type
             ? new StoredManifest(digest, type, content) : null;
-        if (manifest is not null)
-        {
-            hot.SetManifest(manifest);
-            hot.SetLinked(repo.Key, digest);
-            RememberSizes(document);
-        }
-        var isTag = !Digest.TryParse(reference, out _);
+        var tag = Digest.TryParse(reference, out _) ? null : reference;
         var due = new TagRecord(digest, DateTimeOffset.UnixEpoch); // as old as can be: revalidated on the next read
-        if (isTag)
+        if (tag is not null)
         {
-            hot.SetTag(repo.Key, reference, due);
+            // In memory first: with the metadata store down the push still moves this replica's view.
+            hot.SetTag(repo.Key, tag, due);
             hot.ForgetTagList(repo.Key);
         }
-        await TryStoreAsync(async () =>
+        if (manifest is not null)
+            await KeepAsync(repo, manifest, document, tag, due, () => new LedgerEntry(time.GetUtcNow(), repo.Upstream.Name, repo.Name, tag, digest,
+                manifest.MediaType, manifest.Content.Length + document!.ContentSize, "push:" + repo.Upstream.Origin.Authority));
+        else if (tag is not null)
+            await TryStoreAsync(() => PutTagAsync(repo, tag, due));
+    }
+
+    /// <summary>
+    /// Keeps a manifest in memory and in the store, linked to the repository with what it
+    /// references, <paramref name="tag"/> (when given) at <paramref name="record"/>, and a ledger row
+    /// the first time the store sees the digest. False when the metadata store is down.
+    /// </summary>
+    private async Task<bool> KeepAsync(RepositoryRef repo, StoredManifest manifest, ManifestDocument? document, string? tag, TagRecord record,
+        Func<LedgerEntry> firstSeen)
+    {
+        hot.SetManifest(manifest);
+        hot.SetLinked(repo.Key, manifest.Digest);
+        RememberSizes(document);
+        return await TryStoreAsync(async () =>
         {
-            if (manifest is not null)
-            {
-                var known = await store.GetManifestAsync(digest, CancellationToken.None) is not null;
-                await store.PutManifestAsync(manifest, CancellationToken.None);
-                await store.LinkAsync(repo.Key, [digest, .. document!.References], CancellationToken.None);
-                if (!known)
-                    await ledger.AppendAsync(new LedgerEntry(time.GetUtcNow(), repo.Upstream.Name, repo.Name, isTag ? reference : null, digest,
-                        manifest.MediaType, content!.Length + document.ContentSize, "push:" + repo.Upstream.Origin.Authority), CancellationToken.None);
-            }
-            if (isTag) await store.PutTagAsync(repo.Key, reference, due, CancellationToken.None);
+            var known = await store.GetManifestAsync(manifest.Digest, CancellationToken.None) is not null;
+            await store.PutManifestAsync(manifest, CancellationToken.None);
+            await store.LinkAsync(repo.Key, [manifest.Digest, .. document?.References ?? []], CancellationToken.None);
+            if (tag is not null) await PutTagAsync(repo, tag, record);
+            if (!known) await ledger.AppendAsync(firstSeen(), CancellationToken.None);
         });
     }
 
@@ -188,23 +196,12 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Ne
             var mediaType = document?.MediaTypeFor(response.MediaType)
                 ?? throw new RegistryError(502, "UNAVAILABLE", $"{where} answered '{reference}' with {Described(response.MediaType)} that is not a manifest; nothing was stored");
             var manifest = new StoredManifest(digest, mediaType, content);
-
-            hot.SetManifest(manifest);
-            hot.SetLinked(repo.Key, digest);
-            RememberSizes(document);
-            var stored = await TryStoreAsync(async () =>
+            var tag = isTag ? reference : null;
+            var stored = await KeepAsync(repo, manifest, document, tag, new TagRecord(digest, time.GetUtcNow()), () =>
             {
-                var known = await store.GetManifestAsync(digest, CancellationToken.None) is not null;
-                await store.PutManifestAsync(manifest, CancellationToken.None);
-                await store.LinkAsync(repo.Key, [digest, .. document?.References ?? []], CancellationToken.None);
-                if (isTag) await PutTagAsync(repo, reference, digest);
-                if (!known)
-                {
-                    var about = Referrer.Of(document, isTag ? reference : null);
-                    await ledger.AppendAsync(new LedgerEntry(time.GetUtcNow(), repo.Upstream.Name, repo.Name, isTag ? reference : null, digest,
-                        manifest.MediaType, content.Length + (document?.ContentSize ?? 0), response.Endpoint.Authority, about?.Subject, about?.ArtifactType),
-                        CancellationToken.None);
-                }
+                var about = Referrer.Of(document, tag);
+                return new LedgerEntry(time.GetUtcNow(), repo.Upstream.Name, repo.Name, tag, digest, manifest.MediaType,
+                    content.Length + (document?.ContentSize ?? 0), response.Endpoint.Authority, about?.Subject, about?.ArtifactType);
             });
             return new ManifestResult(manifest, stored ? CacheOutcome.Miss : CacheOutcome.PassThrough, response.Endpoint.Authority);
         }
@@ -298,9 +295,10 @@ public sealed partial class ManifestCache(IMetadataStore store, HotCache hot, Ne
         }
     }
 
-    private async Task PutTagAsync(RepositoryRef repo, string tag, Digest digest)
+    private Task PutTagAsync(RepositoryRef repo, string tag, Digest digest) => PutTagAsync(repo, tag, new TagRecord(digest, time.GetUtcNow()));
+
+    private async Task PutTagAsync(RepositoryRef repo, string tag, TagRecord record)
     {
-        var record = new TagRecord(digest, time.GetUtcNow());
         hot.SetTag(repo.Key, tag, record);
         await store.PutTagAsync(repo.Key, tag, record, CancellationToken.None);
     }

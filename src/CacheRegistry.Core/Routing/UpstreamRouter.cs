@@ -44,7 +44,7 @@ public sealed class UpstreamRouter(UpstreamSet upstreams, RegistryOptions option
                 ?? throw RegistryError.NameUnknown($"registry '{prefix}' is not configured on this cache");
             name = rest;
         }
-        else if (host is not null && options.Hosts.TryGetValue(StripPort(host), out var mapped))
+        else if (MappedRegistry(host) is { } mapped)
         {
             upstreamName = mapped;
         }
@@ -61,8 +61,9 @@ public sealed class UpstreamRouter(UpstreamSet upstreams, RegistryOptions option
     }
 
     /// <summary>The registry a request host name is mapped to (Registry:Hosts), else the default one; null when that is not configured.</summary>
-    public UpstreamClient? ForHost(string? host) =>
-        upstreams.Find(host is not null && options.Hosts.TryGetValue(StripPort(host), out var mapped) ? mapped : options.DefaultUpstream);
+    public UpstreamClient? ForHost(string? host) => upstreams.Find(MappedRegistry(host) ?? options.DefaultUpstream);
+
+    private string? MappedRegistry(string? host) => host is not null && options.Hosts.TryGetValue(StripPort(host), out var mapped) ? mapped : null;
 
     // A first component is a registry host when it has a dot or a colon, or is localhost (Docker's rule).
     private static bool FirstComponentIsHost(string name, out string prefix, out string rest)

@@ -29,8 +29,8 @@ public sealed partial class SignatureGate(SignaturePolicies policies, CosignVeri
     public async Task DemandManifestAsync(RepositoryRef repo, string reference, StoredManifest manifest, CancellationToken ct)
     {
         if (policies.For(repo.Key) is not { } policy) return;
-        var scope = policy.Id + " " + repo.Key;
-        var key = scope + " " + manifest.DigestText;
+        var scope = ScopeOf(policy, repo);
+        var key = KeyOf(scope, manifest.DigestText); // the text made once, not again on each request
         if (_expanded.ContainsKey(key)) return;
         var document = ManifestDocument.TryParse(manifest.Content);
         if (IsArtifact(reference, document))
@@ -38,7 +38,7 @@ public sealed partial class SignatureGate(SignaturePolicies policies, CosignVeri
             await AdmitAsync(scope, manifest.Digest, document, "artifact", null);
             return;
         }
-        var verdict = await _flights.RunAsync(key, () => DecideAsync(policy, repo, scope, reference, manifest, document), ct);
+        var verdict = await _flights.RunAsync(key, () => DecideAsync(policy, repo, scope, key, reference, manifest, document), ct);
         if (verdict.Result == VerificationResult.Verified || !policy.Enforce) return;
         throw new RegistryError(403, "DENIED", $"{repo.Key}@{manifest.Digest} is refused by signature policy '{policy.Name}': {verdict.Reason}");
     }
@@ -47,15 +47,15 @@ public sealed partial class SignatureGate(SignaturePolicies policies, CosignVeri
     public async Task DemandBlobAsync(RepositoryRef repo, Digest digest, CancellationToken ct)
     {
         if (policies.For(repo.Key) is not { Enforce: true } policy) return;
-        var scope = policy.Id + " " + repo.Key;
-        if (_admitted.ContainsKey(scope + " " + digest) || await LoadAsync(scope, digest, ct) is not null) return;
+        var scope = ScopeOf(policy, repo);
+        if (_admitted.ContainsKey(KeyOf(scope, digest)) || await LoadAsync(scope, digest, ct) is not null) return;
         throw new RegistryError(403, "DENIED",
             $"blob {digest} is refused by signature policy '{policy.Name}': no image of {repo.Key} that the policy admitted holds it (pull the image by tag or digest first)");
     }
 
-    private async Task<Verdict> DecideAsync(SignaturePolicy policy, RepositoryRef repo, string scope, string reference, StoredManifest manifest, ManifestDocument? document)
+    private async Task<Verdict> DecideAsync(SignaturePolicy policy, RepositoryRef repo, string scope, string key, string reference, StoredManifest manifest,
+        ManifestDocument? document)
     {
-        var key = scope + " " + manifest.DigestText;
         if (_refused.TryGetValue(key, out var refused) && refused.Until > time.GetUtcNow()) return refused.Verdict;
         if (_admitted.TryGetValue(key, out var known) || (known = await LoadAsync(scope, manifest.Digest, CancellationToken.None)) is not null)
         {
@@ -105,9 +105,9 @@ public sealed partial class SignatureGate(SignaturePolicies policies, CosignVeri
         foreach (var layer in document?.Schema1Layers ?? []) admissions.Add(new Admission(layer, contents, signer, now));
         // Memory holds the recent ones; the store holds them all and is asked on a miss.
         if (_admitted.Count > MaxRemembered) _admitted.Clear();
-        foreach (var a in admissions) _admitted.TryAdd(scope + " " + a.Digest, a);
+        foreach (var a in admissions) _admitted.TryAdd(KeyOf(scope, a.Digest), a);
         if (_expanded.Count > MaxRemembered) _expanded.Clear();
-        _expanded[scope + " " + digest] = true;
+        _expanded[KeyOf(scope, digest)] = true;
         await TryStoreAsync(() => store.AdmitAsync(scope, admissions, CancellationToken.None));
     }
 
@@ -115,9 +115,14 @@ public sealed partial class SignatureGate(SignaturePolicies policies, CosignVeri
     {
         Admission? found = null;
         await TryStoreAsync(async () => found = await store.GetAdmissionAsync(scope, digest, ct));
-        if (found is not null && _admitted.Count < MaxRemembered) _admitted.TryAdd(scope + " " + digest, found);
+        if (found is not null && _admitted.Count < MaxRemembered) _admitted.TryAdd(KeyOf(scope, digest), found);
         return found;
     }
+
+    // Admissions are kept per scope (a policy, by its name and keys, and a repository), then per digest.
+    private static string ScopeOf(SignaturePolicy policy, RepositoryRef repo) => policy.Id + " " + repo.Key;
+    private static string KeyOf(string scope, Digest digest) => KeyOf(scope, digest.ToString());
+    private static string KeyOf(string scope, string digest) => scope + " " + digest;
 
     /// <summary>
     /// Signatures, attestations and SBOMs are not gated: cosign's tags beside an image, and
