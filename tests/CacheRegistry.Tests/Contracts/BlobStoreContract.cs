@@ -84,6 +84,35 @@ public abstract class BlobStoreContract : IDisposable
     }
 
     [Fact]
+    public async Task The_inventory_lists_committed_blobs_and_a_delete_leaves_open_readers_their_bytes()
+    {
+        var inventory = (IBlobInventory)Store;
+        var (kept, keptDigest) = RandomBlob(100_000);
+        var (gone, goneDigest) = RandomBlob(6 * 1024 * 1024 + 5);
+        var (_, unfinished) = RandomBlob(10);
+        await WriteAsync(kept, keptDigest, commit: true);
+        await WriteAsync(gone, goneDigest, commit: true);
+        await WriteAsync(new byte[10], unfinished, commit: false);
+
+        var listed = await inventory.ListAsync(default).ToListAsync();
+        Assert.Equal(new[] { (keptDigest, 100_000L), (goneDigest, gone.LongLength) }.OrderBy(b => b.Item1.ToString()),
+            listed.Select(b => (b.Digest, b.Size)).OrderBy(b => b.Digest.ToString()));
+        Assert.All(listed, b => Assert.InRange(b.Written, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddMinutes(5)));
+
+        await using (var reader = await Store.OpenReadAsync(goneDigest, 0, null, default))
+        {
+            await inventory.DeleteAsync(goneDigest, default);
+            using var copy = new MemoryStream();
+            await reader!.CopyToAsync(copy);
+            Assert.True(goneDigest.MatchesContent(copy.ToArray()));
+        }
+        Assert.Null(await Store.GetSizeAsync(goneDigest, default));
+        Assert.Null(await Store.OpenReadAsync(goneDigest, 0, null, default));
+        Assert.Equal([keptDigest], await inventory.ListAsync(default).Select(b => b.Digest).ToListAsync());
+        await inventory.DeleteAsync(goneDigest, default); // deleting what is gone is no error
+    }
+
+    [Fact]
     public async Task Nothing_is_visible_before_commit_and_no_spool_file_is_left_after()
     {
         var (bytes, digest) = RandomBlob(64 * 1024);
