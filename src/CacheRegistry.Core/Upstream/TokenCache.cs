@@ -79,7 +79,8 @@ public sealed class TokenCache(HttpClient http, TimeProvider time, TimeoutOption
         span?.SetTag("server.address", realm.Authority).SetTag("cacheregistry.scope", scope);
         var query = new List<string>();
         if (!string.IsNullOrEmpty(challenge.Service)) query.Add("service=" + Uri.EscapeDataString(challenge.Service));
-        if (!string.IsNullOrEmpty(scope)) query.Add("scope=" + Uri.EscapeDataString(scope));
+        // Several scopes are space-separated here and one parameter each in the request, as Docker sends them.
+        query.AddRange(scope.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(s => "scope=" + Uri.EscapeDataString(s)));
         var url = new UriBuilder(realm) { Query = string.Join('&', new[] { realm.Query.TrimStart('?') }.Where(q => q.Length > 0).Concat(query)) }.Uri;
         using var request = new HttpRequestMessage(HttpMethod.Get, url);
         if (endpointReach is { } reach) request.Options.Set(UpstreamClient.EndpointReachKey, reach);

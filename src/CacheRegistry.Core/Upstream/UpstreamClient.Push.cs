@@ -10,9 +10,11 @@ public sealed partial class UpstreamClient
     /// <summary>
     /// What to send as Authorization when forwarding a push to <paramref name="name"/> at the origin:
     /// the configured token, Basic credentials, or a token for <c>repository:name:pull,push</c> from
-    /// the registry's token service. Null when the registry asks for nothing or none is configured.
+    /// the registry's token service (and <c>repository:from:pull</c> when a blob is mounted from
+    /// <paramref name="mountFrom"/>, without which the registry would start an upload instead).
+    /// Null when the registry asks for nothing or none is configured.
     /// </summary>
-    public async Task<AuthenticationHeaderValue?> PushAuthorizationAsync(string name, CancellationToken ct)
+    public async Task<AuthenticationHeaderValue?> PushAuthorizationAsync(string name, string? mountFrom, CancellationToken ct)
     {
         if (_options.Token is { Length: > 0 } token) return new AuthenticationHeaderValue("Bearer", token);
         var origin = Origin;
@@ -32,6 +34,10 @@ public sealed partial class UpstreamClient
             return credentials is null ? null : new AuthenticationHeaderValue("Basic", credentials.BasicValue);
         var realmCredentials = await RealmCredentialsAsync(origin, challenge, origin.BaseUri, credentials, ct);
         AddressReach? reach = IsCheckedRealm(challenge.Realm, origin) ? await origin.ReachAsync(_resolve, ct) : null;
-        return new AuthenticationHeaderValue("Bearer", await _tokens.GetAsync(challenge, $"repository:{name}:pull,push", realmCredentials, reach, ct));
+        return new AuthenticationHeaderValue("Bearer", await _tokens.GetAsync(challenge, PushScope(name, mountFrom), realmCredentials, reach, ct));
     }
+
+    /// <summary>The token scopes of a push (space-separated: the token request sends one <c>scope</c> each).</summary>
+    internal static string PushScope(string name, string? mountFrom) =>
+        $"repository:{name}:pull,push" + (mountFrom is null || mountFrom == name ? "" : $" repository:{mountFrom}:pull");
 }

@@ -74,7 +74,9 @@ internal sealed partial class PushForwarder(IHttpForwarder forwarder, UpstreamRo
             throw RegistryError.Unsupported($"DELETE is not supported: deletes in {upstream.Name} are off (Registry:Upstreams:{upstream.Name}:AllowDelete=true forwards them)");
         if (!IsWriteMethod(path.Kind, request.Method))
             throw RegistryError.Unsupported($"{request.Method} is not a method of /v2/<name>/{path.Tail}");
-        access.DemandPush(Auth.ClientAuthGate.UserOf(ctx), repo.Key);
+        var user = Auth.ClientAuthGate.UserOf(ctx);
+        access.DemandPush(user, repo.Key);
+        var mount = path.Kind == WriteKind.UploadStart ? MountOf(request, repo, user) : Mount.None;
         // Set here, not in a called async method, so it flows on to what this request awaits.
         if (upstream.IsPassthrough) ClientCredentials.Current = ClientCredentials.Parse(request.Headers.Authorization.ToString());
 
@@ -88,8 +90,8 @@ internal sealed partial class PushForwarder(IHttpForwarder forwarder, UpstreamRo
         }
         var body = new CountingStream(request.Body);
         request.Body = body;
-        var authorization = access.IsOn ? await upstream.PushAuthorizationAsync(repo.Name, ctx.RequestAborted) : null;
-        var transformer = new PushTransformer(repo, path, authorization, access.IsOn);
+        var authorization = access.IsOn ? await upstream.PushAuthorizationAsync(repo.Name, mount.From, ctx.RequestAborted) : null;
+        var transformer = new PushTransformer(repo, path, mount, authorization, access.IsOn);
         var config = new ForwarderRequestConfig { ActivityTimeout = options.Timeouts.FirstByte + options.Timeouts.Idle };
         var error = await forwarder.SendAsync(ctx, upstream.Origin.BaseUri.ToString(), upstream.PushTransport!, config, transformer);
         metrics.Pushed(upstream.Name, KindOf(path, isDelete), error == ForwarderError.None ? ((int)transformer.Status).ToString(System.Globalization.CultureInfo.InvariantCulture) : "failed", body.Count);
@@ -137,6 +139,31 @@ internal sealed partial class PushForwarder(IHttpForwarder forwarder, UpstreamRo
     private static string KindOf(WritePath path, bool isDelete) => isDelete ? "delete" : path.Kind == WriteKind.Manifest ? "manifest" : "blob";
 
     /// <summary>A manifest body, bounded: it is kept as the tag's new content when the registry takes it.</summary>
+    /// <summary>
+    /// A cross-repository mount (<c>?mount=&amp;from=</c>) as the registry must see it: <c>from</c> is
+    /// the client's name (with the registry prefix or <c>?ns=</c>, as the path's) and becomes the
+    /// registry's. A mount that cannot be one is dropped, so the registry starts a plain upload and
+    /// the client sends the bytes: a source in another registry or refused here, or, with the
+    /// cache's login, one the client may not pull (its credentials are the cache's: the registry
+    /// could not tell) or one left to the registry to find (no <c>from</c>).
+    /// </summary>
+    private Mount MountOf(HttpRequest request, RepositoryRef target, string? user)
+    {
+        if (request.Query["mount"].Count == 0) return Mount.None;
+        if (request.Query["from"].FirstOrDefault() is not { Length: > 0 } from) return access.IsOn ? Mount.Dropped : Mount.None;
+        try
+        {
+            var source = router.Resolve(from, request.Query["ns"].FirstOrDefault(), request.Host.Host);
+            if (source.Upstream != target.Upstream) return Mount.Dropped;
+            access.Demand(user, source.Key);
+            return new Mount(source.Name, Drop: false);
+        }
+        catch (RegistryError)
+        {
+            return Mount.Dropped;
+        }
+    }
+
     private static async Task<byte[]> ReadManifestAsync(HttpRequest request, int max, CancellationToken ct)
     {
         if (request.ContentLength > max)

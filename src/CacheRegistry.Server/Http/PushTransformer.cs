@@ -10,7 +10,7 @@ namespace CacheRegistry.Server.Http;
 /// have used a registry prefix or <c>?ns=</c>), the right credentials, and upload URLs in the
 /// answer pointed back at the cache. Keeps the answer's status and digest for the caller.
 /// </summary>
-internal sealed class PushTransformer(RepositoryRef repo, WritePath path, AuthenticationHeaderValue? authorization, bool cacheLogin) : HttpTransformer
+internal sealed class PushTransformer(RepositoryRef repo, WritePath path, Mount mount, AuthenticationHeaderValue? authorization, bool cacheLogin) : HttpTransformer
 {
     private string _registryPrefix = "";
 
@@ -21,9 +21,11 @@ internal sealed class PushTransformer(RepositoryRef repo, WritePath path, Authen
         CancellationToken cancellationToken)
     {
         await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
-        // The query goes on (an upload's _state, ?digest=, ?mount=&from=) without the routing hint.
-        var query = string.Join('&', httpContext.Request.Query.Where(q => q.Key != "ns")
-            .SelectMany(q => q.Value.Select(v => Uri.EscapeDataString(q.Key) + "=" + Uri.EscapeDataString(v ?? ""))));
+        // The query goes on (an upload's _state, ?digest=, ?mount=&from=) without the routing hint,
+        // a mount's source by the registry's name, or no mount at all.
+        var query = string.Join('&', httpContext.Request.Query.Where(q => q.Key != "ns" && !(mount.Drop && q.Key is "mount" or "from"))
+            .SelectMany(q => (q.Key == "from" && mount.From is { } from ? [from] : q.Value.AsEnumerable())
+                .Select(v => Uri.EscapeDataString(q.Key) + "=" + Uri.EscapeDataString(v ?? ""))));
         _registryPrefix = new Uri(new Uri(destinationPrefix), $"v2/{repo.Name}/").AbsolutePath;
         proxyRequest.RequestUri = new Uri(new Uri(destinationPrefix), $"v2/{repo.Name}/{path.Tail}{(query.Length > 0 ? "?" + query : "")}");
         proxyRequest.Headers.Host = null;
@@ -55,4 +57,11 @@ internal sealed class PushTransformer(RepositoryRef repo, WritePath path, Authen
             query = (query.Length > 0 ? query + "&" : "") + "ns=" + Uri.EscapeDataString(ns);
         return $"{request.Scheme}://{request.Host}/v2/{path.Name}/{rest}{(query.Length > 0 ? "?" + query : "")}";
     }
+}
+
+/// <summary>What happens to a mount's parameters: <see cref="From"/> replaces <c>from</c>; <see cref="Drop"/> removes <c>mount</c> and <c>from</c>.</summary>
+internal sealed record Mount(string? From, bool Drop)
+{
+    public static readonly Mount None = new(null, false);
+    public static readonly Mount Dropped = new(null, true);
 }

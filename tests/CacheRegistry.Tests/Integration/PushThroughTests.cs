@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Net;
 using CacheRegistry.Tests.Infrastructure;
 
@@ -235,14 +236,61 @@ public sealed class PushThroughTests(UpstreamFixture fx, BackendsFixture backend
             Assert.Equal(digest, created.Headers.GetValues("Docker-Content-Digest").Single());
             Assert.StartsWith($"{cache.Url}/v2/{Team}/mono/blobs/", created.Headers.Location!.ToString());
         }
-        // Mounted into another repository of the registry: no bytes sent again.
-        using (var mounted = await _http.PostAsync($"{cache.Url}/v2/{Team}/other/blobs/uploads/?mount={digest}&from=mono", null))
+        // Mounted into another repository of the registry, the source named as the client names it
+        // (docker push sends from=<the path's name>): no bytes sent again.
+        using (var mounted = await _http.PostAsync($"{cache.Url}/v2/{Team}/other/blobs/uploads/?mount={digest}&from={Team}/mono", null))
             Assert.Equal(HttpStatusCode.Created, mounted.StatusCode);
         foreach (var repo in new[] { "mono", "other" })
         {
             using var head = await _http.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"{team.Url}/v2/{repo}/blobs/{digest}"));
             Assert.Equal(HttpStatusCode.OK, head.StatusCode);
         }
+    }
+
+    [Fact]
+    public async Task With_the_caches_own_login_a_mount_needs_the_right_to_pull_its_source_and_the_token_covers_it()
+    {
+        await using var issuer = await TokenIssuer.StartAsync();
+        await using var team = new UpstreamRegistry { ExtraConfig = issuer.RegistryConfig };
+        await team.StartAsync();
+        var users = await HtpasswdFile.CreateAsync(("alice", "alice-pw"), ("carol", "carol-pw"));
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, PushTo(team,
+            $"--Registry:Upstreams:{Team}:Username=pusher", $"--Registry:Upstreams:{Team}:Password=pusher-secret", "--Registry:Auth:Htpasswd=" + users,
+            "--Registry:Auth:Rules:0:Users:0=alice", $"--Registry:Auth:Rules:0:Repositories:0={Team}/**",
+            "--Registry:Auth:Rules:0:Actions:0=pull", "--Registry:Auth:Rules:0:Actions:1=push",
+            "--Registry:Auth:Rules:1:Users:0=carol", $"--Registry:Auth:Rules:1:Repositories:0={Team}/carol/**",
+            "--Registry:Auth:Rules:1:Actions:0=pull", "--Registry:Auth:Rules:1:Actions:1=push"));
+        async Task<HttpResponseMessage> Send(string user, HttpMethod method, string url, byte[]? body = null)
+        {
+            using var request = new HttpRequestMessage(method, url) { Content = body is null ? null : new ByteArrayContent(body) };
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic",
+                Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{user}:{user}-pw")));
+            return await _http.SendAsync(request);
+        }
+        var content = RandomNumberGenerator.GetBytes(256 * 1024);
+        var digest = RegistryPush.DigestOf(content);
+        using (var start = await Send("alice", HttpMethod.Post, $"{cache.Url}/v2/{Team}/src/blobs/uploads/"))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
+            var location = start.Headers.Location!.ToString();
+            using var put = await Send("alice", HttpMethod.Put, location + (location.Contains('?') ? "&" : "?") + "digest=" + Uri.EscapeDataString(digest), content);
+            Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        }
+
+        // alice may pull the source: the mount is made (the cache's token names the source too).
+        using (var mounted = await Send("alice", HttpMethod.Post, $"{cache.Url}/v2/{Team}/dst/blobs/uploads/?mount={digest}&from={Team}/src"))
+            Assert.Equal(HttpStatusCode.Created, mounted.StatusCode);
+
+        // carol may not: the registry is asked for a plain upload (it would have mounted with the cache's account).
+        var mark = await team.MarkAsync();
+        using (var refused = await Send("carol", HttpMethod.Post, $"{cache.Url}/v2/{Team}/carol/x/blobs/uploads/?mount={digest}&from={Team}/src"))
+            Assert.Equal(HttpStatusCode.Accepted, refused.StatusCode);
+        var sent = Assert.Single(await team.RequestsSinceAsync(mark, "POST", "/v2/carol/x/blobs/uploads/"));
+        Assert.DoesNotContain("mount=", sent, StringComparison.Ordinal);
+
+        // A source in another registry cannot be mounted from: a plain upload as well.
+        using (var elsewhere = await Send("alice", HttpMethod.Post, $"{cache.Url}/v2/{Team}/dst2/blobs/uploads/?mount={digest}&from=library/busybox"))
+            Assert.Equal(HttpStatusCode.Accepted, elsewhere.StatusCode);
     }
 
     [Fact]
