@@ -91,7 +91,9 @@ internal sealed partial class PushForwarder(IHttpForwarder forwarder, UpstreamRo
         var body = new CountingStream(request.Body);
         request.Body = body;
         var authorization = access.IsOn ? await upstream.PushAuthorizationAsync(repo.Name, mount.From, ctx.RequestAborted) : null;
-        var transformer = new PushTransformer(repo, path, mount, authorization, access.IsOn);
+        Uri? session = null;
+        if (IsSinglePost(request, path, mount) && (session = await OpenSessionAsync(ctx, repo, authorization)) is null) return;
+        var transformer = new PushTransformer(repo, path, mount, authorization, access.IsOn, session);
         var config = new ForwarderRequestConfig { ActivityTimeout = options.Timeouts.FirstByte + options.Timeouts.Idle };
         var error = await forwarder.SendAsync(ctx, upstream.Origin.BaseUri.ToString(), upstream.PushTransport!, config, transformer);
         metrics.Pushed(upstream.Name, KindOf(path, isDelete), error == ForwarderError.None ? ((int)transformer.Status).ToString(System.Globalization.CultureInfo.InvariantCulture) : "failed", body.Count);
@@ -138,7 +140,6 @@ internal sealed partial class PushForwarder(IHttpForwarder forwarder, UpstreamRo
 
     private static string KindOf(WritePath path, bool isDelete) => isDelete ? "delete" : path.Kind == WriteKind.Manifest ? "manifest" : "blob";
 
-    /// <summary>A manifest body, bounded: it is kept as the tag's new content when the registry takes it.</summary>
     /// <summary>
     /// A cross-repository mount (<c>?mount=&amp;from=</c>) as the registry must see it: <c>from</c> is
     /// the client's name (with the registry prefix or <c>?ns=</c>, as the path's) and becomes the
@@ -164,6 +165,7 @@ internal sealed partial class PushForwarder(IHttpForwarder forwarder, UpstreamRo
         }
     }
 
+    /// <summary>A manifest body, bounded: it is kept as the tag's new content when the registry takes it.</summary>
     private static async Task<byte[]> ReadManifestAsync(HttpRequest request, int max, CancellationToken ct)
     {
         if (request.ContentLength > max)

@@ -10,7 +10,8 @@ namespace CacheRegistry.Server.Http;
 /// have used a registry prefix or <c>?ns=</c>), the right credentials, and upload URLs in the
 /// answer pointed back at the cache. Keeps the answer's status and digest for the caller.
 /// </summary>
-internal sealed class PushTransformer(RepositoryRef repo, WritePath path, Mount mount, AuthenticationHeaderValue? authorization, bool cacheLogin) : HttpTransformer
+internal sealed class PushTransformer(RepositoryRef repo, WritePath path, Mount mount, AuthenticationHeaderValue? authorization, bool cacheLogin,
+    Uri? session = null) : HttpTransformer
 {
     private string _registryPrefix = "";
 
@@ -28,6 +29,12 @@ internal sealed class PushTransformer(RepositoryRef repo, WritePath path, Mount 
                 .Select(v => Uri.EscapeDataString(q.Key) + "=" + Uri.EscapeDataString(v ?? ""))));
         _registryPrefix = new Uri(new Uri(destinationPrefix), $"v2/{repo.Name}/").AbsolutePath;
         proxyRequest.RequestUri = new Uri(new Uri(destinationPrefix), $"v2/{repo.Name}/{path.Tail}{(query.Length > 0 ? "?" + query : "")}");
+        if (session is not null)
+        {
+            // A single-POST upload goes to the session opened for it, as the PUT that completes it.
+            proxyRequest.Method = HttpMethod.Put;
+            proxyRequest.RequestUri = new UriBuilder(session) { Query = string.Join('&', new[] { session.Query.TrimStart('?'), query }.Where(q => q.Length > 0)) }.Uri;
+        }
         proxyRequest.Headers.Host = null;
         // Signed in at the cache: the client's credentials are the cache's, never the registry's.
         if (cacheLogin) proxyRequest.Headers.Authorization = authorization;

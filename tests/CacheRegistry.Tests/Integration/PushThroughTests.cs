@@ -248,6 +248,71 @@ public sealed class PushThroughTests(UpstreamFixture fx, BackendsFixture backend
     }
 
     [Fact]
+    public async Task A_single_post_upload_is_taken_though_the_registry_ignores_its_body()
+    {
+        await using var team = new UpstreamRegistry();
+        await team.StartAsync();
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, PushTo(team));
+        var content = RandomNumberGenerator.GetBytes(40 * 1024 * 1024);
+        var digest = RegistryPush.DigestOf(content);
+        HttpRequestMessage SinglePost(string repository, string claimed) => new(HttpMethod.Post,
+            $"{cache.Url}/v2/{Team}/{repository}/blobs/uploads/?digest={Uri.EscapeDataString(claimed)}")
+        {
+            Content = new ByteArrayContent(content) { Headers = { ContentType = new("application/octet-stream") } },
+        };
+
+        // distribution answers a single POST with 202 and closes the connection mid-body; through
+        // the cache the blob is taken in one request all the same (a session, then its PUT).
+        using (var created = await _http.SendAsync(SinglePost("single", digest)))
+        {
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            Assert.Equal(digest, created.Headers.GetValues("Docker-Content-Digest").Single());
+            Assert.StartsWith($"{cache.Url}/v2/{Team}/single/blobs/", created.Headers.Location!.ToString());
+        }
+        using (var head = await _http.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"{team.Url}/v2/single/blobs/{digest}")))
+            Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+
+        // Bytes that are not the digest: the registry's refusal, and nothing kept.
+        var other = RegistryPush.DigestOf(RandomNumberGenerator.GetBytes(16));
+        using (var refused = await _http.SendAsync(SinglePost("wrong", other)))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            Assert.Contains("DIGEST_INVALID", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+        using (var none = await _http.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"{team.Url}/v2/wrong/blobs/{other}")))
+            Assert.Equal(HttpStatusCode.NotFound, none.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_single_post_upload_to_a_registry_with_a_login_gets_its_challenge_then_goes_with_the_clients_account()
+    {
+        var users = await HtpasswdFile.CreateAsync(("pusher", "pusher-pw"));
+        await using var team = new UpstreamRegistry { ExtraConfig = _ => $"auth:\n  htpasswd:\n    realm: basic-realm\n    path: {users}\n" };
+        await team.StartAsync();
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, PushTo(team));
+        var content = RandomNumberGenerator.GetBytes(1024 * 1024);
+        var digest = RegistryPush.DigestOf(content);
+        HttpRequestMessage SinglePost(string? basic)
+        {
+            var post = new HttpRequestMessage(HttpMethod.Post, $"{cache.Url}/v2/{Team}/single/blobs/uploads/?digest={Uri.EscapeDataString(digest)}")
+            {
+                Content = new ByteArrayContent(content),
+            };
+            if (basic is not null) post.Headers.Authorization = new("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(basic)));
+            return post;
+        }
+
+        using (var challenged = await _http.SendAsync(SinglePost(null)))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, challenged.StatusCode);
+            Assert.Contains("basic-realm", challenged.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
+            Assert.Contains("UNAUTHORIZED", await challenged.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+        using (var created = await _http.SendAsync(SinglePost("pusher:pusher-pw")))
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+    }
+
+    [Fact]
     public async Task With_the_caches_own_login_a_mount_needs_the_right_to_pull_its_source_and_the_token_covers_it()
     {
         await using var issuer = await TokenIssuer.StartAsync();
