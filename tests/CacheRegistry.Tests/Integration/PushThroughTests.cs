@@ -169,6 +169,17 @@ public sealed class PushThroughTests(UpstreamFixture fx, BackendsFixture backend
         Assert.True(push.ExitCode == 0, push.Output);
         var digest = push.Output.Split("digest: ")[1].Split(' ')[0];
         Assert.Equal(digest, await Skopeo.PullAsync(team.Address, "from-docker:1", creds: "pusher:pusher-pw"));
+
+        // The same image under another name: docker mounts its layers from the first repository.
+        var teamMark = await team.MarkAsync();
+        Assert.Equal(0, (await Docker("tag", $"{name}:{fx.ForDocker.Tag}", $"{pushHost}/copy:1")).ExitCode);
+        var copy = await Docker("push", $"{pushHost}/copy:1");
+        Assert.True(copy.ExitCode == 0, copy.Output);
+        // Every layer mounted at the registry (the image config, which docker never mounts, is uploaded).
+        var layers = copy.Output.Split('\n').Count(l => l.Contains(": Preparing", StringComparison.Ordinal));
+        Assert.True(layers > 0, copy.Output);
+        Assert.Equal(layers, copy.Output.Split('\n').Count(l => l.Contains(": Mounted from from-docker", StringComparison.Ordinal)));
+        Assert.Equal(layers, (await team.RequestsSinceAsync(teamMark, "POST", "mount=")).Count(l => l.Contains("\" 201 ", StringComparison.Ordinal)));
     }
 
     [Fact]
