@@ -129,7 +129,8 @@ public sealed class MetricsTests(UpstreamFixture fx)
     private static readonly HashSet<string> OnlyAfterTheirEvent =
         ["cacheregistry_fill_resumes_total", "cacheregistry_fill_failures_total", "cacheregistry_evictions_total", "cacheregistry_upstream_ratelimit_remaining",
          "cacheregistry_image_availability", // after the first availability round
-         "cacheregistry_endpoint_bad_bytes_total", "cacheregistry_signature_verifications_total", "cacheregistry_push_requests_total"];
+         "cacheregistry_endpoint_bad_bytes_total", "cacheregistry_signature_verifications_total", "cacheregistry_push_requests_total", "cacheregistry_pool_segments_total",
+         "cacheregistry_upstream_endpoint_throughput_bytes_per_second"]; // after a body large enough to measure
 
     private static string Deploy(string relative) => RepoFiles.Path("deploy/" + relative);
 
