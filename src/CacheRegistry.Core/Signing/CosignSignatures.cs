@@ -83,9 +83,14 @@ public static class CosignSignatures
     public static byte[] SignatureBytes(SignatureLayer layer)
     {
         if (string.IsNullOrEmpty(layer.Signature)) throw new SignatureException($"signature layer {layer.Index} has no {SignatureAnnotation} annotation");
-        var bytes = new byte[layer.Signature.Length];
-        if (!Convert.TryFromBase64String(layer.Signature, bytes, out var written))
-            throw new SignatureException($"signature layer {layer.Index}'s signature is not base64 (truncated or altered)");
+        return FromBase64(layer.Signature, $"signature layer {layer.Index}'s signature");
+    }
+
+    /// <exception cref="SignatureException"><paramref name="what"/> is not base64.</exception>
+    internal static byte[] FromBase64(string text, string what)
+    {
+        var bytes = new byte[text.Length];
+        if (!Convert.TryFromBase64String(text, bytes, out var written)) throw new SignatureException($"{what} is not base64 (truncated or altered)");
         return bytes[..written];
     }
 
@@ -113,10 +118,10 @@ public static class CosignSignatures
         }
     }
 
-    private static string? Text(JsonElement e, string name) =>
+    internal static string? Text(JsonElement e, string name) =>
         e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
-    private static string Short(string? text) => text is null ? "nothing" : text.Length <= 80 ? text : text[..80] + "…";
+    internal static string Short(string? text) => text is null ? "nothing" : text.Length <= 80 ? text : text[..80] + "…";
 }
 
 /// <summary>A signature that cannot be read or does not hold; the message is the reason given to the client.</summary>

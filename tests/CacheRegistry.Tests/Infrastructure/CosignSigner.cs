@@ -112,4 +112,49 @@ public static class CosignSigner
         var (pushed, size) = await RegistryPush.ManifestAsync(registryUrl, repository, TagFor(digest), manifest, "application/vnd.oci.image.manifest.v1+json");
         return new Pushed(pushed, size, manifest);
     }
+
+    public const string BundleType = "application/vnd.dev.sigstore.bundle.v0.3+json";
+    public const string SignPredicate = "https://sigstore.dev/cosign/sign/v1";
+
+    /// <summary>The in-toto statement cosign 3 signs for an image: its digest as the subject.</summary>
+    public static byte[] Statement(string name, string digest, string predicateType = SignPredicate) => JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object>
+    {
+        ["_type"] = "https://in-toto.io/Statement/v1",
+        ["subject"] = new[] { new { name, digest = new Dictionary<string, string> { [digest.Split(':')[0]] = digest.Split(':')[1] } } },
+        ["predicateType"] = predicateType,
+        ["predicate"] = new { },
+    });
+
+    /// <summary>DSSE's pre-authentication encoding, written here from the DSSE spec (the cache has its own).</summary>
+    public static byte[] Pae(string type, byte[] body) =>
+        [.. Encoding.UTF8.GetBytes($"DSSEv1 {Encoding.UTF8.GetByteCount(type)} {type} {body.Length} "), .. body];
+
+    /// <summary>A sigstore bundle v0.3 as <c>cosign sign --key</c> (cosign 3) writes it: a DSSE envelope of <paramref name="statement"/>, signed over its PAE.</summary>
+    public static byte[] Bundle(SigningKey key, byte[] statement, string? signature = null) => JsonSerializer.SerializeToUtf8Bytes(new
+    {
+        mediaType = BundleType,
+        verificationMaterial = new { publicKey = new { hint = "" } },
+        dsseEnvelope = new
+        {
+            payload = Convert.ToBase64String(statement),
+            payloadType = "application/vnd.in-toto+json",
+            signatures = new[] { new { sig = signature ?? Convert.ToBase64String(key.Sign(Pae("application/vnd.in-toto+json", statement))), keyid = "" } },
+        },
+    });
+
+    /// <summary>
+    /// Attaches bundles to <paramref name="image"/> as cosign 3 does on a registry without the
+    /// referrers API (distribution 2.8): one artifact manifest each, listed in the fallback tag.
+    /// </summary>
+    public static async Task AttachAsync(string registryUrl, TestImage image, params byte[][] bundles)
+    {
+        var subject = (image.Digest, (int)new FileInfo(TestImage.BlobPath(image.LayoutDir, image.Digest)).Length, image.MediaType);
+        var referrers = new List<(string, int, string)>();
+        foreach (var bundle in bundles)
+        {
+            var (digest, size, _) = await RegistryPush.ArtifactAsync(registryUrl, image.Repository, null, BundleType, [(BundleType, bundle)], subject);
+            referrers.Add((digest, size, BundleType));
+        }
+        await RegistryPush.FallbackTagAsync(registryUrl, image.Repository, image.Digest, referrers);
+    }
 }

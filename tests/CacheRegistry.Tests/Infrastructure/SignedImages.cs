@@ -19,6 +19,8 @@ public sealed class SignedImages
     public required TestImage App { get; init; }
     /// <summary>A Docker manifest list, signed: what dockerd pulls.</summary>
     public required TestImage DockerApp { get; init; }
+    /// <summary>Signed as cosign 3 signs by default: a sigstore bundle among its referrers (beside an attestation bundle), no .sig tag.</summary>
+    public required TestImage BundleApp { get; init; }
     /// <summary>Each wrongly signed image by name (unsigned, otherkey, moved…), and the reason a denial gives.</summary>
     public required IReadOnlyDictionary<string, (TestImage Image, string Reason)> Wrong { get; init; }
 
@@ -48,9 +50,10 @@ public sealed class SignedImages
             TestImage.Build("signed/" + name, "1", format, platforms ?? ["linux/amd64"], [16 * 1024], Path.Combine(dir, name));
         var app = Build("app", ImageFormat.Oci, ["linux/amd64", "linux/arm64"]);
         var dockerApp = Build("dapp", ImageFormat.Docker, ["linux/amd64", "linux/arm64"]);
-        string[] names = ["unsigned", "otherkey", "moved", "tampered", "truncated", "oversized", "stuffed", "wrongtype"];
+        var bundleApp = Build("v3app");
+        string[] names = ["unsigned", "otherkey", "moved", "tampered", "truncated", "oversized", "stuffed", "wrongtype", "bundleotherkey", "bundlemoved"];
         var wrong = names.ToDictionary(n => n, n => Build(n));
-        await Task.WhenAll(new[] { app, dockerApp }.Concat(wrong.Values).Select(i => i.PushAsync(upstream.Address)));
+        await Task.WhenAll(new[] { app, dockerApp, bundleApp }.Concat(wrong.Values).Select(i => i.PushAsync(upstream.Address)));
 
         var url = upstream.Url;
         await CosignSigner.SignAsync(url, app.Repository, app.Digest, key);
@@ -72,9 +75,16 @@ public sealed class SignedImages
         var wrongType = CosignSigner.Payload($"{upstream.Address}/signed/wrongtype", wrong["wrongtype"].Digest, "an attestation");
         await CosignSigner.PushAsync(url, wrong["wrongtype"].Repository, wrong["wrongtype"].Digest, [CosignSigner.SignedLayer(key, wrongType)]);
 
+        // cosign 3: an SBOM attestation signed by the same key comes first (it signs no image), then the signature.
+        await CosignSigner.AttachAsync(url, bundleApp,
+            CosignSigner.Bundle(key, CosignSigner.Statement(bundleApp.Repository, bundleApp.Digest, "https://spdx.dev/Document")),
+            CosignSigner.Bundle(key, CosignSigner.Statement(bundleApp.Repository, bundleApp.Digest)));
+        await CosignSigner.AttachAsync(url, wrong["bundleotherkey"], CosignSigner.Bundle(other, CosignSigner.Statement("signed/bundleotherkey", wrong["bundleotherkey"].Digest)));
+        await CosignSigner.AttachAsync(url, wrong["bundlemoved"], CosignSigner.Bundle(key, CosignSigner.Statement(bundleApp.Repository, bundleApp.Digest)));
+
         return new SignedImages
         {
-            Key = key, KeyPath = key.WritePublicKey(dir), App = app, DockerApp = dockerApp,
+            Key = key, KeyPath = key.WritePublicKey(dir), App = app, DockerApp = dockerApp, BundleApp = bundleApp,
             Wrong = new Dictionary<string, (TestImage, string)>
             {
                 ["unsigned"] = (wrong["unsigned"], "unsigned: docker.io/signed/unsigned has no signature tag"),
@@ -85,6 +95,8 @@ public sealed class SignedImages
                 ["oversized"] = (wrong["oversized"], "200000 characters"),
                 ["stuffed"] = (wrong["stuffed"], "1000 layers"),
                 ["wrongtype"] = (wrong["wrongtype"], "type is 'an attestation'"),
+                ["bundleotherkey"] = (wrong["bundleotherkey"], "was not signed by a key of the policy"),
+                ["bundlemoved"] = (wrong["bundlemoved"], $"the signature is for {bundleApp.Digest}, not for {wrong["bundlemoved"].Digest}"),
             },
         };
     }

@@ -48,6 +48,20 @@ public sealed class SignaturePolicyTests(UpstreamFixture fx)
     }
 
     [Fact]
+    public async Task A_cosign_3_bundle_signature_admits_its_image_and_an_attestation_beside_it_does_not_count()
+    {
+        var s = await SignedAsync();
+        await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, s.Policy());
+        Assert.Equal(s.BundleApp.Digest, await Skopeo.PullAsync(cache.Address, $"{s.BundleApp.Repository}:1"));
+        var ledger = await cache.Service<ILedger>().ReadAsync(null, 1000, default);
+        var decision = Assert.Single(ledger, e => e.Check is not null && e.Digest.ToString() == s.BundleApp.Digest);
+        Assert.Equal(("team", "verified", VerificationKeyFingerprint(s)), (decision.Check!.Policy, decision.Check.Result, decision.Check.Key));
+        // What cosign verify reads through the cache: the referrers (here the fallback tag's index).
+        var (status, _, _) = await GetAsync($"{cache.Url}/v2/{s.BundleApp.Repository}/referrers/{s.BundleApp.Digest}");
+        Assert.Equal(HttpStatusCode.OK, status);
+    }
+
+    [Fact]
     public async Task Each_wrong_signature_is_denied_with_its_reason_and_outside_repositories_are_untouched()
     {
         var s = await SignedAsync();
@@ -112,7 +126,7 @@ public sealed class SignaturePolicyTests(UpstreamFixture fx)
         await using (var source = await CacheServer.StartAsync(fx.Upstream.Url, s.Policy()))
         {
             var signed = Path.Combine(dir, "signed.tar");
-            var export = await Cli.RunAsync("export", "--out", signed, "--server", source.Url, $"{s.App.Repository}:1");
+            var export = await Cli.RunAsync("export", "--out", signed, "--server", source.Url, $"{s.App.Repository}:1", $"{s.BundleApp.Repository}:1");
             Assert.True(export.ExitCode == 0, export.Output);
             var refused = await Cli.RunAsync("export", "--out", Path.Combine(dir, "refused.tar"), "--server", source.Url, $"{s.Wrong["unsigned"].Image.Repository}:1");
             Assert.NotEqual(0, refused.ExitCode);
@@ -136,6 +150,7 @@ public sealed class SignaturePolicyTests(UpstreamFixture fx)
         var mark = await fx.Upstream.MarkAsync();
         await using var cache = await CacheServer.StartWithArgsAsync(site, offline);
         Assert.Equal(s.App.Digest, await Skopeo.PullAsync(cache.Address, $"{s.App.Repository}:1"));
+        Assert.Equal(s.BundleApp.Digest, await Skopeo.PullAsync(cache.Address, $"{s.BundleApp.Repository}:1")); // its bundle came as a referrer
         var denied = await GetAsync($"{cache.Url}/v2/{s.Wrong["unsigned"].Image.Repository}/manifests/1");
         Assert.Equal((HttpStatusCode.Forbidden, "DENIED"), (denied.Status, denied.Code));
 

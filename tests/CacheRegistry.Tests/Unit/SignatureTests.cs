@@ -131,4 +131,61 @@ public sealed class SignatureTests
         Assert.Contains("not base64", Assert.Throws<SignatureException>(() => CosignSignatures.SignatureBytes(layers[0])).Message);
         Assert.Contains("no dev.cosignproject.cosign/signature annotation", Assert.Throws<SignatureException>(() => CosignSignatures.SignatureBytes(layers[1])).Message);
     }
+
+    [Fact]
+    public void Dsse_signs_the_pre_authentication_encoding_of_the_spec()
+    {
+        // The DSSE specification's own example (protocol.md).
+        Assert.Equal("DSSEv1 29 http://example.com/HelloWorld 11 hello world"u8.ToArray(), SigstoreBundles.Pae("http://example.com/HelloWorld", "hello world"u8.ToArray()));
+        var statement = CosignSigner.Statement("r/app", Image.ToString());
+        Assert.Equal(CosignSigner.Pae(SigstoreBundles.InTotoPayload, statement), SigstoreBundles.Pae(SigstoreBundles.InTotoPayload, statement));
+    }
+
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public void A_cosign_3_bundle_verifies_with_its_key_over_the_envelope(string kind)
+    {
+        using var signer = KeyOf(kind);
+        using var key = VerificationKey.Parse(signer.PublicPem, "cosign.pub");
+        var envelope = SigstoreBundles.ReadEnvelope(CosignSigner.Bundle(signer, CosignSigner.Statement("r/app", Image.ToString())));
+        Assert.Equal(SigstoreBundles.SignPredicate, SigstoreBundles.PredicateType(envelope));
+        Assert.True(key.Verifies(SigstoreBundles.Pae(envelope.PayloadType, envelope.Payload), Assert.Single(envelope.Signatures)));
+        Assert.False(key.Verifies(envelope.Payload, envelope.Signatures[0])); // the payload alone is not what is signed
+        SigstoreBundles.CheckStatement(envelope.Payload, Image);
+    }
+
+    [Fact]
+    public void A_bundle_statement_must_name_the_image_and_sign_it()
+    {
+        var other = Digest.Sha256Of("another image"u8);
+        string Refused(byte[] statement) => Assert.Throws<SignatureException>(() => SigstoreBundles.CheckStatement(statement, Image)).Message;
+        Assert.Contains($"the signature is for {other}, not for {Image}", Refused(CosignSigner.Statement("r/app", other.ToString())));
+        Assert.Contains("not 'https://sigstore.dev/cosign/sign/v1'", Refused(CosignSigner.Statement("r/app", Image.ToString(), "https://slsa.dev/provenance/v1")));
+        Assert.Contains("not an in-toto statement", Refused("""{"_type":"x","predicateType":"https://sigstore.dev/cosign/sign/v1"}"""u8.ToArray()));
+        Assert.Contains("for nothing", Refused("""{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://sigstore.dev/cosign/sign/v1","subject":"x"}"""u8.ToArray()));
+        Assert.Contains("not JSON", Refused("{"u8.ToArray()));
+    }
+
+    [Fact]
+    public void Hostile_bundles_are_refused_with_a_reason()
+    {
+        static byte[] Json(object o) => JsonSerializer.SerializeToUtf8Bytes(o);
+        string Refused(byte[] bundle) => Assert.Throws<SignatureException>(() => SigstoreBundles.ReadEnvelope(bundle)).Message;
+        const string type = SigstoreBundles.MediaTypePrefix + ".v0.3+json";
+        var payload = Convert.ToBase64String("{}"u8);
+
+        Assert.Contains("no DSSE envelope", Refused(Json(new { mediaType = type, messageSignature = new { signature = "AAAA" } })));
+        Assert.Contains("no sigstore bundle media type", Refused(Json(new { mediaType = "text/plain", dsseEnvelope = new { } })));
+        Assert.Contains("17 signatures", Refused(Json(new { mediaType = type, dsseEnvelope = new { payload, signatures = Enumerable.Repeat(new { sig = "AAAA" }, 17) } })));
+        Assert.Contains("0 signatures", Refused(Json(new { mediaType = type, dsseEnvelope = new { payload } })));
+        Assert.Contains("not base64", Refused(Json(new { mediaType = type, dsseEnvelope = new { payload, signatures = new[] { new { sig = "bm90IGEgc2lnbmF0dXJ" } } } })));
+        Assert.Contains("payload is missing", Refused(Json(new { mediaType = type, dsseEnvelope = new { signatures = new[] { new { sig = "AAAA" } } } })));
+        Assert.Contains("not JSON", Refused(System.Text.Encoding.UTF8.GetBytes(new string('[', 100) + new string(']', 100))));
+        Assert.Contains("not a JSON object", Refused("[]"u8.ToArray()));
+
+        string Layer(object manifest) => Assert.Throws<SignatureException>(() => SigstoreBundles.BundleLayer(Json(manifest))).Message;
+        Assert.Contains("a bundle is at most", Layer(new { layers = new[] { new { mediaType = type, digest = Image.ToString(), size = 10L << 20 } } }));
+        Assert.Contains("no bundle layer", Layer(new { layers = new[] { new { mediaType = "application/vnd.oci.image.layer.v1.tar", digest = Image.ToString(), size = 10 } } }));
+        Assert.Contains("no sha256 digest", Layer(new { layers = new[] { new { mediaType = type, digest = "md5:abc", size = 10 } } }));
+    }
 }
