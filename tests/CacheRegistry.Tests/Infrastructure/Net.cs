@@ -12,6 +12,10 @@ public static class Net
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    /// <summary>An Authorization header for HTTP Basic: <paramref name="user"/> and <paramref name="password"/>.</summary>
+    public static System.Net.Http.Headers.AuthenticationHeaderValue Basic(string user, string password) =>
+        new("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{user}:{password}")));
+
     public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
     {
         var deadline = DateTime.UtcNow + timeout;

@@ -26,9 +26,6 @@ public sealed class ClientAuthTests(UpstreamFixture fx, Xunit.Abstractions.ITest
         "--Registry:Auth:Rules:2:Name=library", "--Registry:Auth:Rules:2:Users:0=*", "--Registry:Auth:Rules:2:Repositories:0=docker.io/library/*",
     ];
 
-    private static AuthenticationHeaderValue Basic(string user, string password) =>
-        new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
-
     private static async Task<HttpResponseMessage> GetAsync(HttpClient http, string url, AuthenticationHeaderValue? auth = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, url);
@@ -44,7 +41,7 @@ public sealed class ClientAuthTests(UpstreamFixture fx, Xunit.Abstractions.ITest
         using var http = Net.NewHttpClient();
 
         foreach (var (path, auth) in new[] { ("/v2/", (AuthenticationHeaderValue?)null), ("/v2/library/small/manifests/1", null),
-                     ("/v2/library/small/manifests/1", Basic("alice", "wrong")), ("/v2/library/small/manifests/1", Basic("mallory", "alice-pw")),
+                     ("/v2/library/small/manifests/1", Net.Basic("alice", "wrong")), ("/v2/library/small/manifests/1", Net.Basic("mallory", "alice-pw")),
                      ("/status/upstreams", null) })
         {
             using var refused = await GetAsync(http, cache.Url + path, auth);
@@ -52,26 +49,26 @@ public sealed class ClientAuthTests(UpstreamFixture fx, Xunit.Abstractions.ITest
             Assert.Equal("Basic realm=\"cacheregistry\"", refused.Headers.WwwAuthenticate.ToString());
         }
         using (var probe = await http.GetAsync(cache.Url + "/readyz")) Assert.Equal(HttpStatusCode.OK, probe.StatusCode); // probes carry no credentials
-        using (var ping = await GetAsync(http, cache.Url + "/v2/", Basic("bob", "bob-pw"))) Assert.Equal(HttpStatusCode.OK, ping.StatusCode);
-        using (var status = await GetAsync(http, cache.Url + "/status/upstreams", Basic("bob", "bob-pw"))) Assert.Equal(HttpStatusCode.OK, status.StatusCode);
+        using (var ping = await GetAsync(http, cache.Url + "/v2/", Net.Basic("bob", "bob-pw"))) Assert.Equal(HttpStatusCode.OK, ping.StatusCode);
+        using (var status = await GetAsync(http, cache.Url + "/status/upstreams", Net.Basic("bob", "bob-pw"))) Assert.Equal(HttpStatusCode.OK, status.StatusCode);
 
         // bob: the library rule; alice: everything as ops, except what the first rule denies to everyone.
-        using (var pulled = await GetAsync(http, cache.Url + "/v2/library/small/manifests/1", Basic("bob", "bob-pw"))) pulled.EnsureSuccessStatusCode();
-        using (var denied = await GetAsync(http, cache.Url + "/v2/acme/tool/manifests/1", Basic("bob", "bob-pw")))
+        using (var pulled = await GetAsync(http, cache.Url + "/v2/library/small/manifests/1", Net.Basic("bob", "bob-pw"))) pulled.EnsureSuccessStatusCode();
+        using (var denied = await GetAsync(http, cache.Url + "/v2/acme/tool/manifests/1", Net.Basic("bob", "bob-pw")))
         {
             await ApiTests.AssertErrorAsync(denied, HttpStatusCode.Forbidden, "DENIED");
             Assert.Contains("no rule in Registry:Auth:Rules lets bob pull docker.io/acme/tool", await denied.Content.ReadAsStringAsync());
         }
-        using (var ops = await GetAsync(http, cache.Url + "/v2/acme/tool/manifests/1", Basic("alice", "alice-pw")))
+        using (var ops = await GetAsync(http, cache.Url + "/v2/acme/tool/manifests/1", Net.Basic("alice", "alice-pw")))
             await ApiTests.AssertErrorAsync(ops, HttpStatusCode.NotFound, "MANIFEST_UNKNOWN"); // allowed; the upstream has no such image
-        using (var internalRepo = await GetAsync(http, cache.Url + "/v2/internal/secret/manifests/1", Basic("alice", "alice-pw")))
+        using (var internalRepo = await GetAsync(http, cache.Url + "/v2/internal/secret/manifests/1", Net.Basic("alice", "alice-pw")))
         {
             await ApiTests.AssertErrorAsync(internalRepo, HttpStatusCode.Forbidden, "DENIED");
             Assert.Contains("rule 'no-internal' (Registry:Auth:Rules:0) denies alice", await internalRepo.Content.ReadAsStringAsync());
         }
 
         // The catalog lists what the user may pull.
-        using (var catalog = await GetAsync(http, cache.Url + "/v2/_catalog", Basic("bob", "bob-pw")))
+        using (var catalog = await GetAsync(http, cache.Url + "/v2/_catalog", Net.Basic("bob", "bob-pw")))
         {
             var repositories = JsonDocument.Parse(await catalog.Content.ReadAsStringAsync()).RootElement.GetProperty("repositories").EnumerateArray().Select(r => r.GetString()!).ToList();
             Assert.Contains("docker.io/library/small", repositories);
@@ -82,7 +79,7 @@ public sealed class ClientAuthTests(UpstreamFixture fx, Xunit.Abstractions.ITest
         await HtpasswdFile.AddUserAsync(htpasswd, "carol", "carol-pw");
         await Net.WaitUntilAsync(async () =>
         {
-            using var answer = await GetAsync(http, cache.Url + "/v2/", Basic("carol", "carol-pw"));
+            using var answer = await GetAsync(http, cache.Url + "/v2/", Net.Basic("carol", "carol-pw"));
             return answer.StatusCode == HttpStatusCode.OK;
         }, Bound, "carol accepted after the htpasswd file changed");
     }
@@ -128,8 +125,8 @@ public sealed class ClientAuthTests(UpstreamFixture fx, Xunit.Abstractions.ITest
         var url = $"{cache.Url}/v2/{fx.Small.Repository}/manifests/1";
 
         // More requests for mallory than there are verification slots, and alice among them.
-        var mallory = Enumerable.Range(0, 2 * Environment.ProcessorCount).Select(_ => GetAsync(http, url, Basic("mallory", "guess"))).ToList();
-        using var alice = await GetAsync(http, url, Basic("alice", "alice-pw")).WaitAsync(Bound);
+        var mallory = Enumerable.Range(0, 2 * Environment.ProcessorCount).Select(_ => GetAsync(http, url, Net.Basic("mallory", "guess"))).ToList();
+        using var alice = await GetAsync(http, url, Net.Basic("alice", "alice-pw")).WaitAsync(Bound);
         Assert.Equal(HttpStatusCode.OK, alice.StatusCode);
         foreach (var refused in await Task.WhenAll(mallory).WaitAsync(Bound))
             using (refused) Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
@@ -153,14 +150,14 @@ public sealed class ClientAuthTests(UpstreamFixture fx, Xunit.Abstractions.ITest
         {
             for (var n = 0; !stop.IsCancellationRequested; n++)
             {
-                using var answer = await GetAsync(attacker, cache.Url + "/v2/", Basic(i % 2 == 0 ? "admin" : $"user{i}-{n}", $"guess-{i}-{n}"));
+                using var answer = await GetAsync(attacker, cache.Url + "/v2/", Net.Basic(i % 2 == 0 ? "admin" : $"user{i}-{n}", $"guess-{i}-{n}"));
                 answers.Add((answer.StatusCode, answer.Headers.RetryAfter is not null));
             }
         })).ToList();
         await Net.WaitUntilAsync(() => Task.FromResult(answers.Any(a => a.Status == HttpStatusCode.TooManyRequests)), Bound, "the flood told to back off");
 
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        using (var login = await GetAsync(http, cache.Url + "/v2/", Basic("alice", "alice-pw"))) Assert.Equal(HttpStatusCode.OK, login.StatusCode);
+        using (var login = await GetAsync(http, cache.Url + "/v2/", Net.Basic("alice", "alice-pw"))) Assert.Equal(HttpStatusCode.OK, login.StatusCode);
         output.WriteLine($"alice's first login took {System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms under the flood");
         await stop.CancelAsync();
         await Task.WhenAll(flood);
@@ -228,7 +225,7 @@ public sealed class ClientAuthTests(UpstreamFixture fx, Xunit.Abstractions.ITest
         using (var pulled = await http.GetAsync(cache.Url + "/v2/library/small/manifests/1")) pulled.EnsureSuccessStatusCode();
         using (var denied = await http.GetAsync(cache.Url + "/v2/library/big/manifests/1"))
             await ApiTests.AssertErrorAsync(denied, HttpStatusCode.Forbidden, "DENIED");
-        using (var signedIn = await GetAsync(http, cache.Url + "/v2/library/big/manifests/1", Basic("alice", "alice-pw"))) signedIn.EnsureSuccessStatusCode();
+        using (var signedIn = await GetAsync(http, cache.Url + "/v2/library/big/manifests/1", Net.Basic("alice", "alice-pw"))) signedIn.EnsureSuccessStatusCode();
     }
 
     [Fact]

@@ -39,7 +39,7 @@ public sealed class PassthroughTests(UpstreamFixture fx)
 
         // Wrong credentials and no credentials get nothing, though every byte is cached.
         var layer = image.AllBlobs.First();
-        foreach (var auth in new[] { Basic("bob", "guess"), Basic("alice", "wrong"), null })
+        foreach (var auth in new[] { Net.Basic("bob", "guess"), Net.Basic("alice", "wrong"), null })
         {
             foreach (var url in new[] { manifestUrl, $"{cache.Url}/v2/private/app/blobs/{layer}" })
             {
@@ -50,7 +50,7 @@ public sealed class PassthroughTests(UpstreamFixture fx)
         }
 
         // The catalog names a passthrough repository only to a client the upstream let into it.
-        foreach (var (auth, listed) in new[] { ((AuthenticationHeaderValue?)null, false), (Basic("bob", "guess"), false), (Basic("alice", "alice-pw"), true) })
+        foreach (var (auth, listed) in new[] { ((AuthenticationHeaderValue?)null, false), (Net.Basic("bob", "guess"), false), (Net.Basic("alice", "alice-pw"), true) })
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, cache.Url + "/v2/_catalog") { Headers = { Authorization = auth } };
             using var catalog = await http.SendAsync(request);
@@ -114,9 +114,6 @@ public sealed class PassthroughTests(UpstreamFixture fx)
         Assert.Equal(fx.Small.Digest, await Skopeo.PullAsync(cache.Address, "small:1"));
         Assert.Equal(0, await fx.Upstream.BlobGetsSinceAsync(mark, fx.Small.Repository));
     }
-
-    private static AuthenticationHeaderValue Basic(string user, string password) =>
-        new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
 
     private static async Task<string> PullAsync(CacheServer cache, TestImage image, string credentials)
     {

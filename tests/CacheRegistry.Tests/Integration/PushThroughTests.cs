@@ -303,13 +303,13 @@ public sealed class PushThroughTests(UpstreamFixture fx, BackendsFixture backend
         await using var cache = await CacheServer.StartAsync(fx.Upstream.Url, PushTo(team));
         var content = RandomNumberGenerator.GetBytes(1024 * 1024);
         var digest = RegistryPush.DigestOf(content);
-        HttpRequestMessage SinglePost(string? basic)
+        HttpRequestMessage SinglePost(System.Net.Http.Headers.AuthenticationHeaderValue? basic)
         {
             var post = new HttpRequestMessage(HttpMethod.Post, $"{cache.Url}/v2/{Team}/single/blobs/uploads/?digest={Uri.EscapeDataString(digest)}")
             {
                 Content = new ByteArrayContent(content),
             };
-            if (basic is not null) post.Headers.Authorization = new("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(basic)));
+            post.Headers.Authorization = basic;
             return post;
         }
 
@@ -319,7 +319,7 @@ public sealed class PushThroughTests(UpstreamFixture fx, BackendsFixture backend
             Assert.Contains("basic-realm", challenged.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
             Assert.Contains("UNAUTHORIZED", await challenged.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         }
-        using (var created = await _http.SendAsync(SinglePost("pusher:pusher-pw")))
+        using (var created = await _http.SendAsync(SinglePost(Net.Basic("pusher", "pusher-pw"))))
             Assert.Equal(HttpStatusCode.Created, created.StatusCode);
     }
 
@@ -339,8 +339,7 @@ public sealed class PushThroughTests(UpstreamFixture fx, BackendsFixture backend
         async Task<HttpResponseMessage> Send(string user, HttpMethod method, string url, byte[]? body = null)
         {
             using var request = new HttpRequestMessage(method, url) { Content = body is null ? null : new ByteArrayContent(body) };
-            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic",
-                Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{user}:{user}-pw")));
+            request.Headers.Authorization = Net.Basic(user, $"{user}-pw");
             return await _http.SendAsync(request);
         }
         var content = RandomNumberGenerator.GetBytes(256 * 1024);
