@@ -41,9 +41,8 @@ internal sealed partial class PushForwarder(IHttpForwarder forwarder, UpstreamRo
         {
             using var ping = new HttpRequestMessage(HttpMethod.Get, new Uri(upstream.Origin.BaseUri, "v2/"));
             ping.Headers.TryAddWithoutValidation("Authorization", authorization);
-            using var deadline = new CancellationTokenSource(options.Timeouts.FirstByte, time);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
-            using var response = await upstream.PushTransport!.SendAsync(ping, linked.Token);
+            using var firstByte = new Common.Deadline(options.Timeouts.FirstByte, time, ct);
+            using var response = await upstream.PushTransport!.SendAsync(ping, firstByte.Token);
             if (response.StatusCode == HttpStatusCode.Unauthorized)
                 refusal = $"{upstream.Name} ({upstream.Origin.Authority}) refused these credentials: log in with your account of that registry";
         }
@@ -92,7 +91,11 @@ internal sealed partial class PushForwarder(IHttpForwarder forwarder, UpstreamRo
         request.Body = body;
         var authorization = access.IsOn ? await upstream.PushAuthorizationAsync(repo.Name, mount.From, ctx.RequestAborted) : null;
         Uri? session = null;
-        if (IsSinglePost(request, path, mount) && (session = await OpenSessionAsync(ctx, repo, authorization)) is null) return;
+        if (IsSinglePost(request, path, mount))
+        {
+            session = await OpenSessionAsync(ctx, repo, authorization);
+            if (session is null) return; // the registry's own answer went to the client
+        }
         var transformer = new PushTransformer(repo, path, mount, authorization, access.IsOn, session);
         var config = new ForwarderRequestConfig { ActivityTimeout = options.Timeouts.FirstByte + options.Timeouts.Idle };
         var error = await forwarder.SendAsync(ctx, upstream.Origin.BaseUri.ToString(), upstream.PushTransport!, config, transformer);
