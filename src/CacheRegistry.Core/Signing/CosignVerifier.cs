@@ -21,8 +21,7 @@ public sealed class CosignVerifier(ManifestCache manifests, BlobCache blobs, Ref
         if (tagged.Result == VerificationResult.Verified) return tagged;
         var bundled = await FromBundlesAsync(repo, image, trust, ct);
         if (bundled is null) return tagged;
-        if (bundled.Result == VerificationResult.Verified || tagged.Result == VerificationResult.NoSignature) return bundled;
-        return Worse(tagged, bundled);
+        return bundled.Result == VerificationResult.Verified ? bundled : Worse(tagged, bundled);
     }
 
     private async Task<Verdict> FromTagAsync(RepositoryRef repo, Digest image, ITrustRoot trust, CancellationToken ct)
